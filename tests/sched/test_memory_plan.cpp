@@ -1,0 +1,212 @@
+// Memory plan and size parsing: hand-built PlanInputs with numbers checked by hand.
+#include <doctest/doctest.h>
+
+#include "loader/error.h"
+#include "runtime/sched/memory_plan.h"
+#include "runtime/sched/size.h"
+
+using namespace moevk;
+using namespace moevk::sched;
+
+TEST_CASE("parse_size: units are binary, fractions round down") {
+  CHECK(parse_size("123456") == 123456);
+  CHECK(parse_size("0") == 0);
+  CHECK(parse_size("6G") == 6ull << 30);
+  CHECK(parse_size("6g") == 6ull << 30);
+  CHECK(parse_size("6GB") == 6ull << 30);
+  CHECK(parse_size("6GiB") == 6ull << 30);
+  CHECK(parse_size("512M") == 512ull << 20);
+  CHECK(parse_size("512 MiB") == 512ull << 20);
+  CHECK(parse_size("1.5GiB") == 3ull << 29);
+  CHECK(parse_size("  2k ") == 2048);
+  CHECK(parse_size("1T") == 1ull << 40);
+  CHECK(parse_size("100B") == 100);
+  CHECK(parse_size("0.5K") == 512);
+  CHECK(parse_size("1.0") == 1);  // a zero fraction is whole
+  CHECK(parse_size("0.001K") == 1);  // 1.024 rounds down
+  CHECK(parse_size(".5M") == 512ull << 10);
+  CHECK(parse_size("18446744073709551615") == UINT64_MAX);
+}
+
+TEST_CASE("parse_size: bad input is a clear error") {
+  auto msg = [](const char* s) {
+    try {
+      parse_size(s);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(msg("").find("empty") != std::string::npos);
+  CHECK(msg("   ").find("empty") != std::string::npos);
+  CHECK(msg("-1G").find("negative") != std::string::npos);
+  CHECK(msg("6X").find("unknown unit 'X'") != std::string::npos);
+  CHECK(msg("6Gb2").find("unknown unit") != std::string::npos);
+  CHECK(msg("G").find("no number") != std::string::npos);
+  CHECK(msg("1.5").find("whole") != std::string::npos);
+  CHECK(msg("18446744073709551616").find("too large") != std::string::npos);
+  CHECK(msg("17179869184G").find("too large") != std::string::npos);
+  CHECK(msg("1.2.3G").find("unknown unit") != std::string::npos);
+  CHECK(msg("abc").find("'abc'") != std::string::npos);
+}
+
+TEST_CASE("format_size") {
+  CHECK(format_size(0) == "0 B");
+  CHECK(format_size(1023) == "1023 B");
+  CHECK(format_size(1024) == "1.00 KiB");
+  CHECK(format_size(3ull << 29) == "1.50 GiB");
+}
+
+TEST_CASE("classify_tensor") {
+  TensorEntry t{"blk.12.ffn_down_exps.weight"};
+  classify_tensor(t);
+  CHECK(t.layer == 12);
+  CHECK(t.expert);
+  t = {"blk.3.ffn_gate_exps.bias"};
+  classify_tensor(t);
+  CHECK(t.layer == 3);
+  CHECK(t.expert);
+  t = {"blk.0.ffn_up_shexp.weight"};
+  classify_tensor(t);
+  CHECK(t.layer == 0);
+  CHECK(!t.expert);
+  t = {"token_embd.weight"};
+  classify_tensor(t);
+  CHECK(t.layer == -1);
+  CHECK(!t.expert);
+  t = {"blk.x.ffn_up_exps.weight"};
+  classify_tensor(t);
+  CHECK(t.layer == -1);
+}
+
+namespace {
+
+// Two MoE layers, 8 experts, top-2. Layer 0's experts are 300 bytes each, layer 1's 400.
+PlanInput toy() {
+  PlanInput in;
+  in.arch = "toy";
+  in.n_layer = 2;
+  in.n_expert = 8;
+  in.n_expert_used = 2;
+  in.n_embd = 16;
+  in.n_vocab = 100;
+  in.n_head = 2;
+  in.q_dim = 16;
+  in.n_ff_max = 32;
+  in.n_ff_expert = 32;
+  in.kv = {{8, 8, 0}, {8, 8, 4}};
+  auto add = [&](const char* name, uint64_t bytes) {
+    TensorEntry t{name, GgmlType::F16, bytes};
+    classify_tensor(t);
+    in.tensors.push_back(t);
+  };
+  add("token_embd.weight", 1000);
+  add("output.weight", 1000);
+  add("blk.0.attn_q.weight", 500);
+  add("blk.0.ffn_gate_exps.weight", 800);
+  add("blk.0.ffn_up_exps.weight", 800);
+  add("blk.0.ffn_down_exps.weight", 800);
+  add("blk.1.attn_q.weight", 500);
+  add("blk.1.ffn_gate_exps.weight", 800);
+  add("blk.1.ffn_up_exps.weight", 800);
+  add("blk.1.ffn_down_exps.weight", 1600);
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("KV cache and scratch formulas") {
+  PlanInput in = toy();
+  // ctx 100, batch 10: layer 0 full 100 tokens, layer 1 window 4 + batch 10 = 14 tokens; 16 f16 a token.
+  CHECK(kv_cache_bytes(in, 100, 10) == 2 * 16 * (100 + 14));
+  CHECK(kv_cache_bytes(in, 8, 10) == 2 * 16 * (8 + 8));  // window never beyond the context
+  // B = 10: per token 4*16 + 16 + 2*8 + 2*2*32 + 2*32 + 8 = 296; scores 2*10*100; logits 100.
+  CHECK(scratch_bytes(in, 100, 10) == 4 * (10 * 296 + 2 * 10 * 100 + 100));
+  // B limited by the context.
+  CHECK(scratch_bytes(in, 5, 512) == 4 * (5 * 296 + 2 * 5 * 5 + 100));
+}
+
+TEST_CASE("plan: resident, streaming, impossible and the minimum") {
+  PlanInput in = toy();
+  PlanOptions opt;
+  opt.n_ctx = 100;
+  opt.n_batch = 10;
+  MemoryPlan r = plan_memory(in, opt);
+  CHECK(r.mode == PlanMode::Resident);
+  CHECK(r.non_expert_bytes == 3000);
+  CHECK(r.expert_total_bytes == 5600);
+  REQUIRE(r.moe_layers.size() == 2);
+  CHECK(r.moe_layers[0].expert_bytes == 300);
+  CHECK(r.moe_layers[1].expert_bytes == 400);
+  CHECK(r.moe_layers[1].types == "gate F16, up F16, down F16");
+  CHECK(r.slot_bytes == 400);
+  CHECK(r.total_experts == 16);
+  const uint64_t fixed = 3000 + kv_cache_bytes(in, 100, 10) + scratch_bytes(in, 100, 10);
+  CHECK(r.fixed_bytes == fixed);
+  CHECK(r.resident_bytes == fixed + 5600);
+  CHECK(r.min_slots == 4);
+  CHECK(r.min_budget == fixed + 4 * 400);
+  CHECK(r.used_bytes == r.resident_bytes);
+
+  SUBCASE("exactly resident") {
+    opt.budget = r.resident_bytes;
+    MemoryPlan p = plan_memory(in, opt);
+    CHECK(p.mode == PlanMode::Resident);
+    CHECK(p.n_slots == 16);
+  }
+  SUBCASE("one byte short of resident streams with 13 slots") {
+    opt.budget = r.resident_bytes - 1;
+    MemoryPlan p = plan_memory(in, opt);
+    CHECK(p.mode == PlanMode::Streaming);
+    CHECK(p.n_slots == (5600 - 1) / 400);
+    CHECK(p.pool_bytes == p.n_slots * 400);
+    CHECK(p.used_bytes <= opt.budget);
+  }
+  SUBCASE("exactly the minimum") {
+    opt.budget = r.min_budget;
+    MemoryPlan p = plan_memory(in, opt);
+    CHECK(p.mode == PlanMode::Streaming);
+    CHECK(p.n_slots == 4);
+    CHECK(p.used_bytes == r.min_budget);
+  }
+  SUBCASE("one byte below the minimum is refused with the breakdown") {
+    opt.budget = r.min_budget - 1;
+    MemoryPlan p = plan_memory(in, opt);
+    CHECK(p.mode == PlanMode::Impossible);
+    CHECK(p.error.find(std::to_string(r.min_budget - 1)) != std::string::npos);
+    CHECK(p.error.find(std::to_string(r.min_budget)) != std::string::npos);
+    CHECK(p.error.find("non-expert weights") != std::string::npos);
+    CHECK(p.error.find("KV cache") != std::string::npos);
+    CHECK_THROWS_AS(require_plan(in, opt), Error);
+  }
+  SUBCASE("top-k so large that streaming saves nothing: minimum is resident") {
+    in.n_expert_used = 8;  // 16 min slots >= 16 experts
+    MemoryPlan p = plan_memory(in, opt);
+    CHECK(p.min_budget == p.resident_bytes);
+    opt.budget = p.resident_bytes - 1;
+    CHECK(plan_memory(in, opt).mode == PlanMode::Impossible);
+  }
+  SUBCASE("the context length scales the KV cache") {
+    opt.n_ctx = 1000;
+    MemoryPlan p = plan_memory(in, opt);
+    CHECK(p.kv_bytes == 2 * 16 * (1000 + 14));
+  }
+}
+
+TEST_CASE("plan: a dense model (no experts) is resident-only") {
+  PlanInput in = toy();
+  std::erase_if(in.tensors, [](const TensorEntry& t) { return t.expert; });
+  MemoryPlan p = plan_memory(in, {100, 10, 0});
+  CHECK(p.mode == PlanMode::Resident);
+  CHECK(p.min_slots == 0);
+  CHECK(p.min_budget == p.resident_bytes);
+  CHECK(plan_memory(in, {100, 10, p.min_budget - 1}).mode == PlanMode::Impossible);
+}
+
+TEST_CASE("plan: sizes that overflow are errors, not wraparound") {
+  PlanInput in = toy();
+  in.tensors[0].n_bytes = UINT64_MAX - 10;
+  CHECK_THROWS_AS(plan_memory(in, {100, 10, 0}), Error);
+  in = toy();
+  CHECK_THROWS_AS(plan_memory(in, {0, 10, 0}), Error);
+}
