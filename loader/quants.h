@@ -58,4 +58,10 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
 // and tests, not tuned for quality). dst holds row_bytes(t, n) bytes.
 void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
 
+// Writes n elements (a multiple of the block size) of random but VALID blocks of a supported type t:
+// every quant bit pattern is random, scales are sane finite values (f16 scales of magnitude
+// ~1e-3..2e-2, E8M0 exponents near 2^0), so the dequantised values are finite and of order 1.
+// Deterministic in seed. dst holds row_bytes(t, n) bytes.
+void random_blocks(GgmlType t, uint64_t seed, void* dst, int64_t n);
+
 }  // namespace moevk
