@@ -1,0 +1,319 @@
+#include "runtime/vk/context.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "runtime/vk/check.h"
+#include "runtime/vk/pipeline.h"
+
+namespace moevk::vk {
+
+namespace {
+
+std::atomic<uint64_t> g_validation_messages{0};
+const char* kValidationLayer = "VK_LAYER_KHRONOS_validation";
+
+VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                              VkDebugUtilsMessageTypeFlagsEXT,
+                                              const VkDebugUtilsMessengerCallbackDataEXT* data, void*) {
+  if (severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
+    ++g_validation_messages;
+    std::fprintf(stderr, "moevk: Vulkan validation: %s\n", data->pMessage);
+  }
+  return VK_FALSE;
+}
+
+bool layer_available(const char* name) {
+  uint32_t n = 0;
+  vkEnumerateInstanceLayerProperties(&n, nullptr);
+  std::vector<VkLayerProperties> layers(n);
+  vkEnumerateInstanceLayerProperties(&n, layers.data());
+  for (auto& l : layers)
+    if (std::strcmp(l.layerName, name) == 0) return true;
+  return false;
+}
+
+VkInstance create_instance(bool validate, VkDebugUtilsMessengerEXT* messenger) {
+  uint32_t loader_version = VK_API_VERSION_1_0;
+  vkEnumerateInstanceVersion(&loader_version);
+  if (loader_version < VK_API_VERSION_1_2)
+    fail("the Vulkan loader supports only {}.{}; moevk needs Vulkan 1.2",
+         VK_API_VERSION_MAJOR(loader_version), VK_API_VERSION_MINOR(loader_version));
+  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  app.pApplicationName = "moevk";
+  app.pEngineName = "moevk";
+  app.apiVersion = loader_version >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2;
+  std::vector<const char*> layers, exts;
+  if (validate) {
+    if (!layer_available(kValidationLayer))
+      fail("MOEVK_VALIDATE=1 but the Khronos validation layer is not installed "
+           "(apt-get install vulkan-validationlayers)");
+    layers.push_back(kValidationLayer);
+    exts.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+  }
+  VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  ci.pApplicationInfo = &app;
+  ci.enabledLayerCount = static_cast<uint32_t>(layers.size());
+  ci.ppEnabledLayerNames = layers.data();
+  ci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
+  ci.ppEnabledExtensionNames = exts.data();
+  VkDebugUtilsMessengerCreateInfoEXT dci{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+  dci.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                        VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+  dci.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                    VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                    VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+  dci.pfnUserCallback = debug_callback;
+  if (validate) ci.pNext = &dci;  // also reports instance creation/destruction problems
+  VkInstance inst = VK_NULL_HANDLE;
+  MOEVK_VK_CHECK(vkCreateInstance(&ci, nullptr, &inst));
+  if (validate) {
+    auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
+        vkGetInstanceProcAddr(inst, "vkCreateDebugUtilsMessengerEXT"));
+    if (create) MOEVK_VK_CHECK(create(inst, &dci, nullptr, messenger));
+  }
+  return inst;
+}
+
+std::vector<VkPhysicalDevice> physical_devices(VkInstance inst) {
+  uint32_t n = 0;
+  MOEVK_VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, nullptr));
+  std::vector<VkPhysicalDevice> pds(n);
+  if (n) MOEVK_VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, pds.data()));
+  return pds;
+}
+
+int type_rank(const std::string& type) {
+  if (type == "discrete") return 0;
+  if (type == "integrated") return 1;
+  if (type == "virtual") return 2;
+  if (type == "cpu") return 3;
+  return 4;
+}
+
+}  // namespace
+
+uint64_t validation_message_count() { return g_validation_messages.load(); }
+
+std::vector<Features> list_devices() {
+  VkDebugUtilsMessengerEXT m = VK_NULL_HANDLE;
+  VkInstance inst = create_instance(false, &m);
+  std::vector<Features> out;
+  for (VkPhysicalDevice pd : physical_devices(inst)) out.push_back(query_features(pd));
+  vkDestroyInstance(inst, nullptr);
+  return out;
+}
+
+Context::Context(const DeviceOptions& options) : options_(options) {
+  instance_ = create_instance(options.validate, &messenger_);
+  try {
+    std::vector<VkPhysicalDevice> pds = physical_devices(instance_);
+    if (pds.empty())
+      fail("no Vulkan device found (install a driver; for the CPU: apt-get install mesa-vulkan-drivers)");
+    std::vector<Features> feats;
+    for (VkPhysicalDevice pd : pds) feats.push_back(query_features(pd));
+    if (options.device_index >= 0) {
+      if (options.device_index >= static_cast<int>(pds.size()))
+        fail("device {} requested but only {} Vulkan device(s) exist (see `moevk devices`)",
+             options.device_index, pds.size());
+      if (!feats[options.device_index].usable())
+        fail("device {} ({}) lacks Vulkan 1.2 bufferDeviceAddress/timelineSemaphore", options.device_index,
+             feats[options.device_index].name);
+      device_index_ = options.device_index;
+    } else {
+      for (int i = 0; i < static_cast<int>(pds.size()); ++i) {
+        if (!feats[i].usable()) continue;
+        if (device_index_ < 0 || type_rank(feats[i].type) < type_rank(feats[device_index_].type) ||
+            (type_rank(feats[i].type) == type_rank(feats[device_index_].type) &&
+             feats[i].device_local_bytes > feats[device_index_].device_local_bytes))
+          device_index_ = i;
+      }
+      if (device_index_ < 0)
+        fail("no usable Vulkan device: moevk needs Vulkan 1.2 with bufferDeviceAddress and "
+             "timelineSemaphore");
+    }
+    physical_ = pds[device_index_];
+    features_ = feats[device_index_];
+    apply_options(features_, options);
+    vkGetPhysicalDeviceMemoryProperties(physical_, &memory_);
+
+    // Queues: one compute queue; a transfer-only family where one exists and is not switched off.
+    uint32_t n_fam = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_fam, nullptr);
+    std::vector<VkQueueFamilyProperties> fams(n_fam);
+    vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_fam, fams.data());
+    int compute_family = -1, transfer_family = -1;
+    for (uint32_t i = 0; i < n_fam; ++i) {
+      VkQueueFlags fl = fams[i].queueFlags;
+      if ((fl & VK_QUEUE_COMPUTE_BIT) && compute_family < 0) compute_family = static_cast<int>(i);
+      if ((fl & VK_QUEUE_TRANSFER_BIT) && !(fl & (VK_QUEUE_GRAPHICS_BIT | VK_QUEUE_COMPUTE_BIT)) &&
+          transfer_family < 0)
+        transfer_family = static_cast<int>(i);
+    }
+    if (compute_family < 0) fail("device {} has no compute queue", features_.name);
+    has_transfer_ = features_.transfer_queue && transfer_family >= 0;
+    float prio = 1.0f;
+    std::vector<VkDeviceQueueCreateInfo> qcis;
+    VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    qci.queueFamilyIndex = static_cast<uint32_t>(compute_family);
+    qci.queueCount = 1;
+    qci.pQueuePriorities = &prio;
+    qcis.push_back(qci);
+    if (has_transfer_) {
+      qci.queueFamilyIndex = static_cast<uint32_t>(transfer_family);
+      qcis.push_back(qci);
+    }
+
+    // Features to enable: the required ones plus each optional one the options leave on.
+    VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+    VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceSubgroupSizeControlFeatures fsgc{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
+    VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    f2.pNext = &f11;
+    f11.pNext = &f12;
+    f2.features.shaderInt64 = features_.shader_int64;
+    f11.storageBuffer16BitAccess = features_.storage16;
+    f12.shaderFloat16 = features_.fp16;
+    f12.shaderInt8 = features_.int8;
+    f12.storageBuffer8BitAccess = features_.storage8;
+    f12.bufferDeviceAddress = VK_TRUE;
+    f12.timelineSemaphore = VK_TRUE;
+    std::vector<const char*> exts;
+    if (features_.subgroup_size_control) {
+      fsgc.subgroupSizeControl = VK_TRUE;
+      fsgc.computeFullSubgroups = VK_TRUE;
+      f12.pNext = &fsgc;
+      if (features_.api_version < VK_API_VERSION_1_3)
+        exts.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    }
+    if (features_.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    if (features_.external_memory_host) exts.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+    VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    dci.pNext = &f2;
+    dci.queueCreateInfoCount = static_cast<uint32_t>(qcis.size());
+    dci.pQueueCreateInfos = qcis.data();
+    dci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
+    dci.ppEnabledExtensionNames = exts.data();
+    MOEVK_VK_CHECK(vkCreateDevice(physical_, &dci, nullptr, &device_));
+    compute_.family = static_cast<uint32_t>(compute_family);
+    vkGetDeviceQueue(device_, compute_.family, 0, &compute_.queue);
+    if (has_transfer_) {
+      transfer_.family = static_cast<uint32_t>(transfer_family);
+      vkGetDeviceQueue(device_, transfer_.family, 0, &transfer_.queue);
+    }
+
+    VkSemaphoreTypeCreateInfo tci{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+    tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+    tci.initialValue = 0;
+    VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    sci.pNext = &tci;
+    MOEVK_VK_CHECK(vkCreateSemaphore(device_, &sci, nullptr, &timeline_));
+  } catch (...) {
+    if (device_) vkDestroyDevice(device_, nullptr);
+    if (messenger_) {
+      auto destroy = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
+          vkGetInstanceProcAddr(instance_, "vkDestroyDebugUtilsMessengerEXT"));
+      if (destroy) destroy(instance_, messenger_, nullptr);
+    }
+    vkDestroyInstance(instance_, nullptr);
+    throw;
+  }
+}
+
+Context::~Context() {
+  if (device_) {
+    vkDeviceWaitIdle(device_);
+    for (auto& [value, fn] : deferred_) fn();
+    deferred_.clear();
+    pipelines_.clear();
+    vkDestroySemaphore(device_, timeline_, nullptr);
+    vkDestroyDevice(device_, nullptr);
+  }
+  if (messenger_) {
+    auto destroy = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
+        vkGetInstanceProcAddr(instance_, "vkDestroyDebugUtilsMessengerEXT"));
+    if (destroy) destroy(instance_, messenger_, nullptr);
+  }
+  if (instance_) vkDestroyInstance(instance_, nullptr);
+}
+
+uint32_t Context::memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
+                              VkMemoryPropertyFlags preferred) const {
+  for (int pass = 0; pass < 2; ++pass) {
+    VkMemoryPropertyFlags want = pass == 0 ? (required | preferred) : required;
+    for (uint32_t i = 0; i < memory_.memoryTypeCount; ++i)
+      if ((type_bits & (1u << i)) && (memory_.memoryTypes[i].propertyFlags & want) == want) return i;
+  }
+  fail("device {} has no memory type with flags 0x{:x} (allowed types 0x{:x})", features_.name, required,
+       type_bits);
+}
+
+uint64_t Context::submit(const Queue& q, VkCommandBuffer cb, uint64_t wait_value) {
+  uint64_t signal = ++next_value_;
+  VkTimelineSemaphoreSubmitInfo tsi{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+  tsi.signalSemaphoreValueCount = 1;
+  tsi.pSignalSemaphoreValues = &signal;
+  VkPipelineStageFlags wait_stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.pNext = &tsi;
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cb;
+  si.signalSemaphoreCount = 1;
+  si.pSignalSemaphores = &timeline_;
+  if (wait_value) {
+    tsi.waitSemaphoreValueCount = 1;
+    tsi.pWaitSemaphoreValues = &wait_value;
+    si.waitSemaphoreCount = 1;
+    si.pWaitSemaphores = &timeline_;
+    si.pWaitDstStageMask = &wait_stage;
+  }
+  MOEVK_VK_CHECK(vkQueueSubmit(q.queue, 1, &si, VK_NULL_HANDLE));
+  return signal;
+}
+
+void Context::wait(uint64_t value) {
+  VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+  wi.semaphoreCount = 1;
+  wi.pSemaphores = &timeline_;
+  wi.pValues = &value;
+  MOEVK_VK_CHECK(vkWaitSemaphores(device_, &wi, UINT64_MAX));
+  collect();
+}
+
+uint64_t Context::completed() const {
+  uint64_t v = 0;
+  MOEVK_VK_CHECK(vkGetSemaphoreCounterValue(device_, timeline_, &v));
+  return v;
+}
+
+void Context::defer(uint64_t value, std::function<void()> fn) {
+  deferred_.emplace_back(value, std::move(fn));
+}
+
+void Context::collect() {
+  uint64_t done = completed();
+  std::vector<std::pair<uint64_t, std::function<void()>>> keep;
+  for (auto& d : deferred_) {
+    if (d.first <= done) d.second();
+    else keep.push_back(std::move(d));
+  }
+  deferred_ = std::move(keep);
+}
+
+Pipeline& Context::pipeline(const std::string& variant, uint32_t push_size,
+                            const std::vector<uint32_t>& spec) {
+  std::string key = variant;
+  for (uint32_t s : spec) key += fmt::format(":{}", s);
+  auto it = pipelines_.find(key);
+  if (it != pipelines_.end()) {
+    MOEVK_ASSERT(it->second->push_size() == push_size, "push-constant size differs for " + variant);
+    return *it->second;
+  }
+  auto p = std::make_unique<Pipeline>(*this, variant, push_size, spec);
+  Pipeline& ref = *p;
+  pipelines_.emplace(key, std::move(p));
+  return ref;
+}
+
+}  // namespace moevk::vk

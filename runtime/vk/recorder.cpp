@@ -1,0 +1,139 @@
+#include "runtime/vk/recorder.h"
+
+#include "runtime/vk/check.h"
+#include "runtime/vk/pipeline.h"
+
+namespace moevk::vk {
+
+Recorder::Recorder(Context& ctx, bool on_transfer_queue, uint32_t max_timestamps)
+    : ctx_(ctx),
+      queue_(on_transfer_queue ? ctx.transfer_queue() : ctx.compute_queue()),
+      max_timestamps_(max_timestamps) {
+  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pci.queueFamilyIndex = queue_.family;
+  MOEVK_VK_CHECK(vkCreateCommandPool(ctx.device(), &pci, nullptr, &pool_));
+  if (max_timestamps && ctx.features().timestamps) {
+    VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+    qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    qci.queryCount = max_timestamps;
+    MOEVK_VK_CHECK(vkCreateQueryPool(ctx.device(), &qci, nullptr, &queries_));
+  }
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = pool_;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  MOEVK_VK_CHECK(vkAllocateCommandBuffers(ctx.device(), &ai, &cb_));
+}
+
+Recorder::~Recorder() {
+  // The command buffer may still execute: destroy the pool once the timeline passes its submission.
+  VkDevice dev = ctx_.device();
+  VkCommandPool pool = pool_;
+  VkQueryPool queries = queries_;
+  auto destroy = [dev, pool, queries]() {
+    if (queries) vkDestroyQueryPool(dev, queries, nullptr);
+    vkDestroyCommandPool(dev, pool, nullptr);
+  };
+  if (recording_) vkEndCommandBuffer(cb_);
+  if (last_submit_ && ctx_.completed() < last_submit_) ctx_.defer(last_submit_, destroy);
+  else destroy();
+}
+
+void Recorder::begin() {
+  if (recording_) return;
+  if (last_submit_) {
+    ctx_.wait(last_submit_);  // the command buffer is reused: its previous run must be done
+    MOEVK_VK_CHECK(vkResetCommandBuffer(cb_, 0));
+  }
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  MOEVK_VK_CHECK(vkBeginCommandBuffer(cb_, &bi));
+  if (queries_) vkCmdResetQueryPool(cb_, queries_, 0, max_timestamps_);
+  n_timestamps_ = 0;
+  recording_ = true;
+}
+
+void Recorder::dispatch(const Pipeline& p, const void* push, uint32_t push_size, uint32_t gx,
+                        uint32_t gy, uint32_t gz) {
+  const Features& f = ctx_.features();
+  MOEVK_ASSERT(push_size == p.push_size(), "push-constant size mismatch for " + p.name());
+  MOEVK_ASSERT(gx >= 1 && gy >= 1 && gz >= 1, "empty dispatch of " + p.name());
+  MOEVK_ASSERT(gx <= f.max_workgroup_count[0] && gy <= f.max_workgroup_count[1] &&
+                   gz <= f.max_workgroup_count[2],
+               fmt::format("workgroup count {}x{}x{} over the device limit for {}", gx, gy, gz, p.name()));
+  begin();
+  vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.handle());
+  if (push_size)
+    vkCmdPushConstants(cb_, p.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+  vkCmdDispatch(cb_, gx, gy, gz);
+  ++counters_.dispatches;
+}
+
+void Recorder::copy(const View& src, const View& dst, uint64_t n) {
+  MOEVK_ASSERT(n <= src.size && n <= dst.size, "copy larger than its views");
+  begin();
+  VkBufferCopy region{src.offset, dst.offset, n};
+  vkCmdCopyBuffer(cb_, src.buffer->handle(), dst.buffer->handle(), 1, &region);
+  ++counters_.copies;
+}
+
+void Recorder::fill(const View& dst, uint32_t value) {
+  MOEVK_ASSERT(dst.size % 4 == 0 && dst.offset % 4 == 0, "fill needs 4-byte aligned views");
+  begin();
+  vkCmdFillBuffer(cb_, dst.buffer->handle(), dst.offset, dst.size, value);
+  ++counters_.copies;
+}
+
+void Recorder::barrier() {
+  begin();
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                     VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+  if (&queue_ != &ctx_.compute_queue() && ctx_.has_transfer_queue())
+    stages = VK_PIPELINE_STAGE_TRANSFER_BIT;
+  vkCmdPipelineBarrier(cb_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  ++counters_.barriers;
+}
+
+void Recorder::host_barrier() {
+  begin();
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+  VkPipelineStageFlags src = VK_PIPELINE_STAGE_TRANSFER_BIT;
+  if (&queue_ == &ctx_.compute_queue()) src |= VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+  vkCmdPipelineBarrier(cb_, src, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  ++counters_.barriers;
+}
+
+void Recorder::timestamp() {
+  begin();
+  if (!queries_ || n_timestamps_ >= max_timestamps_) return;
+  vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, n_timestamps_++);
+}
+
+uint64_t Recorder::submit(uint64_t wait_value) {
+  begin();  // an empty submission is allowed (it still signals the timeline)
+  MOEVK_VK_CHECK(vkEndCommandBuffer(cb_));
+  recording_ = false;
+  last_submit_ = ctx_.submit(queue_, cb_, wait_value);
+  ++counters_.submits;
+  return last_submit_;
+}
+
+void Recorder::submit_and_wait() { ctx_.wait(submit()); }
+
+std::vector<double> Recorder::timestamps_ns() const {
+  std::vector<double> out;
+  if (!queries_ || n_timestamps_ == 0) return out;
+  std::vector<uint64_t> raw(n_timestamps_);
+  MOEVK_VK_CHECK(vkGetQueryPoolResults(ctx_.device(), queries_, 0, n_timestamps_, raw.size() * 8,
+                                       raw.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+  for (uint64_t t : raw) out.push_back(static_cast<double>(t) * ctx_.features().timestamp_period_ns);
+  return out;
+}
+
+}  // namespace moevk::vk
