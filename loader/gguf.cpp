@@ -123,6 +123,7 @@ struct File::Impl {
   std::vector<KeyValue> kvs;
   std::map<std::string, size_t, std::less<>> kv_index;
   std::vector<TensorInfo> tensors;
+  std::vector<uint64_t> tensor_info_at;  // file offset of each tensor's info record
   std::map<std::string, size_t, std::less<>> tensor_index;
 
   ~Impl() {
@@ -208,10 +209,11 @@ void File::Impl::parse() {
     data_offset = size;  // a file without tensors needs no padding
   }
   uint64_t data_size = size - data_offset;
-  for (const TensorInfo& t : tensors) {
+  for (size_t i = 0; i < tensors.size(); i++) {
+    const TensorInfo& t = tensors[i];
     if (t.offset % alignment != 0)
-      fail("{}: tensor '{}': data offset {} is not a multiple of the alignment {}", path, t.name,
-           t.offset, alignment);
+      fail("{}: tensor '{}' at byte {}: data offset {} is not a multiple of the alignment {}", path,
+           t.name, tensor_info_at[i], t.offset, alignment);
     uint64_t end;
     if (__builtin_add_overflow(t.offset, t.n_bytes, &end) || end > data_size)
       fail("{}: tensor '{}' at byte {}: data [offset {}, offset+size {}) lies past the end of the "
@@ -313,6 +315,7 @@ void File::Impl::parse_tensor(Cursor& c) {
     fail("{}: tensor '{}' at byte {}: duplicate tensor name", path, name, at);
   tensor_index.emplace(t.name, tensors.size());
   tensors.push_back(std::move(t));
+  tensor_info_at.push_back(at);
 }
 
 File::File(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
