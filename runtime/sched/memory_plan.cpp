@@ -136,7 +136,7 @@ MemoryPlan plan_memory(const PlanInput& in, const PlanOptions& opt) {
   // Per-layer expert bytes and types.
   struct LayerAcc {
     uint64_t bytes = 0;
-    std::string types;
+    std::vector<std::pair<int, std::string>> types;  // (gate 0, up 1, down 2, other 3; "up Q4_K")
   };
   std::map<int, LayerAcc> layers;
   for (const TensorEntry& t : in.tensors) {
@@ -153,14 +153,16 @@ MemoryPlan plan_memory(const PlanInput& in, const PlanOptions& opt) {
     std::string_view role = role_of(t.name);
     if (role.starts_with("ffn_")) role.remove_prefix(4);
     if (role.ends_with("_exps")) role.remove_suffix(5);
-    const bool bias = std::string_view(t.name).ends_with(".bias");
-    if (!bias) {
-      if (!acc.types.empty()) acc.types += ", ";
-      acc.types += fmt::format("{} {}", role, traits(t.type).name);
+    if (!std::string_view(t.name).ends_with(".bias")) {
+      const int rank = role == "gate" ? 0 : role == "up" ? 1 : role == "down" ? 2 : 3;
+      acc.types.push_back({rank, fmt::format("{} {}", role, traits(t.type).name)});
     }
   }
-  for (const auto& [layer, acc] : layers) {
-    p.moe_layers.push_back({static_cast<uint32_t>(std::max(layer, 0)), acc.bytes, acc.types});
+  for (auto& [layer, acc] : layers) {
+    std::sort(acc.types.begin(), acc.types.end());
+    std::string types;
+    for (const auto& [rank, s] : acc.types) types += (types.empty() ? "" : ", ") + s;
+    p.moe_layers.push_back({static_cast<uint32_t>(std::max(layer, 0)), acc.bytes, types});
     p.slot_bytes = std::max(p.slot_bytes, acc.bytes);
   }
   p.total_experts = mul(layers.size(), in.n_expert, "expert count");

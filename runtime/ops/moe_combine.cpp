@@ -1,0 +1,32 @@
+#include "runtime/ops/moe_combine.h"
+
+#include "runtime/ops/dispatch.h"
+#include "runtime/vk/pipeline.h"
+
+namespace moevk::ops {
+
+void moe_combine(vk::Context& ctx, vk::Recorder& rec, const MoeCombineArgs& a) {
+  const uint64_t rows = uint64_t(a.n_tokens) * a.n * 4;
+  MOEVK_ASSERT(a.experts.size >= rows * a.n_used && a.weights.size >= uint64_t(a.n_tokens) * a.n_used * 4 &&
+                   a.out.size >= rows,
+               "moe_combine: views too small");
+  MOEVK_ASSERT(!a.residual || a.residual.size >= rows, "moe_combine: residual too small");
+  MOEVK_ASSERT(!a.shared || a.shared.size >= rows, "moe_combine: shared too small");
+  MOEVK_ASSERT(!a.shared_gate_logit || a.shared, "moe_combine: a shared gate needs a shared expert");
+  uint32_t flags = (a.residual ? 1u : 0u) | (a.shared ? 2u : 0u) | (a.shared_gate_logit ? 4u : 0u);
+  auto addr = [&](const vk::View& v) { return v ? v.address() : a.out.address(); };
+  MoeCombinePush pc{a.experts.address(), a.weights.address(), addr(a.residual), addr(a.shared),
+                    addr(a.shared_gate_logit), a.out.address(), a.n, a.n_used, a.n_tokens, flags};
+  rec.dispatch(ctx.pipeline("moe_combine_f32", sizeof pc), pc, groups_1d(a.n, 256, 64), a.n_tokens);
+}
+
+void add_id(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& b,
+            const vk::View& ids, const vk::View& d, uint32_t n, uint32_t n_sel) {
+  MOEVK_ASSERT(a.size >= uint64_t(n_sel) * n * 4 && d.size >= uint64_t(n_sel) * n * 4 &&
+                   ids.size >= uint64_t(n_sel) * 4,
+               "add_id: views too small");
+  AddIdPush pc{a.address(), b.address(), ids.address(), d.address(), n, n_sel};
+  rec.dispatch(ctx.pipeline("add_id_f32", sizeof pc), pc, groups_1d(n, 256, 64), n_sel);
+}
+
+}  // namespace moevk::ops

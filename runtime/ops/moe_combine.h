@@ -1,0 +1,39 @@
+// moe_combine: weighted sum of the routed experts' outputs (+ gated shared expert, + residual).
+// Shader: moe_combine.comp. add_id: per-expert bias rows. Shader: add_id.comp.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/vk/buffer.h"
+#include "runtime/vk/recorder.h"
+
+namespace moevk::ops {
+
+struct MoeCombinePush {
+  uint64_t data_e, data_w, data_x, data_s, data_g, data_d;
+  uint32_t n, n_used, n_tokens, flags;
+};
+static_assert(sizeof(MoeCombinePush) == 64, "must match moe_combine.comp's push block");
+
+struct MoeCombineArgs {
+  vk::View experts;   // [n_tokens][n_used][n]
+  vk::View weights;   // [n_tokens][n_used]
+  vk::View residual;  // [n_tokens][n] or empty
+  vk::View shared;    // [n_tokens][n] or empty
+  vk::View shared_gate_logit;  // [n_tokens] or empty: shared scaled by sigmoid(logit)
+  vk::View out;       // [n_tokens][n] (may alias residual)
+  uint32_t n = 0, n_used = 0, n_tokens = 0;
+};
+void moe_combine(vk::Context& ctx, vk::Recorder& rec, const MoeCombineArgs& a);
+
+struct AddIdPush {
+  uint64_t data_a, data_b, data_ids, data_d;
+  uint32_t n, n_sel;
+};
+static_assert(sizeof(AddIdPush) == 40, "must match add_id.comp's push block");
+
+// d[j] = a[j] + b[ids[j]] for j < n_sel; rows of n floats.
+void add_id(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& b,
+            const vk::View& ids, const vk::View& d, uint32_t n, uint32_t n_sel);
+
+}  // namespace moevk::ops

@@ -1,0 +1,19 @@
+// CPU reference of moe_combine.comp and add_id.comp.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace moevk::ref {
+
+// out[t][i] = residual[t][i] + sum_j w[t][j] * e[t][j][i] + gate(t) * shared[t][i], where gate(t) =
+// sigmoid(gate_logit[t]) when gate_logit is non-empty, else 1; empty residual/shared spans are 0.
+void moe_combine(std::span<const float> e, std::span<const float> w, std::span<const float> residual,
+                 std::span<const float> shared, std::span<const float> gate_logit, std::span<float> out,
+                 uint32_t n, uint32_t n_used, uint32_t n_tokens);
+
+// d[j][i] = a[j][i] + b[ids[j]][i]
+void add_id(std::span<const float> a, std::span<const float> b, std::span<const int32_t> ids,
+            std::span<float> d, uint32_t n);
+
+}  // namespace moevk::ref
