@@ -1,0 +1,219 @@
+// Synthesised models: every architecture round-trips through the GGUF reader and describe().
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <unistd.h>
+
+#include "loader/error.h"
+#include "loader/gguf.h"
+#include "loader/model.h"
+#include "loader/synth.h"
+#include "runtime/sched/memory_plan.h"
+
+using namespace moevk;
+
+namespace {
+
+constexpr Arch kArchs[] = {Arch::Qwen3Moe, Arch::Llama,     Arch::Olmoe,
+                           Arch::Qwen2Moe, Arch::Deepseek2, Arch::GptOss};
+
+synth::Options small(Arch a, GgmlType t) {
+  synth::Options o;
+  o.arch = a;
+  o.type = t;
+  o.seed = 7;
+  return o;
+}
+
+// Header + tensor data + padding == file size, every tensor aligned and inside the file, no overlaps.
+void check_layout(const gguf::File& f) {
+  std::vector<const gguf::TensorInfo*> ts;
+  for (const auto& t : f.tensors()) ts.push_back(&t);
+  std::sort(ts.begin(), ts.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
+  uint64_t end = 0, data = 0, pad = 0;
+  for (const auto* t : ts) {
+    CAPTURE(t->name);
+    CHECK(t->offset % f.alignment() == 0);
+    REQUIRE(t->offset >= end);
+    pad += t->offset - end;
+    end = t->offset + t->n_bytes;
+    data += t->n_bytes;
+    CHECK(pad < f.alignment() * ts.size());
+  }
+  REQUIRE(f.data_offset() + end <= f.file_size());
+  pad += f.file_size() - f.data_offset() - end;
+  CHECK(f.data_offset() % f.alignment() == 0);
+  CHECK(f.data_offset() + data + pad == f.file_size());
+}
+
+}  // namespace
+
+TEST_CASE("synth: every architecture loads through describe() with the hyper-parameters asked for") {
+  for (Arch a : kArchs) {
+    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K}) {
+      CAPTURE(arch_name(a));
+      CAPTURE(traits(t).name);
+      const synth::Options o = small(a, t);
+      const gguf::File f = gguf::File::from_memory(synth::synth_gguf(o));
+      const ModelDesc d = describe(f);
+      const ModelDesc want = synth::make_desc(o);
+      CHECK(d.arch == a);
+      CHECK(d.n_layer == want.n_layer);
+      CHECK(d.n_embd == want.n_embd);
+      CHECK(d.n_vocab == synth::make_vocab(o).tokens.size());
+      CHECK(d.n_head == want.n_head);
+      CHECK(d.n_head_kv == want.n_head_kv);
+      CHECK(d.n_embd_head_k == want.n_embd_head_k);
+      CHECK(d.n_embd_head_v == want.n_embd_head_v);
+      CHECK(d.n_rot == want.n_rot);
+      CHECK(d.n_expert == o.n_expert);
+      CHECK(d.n_expert_used == o.n_expert_used);
+      CHECK(d.n_ff_exp == o.n_ff_exp);
+      CHECK(d.n_ff_shexp == want.n_ff_shexp);
+      CHECK(d.n_layer_dense_lead == want.n_layer_dense_lead);
+      CHECK(d.kv_lora_rank == want.kv_lora_rank);
+      CHECK(d.n_embd_head_k_mla == want.n_embd_head_k_mla);
+      CHECK(d.sliding_window == want.sliding_window);
+      CHECK(d.rope_scaling.type == want.rope_scaling.type);
+      CHECK(d.routing.gating == want.routing.gating);
+      CHECK(d.routing.norm_topk == want.routing.norm_topk);
+      CHECK(d.routing.weights_scale == want.routing.weights_scale);
+      CHECK(d.qk_norm == want.qk_norm);
+      CHECK(!d.tied_output);
+      CHECK(f.tensors().size() == expected_tensors(d).size());
+      check_layout(f);
+
+      // Types: matrices as asked (or the documented fallback), everything else F32.
+      for (const TensorSpec& s : expected_tensors(d)) {
+        CAPTURE(s.name);
+        const gguf::TensorInfo* ti = f.find_tensor(s.name);
+        REQUIRE(ti != nullptr);
+        CHECK(ti->type == synth::storage_type(s, t));
+        if (s.must_be_f32()) CHECK(ti->type == GgmlType::F32);
+        if (s.expert && s.kind == TensorKind::Matrix) CHECK(ti->type == t);
+      }
+
+      // The memory plan splits the tensor data exactly into non-expert and expert bytes.
+      const sched::MemoryPlan p = sched::plan_memory(sched::plan_input_from_file(f), {});
+      uint64_t data = 0;
+      for (const auto& ti : f.tensors()) data += ti.n_bytes;
+      CHECK(p.non_expert_bytes + p.expert_total_bytes == data);
+      CHECK(p.moe_layers.size() == d.n_layer - d.n_layer_dense_lead);
+      CHECK(p.total_experts == uint64_t{o.n_expert} * p.moe_layers.size());
+      // A slot holds the expert's matrices and (gpt-oss) its F32 biases.
+      const uint64_t bias = a == Arch::GptOss ? (2ull * o.n_ff_exp + o.n_embd) * 4 : 0;
+      for (const auto& l : p.moe_layers) CHECK(l.expert_bytes == expert_bytes(f, d, l.layer) + bias);
+    }
+  }
+}
+
+TEST_CASE("synth: deepseek2's 64-wide MLA rows fall back from K-quants to Q8_0") {
+  const gguf::File f =
+      gguf::File::from_memory(synth::synth_gguf(small(Arch::Deepseek2, GgmlType::Q4_K)));
+  const gguf::TensorInfo* kb = f.find_tensor("blk.0.attn_k_b.weight");
+  REQUIRE(kb != nullptr);
+  CHECK(kb->ne[0] == 64);
+  CHECK(kb->type == GgmlType::Q8_0);
+  CHECK(f.find_tensor("blk.1.ffn_up_exps.weight")->type == GgmlType::Q4_K);
+  CHECK(f.find_tensor("blk.0.ffn_up.weight")->type == GgmlType::Q4_K);  // the dense lead layer
+}
+
+TEST_CASE("synth: the same seed gives the same bytes, another seed other weights") {
+  synth::Options o = small(Arch::Qwen3Moe, GgmlType::Q4_K);
+  const auto a = synth::synth_gguf(o);
+  CHECK(a == synth::synth_gguf(o));
+  o.seed = 8;
+  const auto b = synth::synth_gguf(o);
+  REQUIRE(a.size() == b.size());  // same shapes and metadata
+  CHECK(a != b);
+}
+
+TEST_CASE("synth: weight values have the documented scale") {
+  const gguf::File f = gguf::File::from_memory(synth::synth_gguf(small(Arch::GptOss, GgmlType::F32)));
+  auto stats = [&](const char* name) {
+    const gguf::TensorInfo* t = f.find_tensor(name);
+    REQUIRE(t != nullptr);
+    REQUIRE(t->type == GgmlType::F32);
+    std::vector<float> v(t->n_elements);
+    std::memcpy(v.data(), f.tensor_data(*t).data(), v.size() * 4);
+    double s = 0, s2 = 0;
+    for (float x : v) s += x, s2 += double(x) * x;
+    const double mean = s / v.size();
+    return std::pair{mean, std::sqrt(s2 / v.size() - mean * mean)};
+  };
+  auto [m, sd] = stats("blk.0.ffn_down_exps.weight");  // rows of n_ff_exp = 256
+  CHECK(std::abs(m) < 0.01);
+  CHECK(sd == doctest::Approx(1.0 / 16).epsilon(0.02));
+  std::tie(m, sd) = stats("token_embd.weight");
+  CHECK(sd == doctest::Approx(1.0).epsilon(0.02));
+  std::tie(m, sd) = stats("blk.1.attn_norm.weight");
+  CHECK(m == doctest::Approx(1.0).epsilon(0.02));
+  CHECK(sd == doctest::Approx(0.05).epsilon(0.2));
+}
+
+TEST_CASE("synth: the vocabulary is a valid byte-level BPE vocabulary with ChatML") {
+  const synth::Options o = small(Arch::Qwen2Moe, GgmlType::F16);
+  const synth::Vocab v = synth::make_vocab(o);
+  REQUIRE(v.tokens.size() == v.token_types.size());
+  CHECK(v.tokens.size() > 256 + 50);  // some merges were learned
+  const std::set<std::string> unique(v.tokens.begin(), v.tokens.end());
+  CHECK(unique.size() == v.tokens.size());
+  CHECK(v.tokens[' '] == "\xC4\xA0");  // GPT-2's 'Ġ' for the space byte
+  CHECK(v.tokens['a'] == "a");
+  for (const std::string& m : v.merges) {
+    CAPTURE(m);
+    const size_t sp = m.find(' ');
+    REQUIRE(sp != std::string::npos);
+    CHECK(unique.count(m.substr(0, sp)) == 1);
+    CHECK(unique.count(m.substr(sp + 1)) == 1);
+    CHECK(unique.count(m.substr(0, sp) + m.substr(sp + 1)) == 1);
+  }
+  CHECK(v.tokens[v.bos] == "<|endoftext|>");
+  CHECK(v.tokens[v.im_start] == "<|im_start|>");
+  CHECK(v.tokens[v.im_end] == "<|im_end|>");
+  CHECK(v.token_types[v.im_end] == 3);
+  CHECK(v.token_types['a'] == 1);
+  CHECK(v.pre == "qwen2");
+  CHECK(v.chat_template.find("<|im_start|>") != std::string::npos);
+
+  const gguf::File f = gguf::File::from_memory(synth::synth_gguf(o));
+  CHECK(f.get_string("tokenizer.ggml.model") == "gpt2");
+  CHECK(f.get_string("tokenizer.ggml.pre") == "qwen2");
+  CHECK(f.get_string("tokenizer.chat_template") == v.chat_template);
+  CHECK(f.get_uint("tokenizer.ggml.eos_token_id") == v.eos);
+  const auto toks = f.get_string_array("tokenizer.ggml.tokens");
+  REQUIRE(toks);
+  CHECK(toks->size() == v.tokens.size());
+  CHECK(f.get_string_array("tokenizer.ggml.merges")->size() == v.merges.size());
+}
+
+TEST_CASE("synth: write_synth_file never replaces a file unless asked, and leaves no temp file") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("moevk_synth_test_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "m.gguf").string();
+  {
+    std::ofstream(path) << "user data";
+  }
+  const synth::Options o = small(Arch::Olmoe, GgmlType::Q8_0);
+  CHECK_THROWS_WITH_AS(synth::write_synth_file(o, path, false),
+                       doctest::Contains("already exists"), Error);
+  {
+    std::ifstream in(path);
+    std::string s;
+    std::getline(in, s);
+    CHECK(s == "user data");
+  }
+  synth::write_synth_file(o, path, true);
+  const gguf::File f = gguf::File::open(path);
+  CHECK(describe(f).arch == Arch::Olmoe);
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
+  // A folder that does not exist: a clear error, nothing created.
+  CHECK_THROWS_AS(synth::write_synth_file(o, (dir / "no" / "m.gguf").string(), false), Error);
+  fs::remove_all(dir);
+}
