@@ -1,0 +1,69 @@
+#include "runtime/ops/rope.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/ops/dispatch.h"
+#include "loader/error.h"
+#include "runtime/vk/pipeline.h"
+
+namespace moevk::ops {
+
+RopePush rope_push(RopeShape s, const ref::RopeParams& p) {
+  if (s.stride_a == 0) s.stride_a = s.n_head * s.head_dim;
+  if (s.stride_d == 0) s.stride_d = s.n_head * s.head_dim;
+  RopePush pc{};
+  pc.n_tok = s.n_tok;
+  pc.n_head = s.n_head;
+  pc.head_dim = s.head_dim;
+  pc.n_rot = p.n_rot;
+  pc.stride_a = s.stride_a;
+  pc.stride_d = s.stride_d;
+  const double base = p.freq_base;
+  pc.log2_theta_scale = static_cast<float>(-2.0 * std::log2(base) / p.n_rot);
+  pc.freq_scale = p.freq_scale;
+  pc.ext_factor = p.ext_factor;
+  double mscale = p.attn_factor;
+  if (p.ext_factor != 0.0f) {
+    // ggml_rope_yarn_corr_dims: the dims whose wavelength spans beta_fast / beta_slow rotations over
+    // the original context bound the ramp between extrapolation and interpolation.
+    auto corr_dim = [&](double beta) {
+      return p.n_rot * std::log(double(p.n_ctx_orig) / (beta * 2.0 * M_PI)) / (2.0 * std::log(base));
+    };
+    pc.corr_lo = static_cast<float>(std::max(0.0, std::floor(corr_dim(p.beta_fast))));
+    pc.corr_hi = static_cast<float>(std::min(double(p.n_rot) - 1.0, std::ceil(corr_dim(p.beta_slow))));
+    mscale *= 1.0 + 0.1 * std::log(1.0 / p.freq_scale);
+  }
+  pc.mscale = static_cast<float>(mscale);
+  return pc;
+}
+
+void rope(vk::Context& ctx, vk::Recorder& rec, const vk::View& x, const vk::View& pos,
+          const vk::View& d, RopeShape shape, const ref::RopeParams& p,
+          const vk::View& freq_factors) {
+  RopePush pc = rope_push(shape, p);
+  MOEVK_ASSERT(pc.n_tok > 0 && pc.n_head > 0 && pc.head_dim > 0 && pc.head_dim % 2 == 0,
+               "rope: bad shape");
+  MOEVK_ASSERT(p.n_rot > 0 && p.n_rot % 2 == 0 && p.n_rot <= pc.head_dim, "rope: bad n_rot");
+  MOEVK_ASSERT(p.ext_factor == 0.0f || (p.n_ctx_orig > 0 && p.freq_scale > 0.0f),
+               "rope: YaRN needs n_ctx_orig and freq_scale");
+  const uint64_t head_span = uint64_t(pc.n_head) * pc.head_dim;
+  MOEVK_ASSERT(pc.stride_a >= head_span && pc.stride_d >= head_span, "rope: stride below heads");
+  const uint64_t a_bytes = (uint64_t(pc.n_tok - 1) * pc.stride_a + head_span) * 4;
+  const uint64_t d_bytes = (uint64_t(pc.n_tok - 1) * pc.stride_d + head_span) * 4;
+  MOEVK_ASSERT(a_bytes / 4 <= UINT32_MAX && d_bytes / 4 <= UINT32_MAX, "rope: more than 2^32 elements");
+  MOEVK_ASSERT(x.size >= a_bytes && d.size >= d_bytes, "rope: x or d view too small");
+  MOEVK_ASSERT(pos.size >= uint64_t(pc.n_tok) * 4, "rope: pos view too small");
+  MOEVK_ASSERT(!freq_factors || freq_factors.size >= uint64_t(p.n_rot / 2) * 4,
+               "rope: freq_factors view too small");
+  pc.data_a = x.address();
+  pc.data_pos = pos.address();
+  pc.data_ff = freq_factors ? freq_factors.address() : x.address();
+  pc.data_d = d.address();
+  pc.has_ff = freq_factors ? 1u : 0u;
+  const char* variant = p.type == RopeType::Neox ? "rope_f32_neox" : "rope_f32";
+  const uint64_t n = uint64_t(pc.n_tok) * pc.n_head * (pc.head_dim / 2);
+  rec.dispatch(ctx.pipeline(variant, sizeof pc), pc, groups_1d(n, 256));
+}
+
+}  // namespace moevk::ops
