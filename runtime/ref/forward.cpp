@@ -183,6 +183,7 @@ void Forward::Impl::ffn_moe(uint32_t il, std::span<const float> h, uint32_t T,
   // Router: logits [T][X] -> ids [T][K], weights [T][K].
   std::vector<float> logits(uint64_t(T) * X), probs(logits.size());
   matmul(w.router, h, T, logits);
+  emit(fmt::format("ffn_moe_logits-{}", il), logits, X);  // before the router bias, as llama.cpp
   if (!w.router_b.empty()) add_bias(logits, w.router_b);
   std::vector<int32_t> ids(uint64_t(T) * K);
   std::vector<float> wts(ids.size());
@@ -191,8 +192,12 @@ void Forward::Impl::ffn_moe(uint32_t il, std::span<const float> h, uint32_t T,
           std::span(ids).subspan(uint64_t(t) * K, K), std::span(wts).subspan(uint64_t(t) * K, K),
           std::span(probs).subspan(uint64_t(t) * X, X));
   if (dump) {
-    emit(fmt::format("ffn_moe_logits-{}", il), logits, X);
     emit(fmt::format("ffn_moe_probs-{}", il), probs, X);
+    if (!w.sel_bias.empty()) {
+      std::vector<float> biased(probs);
+      add_bias(biased, w.sel_bias);
+      emit(fmt::format("ffn_moe_probs_biased-{}", il), biased, X);
+    }
     std::vector<float> fid(ids.begin(), ids.end());
     emit(fmt::format("ffn_moe_topk-{}", il), fid, K);
   }

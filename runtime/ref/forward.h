@@ -20,7 +20,9 @@ namespace moevk::ref {
 
 // Receives intermediate tensors of each eval() batch, named as in the oracle dumps
 // (../shared/oracle/dumps/<model>-F16/index.json): "ffn_inp-L", "l_out-L", "ffn_moe_logits-L",
-// "ffn_moe_probs-L", "ffn_moe_out-L", "result_norm"; data is [n_tok][row_len] row-major.
+// "ffn_moe_probs-L" (gpt-oss: the biased logits), "ffn_moe_probs_biased-L" (deepseek2: + selection
+// bias), "ffn_moe_out-L" (routed experts only), "result_norm"; data is [n_tok][row_len] row-major.
+// "ffn_moe_logits-L" is the router output before any router bias.
 // "ffn_moe_topk-L" is passed as floats holding the expert ids.
 using DumpFn =
     std::function<void(const std::string& name, std::span<const float> data, uint32_t row_len)>;
