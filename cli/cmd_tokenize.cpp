@@ -1,0 +1,106 @@
+// moevk tokenize -m MODEL (-p TEXT | --text-file FILE): token ids of a text, as llama.cpp makes them.
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli/command.h"
+#include "loader/error.h"
+#include "loader/tokenizer.h"
+
+namespace moevk::cli {
+
+namespace {
+
+constexpr const char* kTokenizeUsage = R"(usage: moevk tokenize -m MODEL.gguf (-p TEXT | --text-file FILE) [options]
+
+Prints the token ids of the text, separated by spaces, on one line. Only the tokenizer metadata of
+the GGUF file is read, so vocabulary-only files work.
+
+options:
+  -m, --model FILE     GGUF file with tokenizer.ggml.* metadata
+  -p, --prompt TEXT    the text to tokenize
+  --text-file FILE     read the text from FILE (bytes as they are, no newline stripped)
+  --add-special        add BOS/EOS where the vocabulary asks for them (default: no)
+  --parse-special      turn control-token text such as <|im_start|> into that token
+                       (default: treated as plain text)
+  --cases              split the text on "\n__ggml_vocab_test__\n" (llama.cpp's vocabulary test
+                       .inp format; a final empty part after the last separator is dropped) and
+                       print one line per case, each id preceded by a space (the .out format)
+  -h, --help           this text
+)";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open text file '{}'", path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+int cmd_tokenize(const std::vector<std::string>& args) {
+  std::string model, text;
+  bool have_text = false, add_special = false, parse_special = false, cases = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> const std::string& {
+      if (i + 1 >= args.size()) fail("option {} needs a value", a);
+      return args[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kTokenizeUsage, stdout);
+      return 0;
+    } else if (a == "-m" || a == "--model") {
+      model = value();
+    } else if (a == "-p" || a == "--prompt") {
+      if (have_text) fail("give the text once (-p or --text-file)");
+      text = value();
+      have_text = true;
+    } else if (a == "--text-file") {
+      if (have_text) fail("give the text once (-p or --text-file)");
+      text = read_file(value());
+      have_text = true;
+    } else if (a == "--add-special") {
+      add_special = true;
+    } else if (a == "--parse-special") {
+      parse_special = true;
+    } else if (a == "--cases") {
+      cases = true;
+    } else {
+      std::fputs(kTokenizeUsage, stderr);
+      fail("unknown option '{}'", a);
+    }
+  }
+  if (model.empty() || !have_text) {
+    std::fputs(kTokenizeUsage, stderr);
+    return 2;
+  }
+  const Tokenizer tok = Tokenizer::load(model);
+
+  std::string out;
+  if (!cases) {
+    const std::vector<TokenId> ids = tok.tokenize(text, add_special, parse_special);
+    for (size_t i = 0; i < ids.size(); ++i) out += fmt::format(i ? " {}" : "{}", ids[i]);
+    out += '\n';
+  } else {
+    static constexpr std::string_view kSep = "\n__ggml_vocab_test__\n";
+    std::vector<std::string_view> parts;
+    std::string_view rest = text;
+    for (size_t p; (p = rest.find(kSep)) != std::string_view::npos; rest.remove_prefix(p + kSep.size()))
+      parts.push_back(rest.substr(0, p));
+    if (!rest.empty()) parts.push_back(rest);
+    for (std::string_view c : parts) {
+      for (TokenId id : tok.tokenize(c, add_special, parse_special)) out += fmt::format(" {}", id);
+      out += '\n';
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+MOEVK_COMMAND("tokenize", "token ids of a text (llama.cpp-compatible tokenizers)", cmd_tokenize);
+
+}  // namespace moevk::cli

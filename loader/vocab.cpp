@@ -1,0 +1,261 @@
+#include "loader/vocab.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "loader/error.h"
+
+namespace moevk {
+
+namespace {
+
+constexpr std::string_view kKeyModel = "tokenizer.ggml.model";
+constexpr std::string_view kKeyPre = "tokenizer.ggml.pre";
+constexpr std::string_view kKeyTokens = "tokenizer.ggml.tokens";
+constexpr std::string_view kKeyScores = "tokenizer.ggml.scores";
+constexpr std::string_view kKeyTypes = "tokenizer.ggml.token_type";
+constexpr std::string_view kKeyMerges = "tokenizer.ggml.merges";
+
+// GGUF token types (tokenizer.ggml.token_type) -> attributes.
+uint32_t attr_from_type(int64_t t) {
+  switch (t) {
+    case 1: return kAttrNormal;
+    case 2: return kAttrUnknown;
+    case 3: return kAttrControl;
+    case 4: return kAttrUserDefined;
+    case 5: return kAttrUnused;
+    case 6: return kAttrByte;
+    default: return kAttrUndefined;
+  }
+}
+
+PreTokenizer pre_from_name(std::string_view n, bool& ignore_merges, bool& add_bos) {
+  auto any = [&](std::initializer_list<std::string_view> names) {
+    return std::find(names.begin(), names.end(), n) != names.end();
+  };
+  if (any({"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
+           "lfm2"})) {
+    ignore_merges = true;
+    add_bos = true;
+    return PreTokenizer::kLlama3;
+  }
+  if (n == "deepseek-llm") return PreTokenizer::kDeepseekLlm;
+  if (n == "deepseek-coder") return PreTokenizer::kDeepseekCoder;
+  if (n == "deepseek-v3") return PreTokenizer::kDeepseek3;
+  if (n == "falcon") return PreTokenizer::kFalcon;
+  if (n == "starcoder" || n == "refact" || n == "command-r" || n == "smollm" ||
+      n == "codeshell" || n == "exaone" || n == "minerva-7b")
+    return PreTokenizer::kStarcoder;
+  if (any({"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
+           "a.x-4.0", "mellum", "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt", "olmo",
+           "jais", "exaone4", "trillion", "granite-docling"}))
+    return PreTokenizer::kGpt2;
+  if (any({"qwen2", "deepseek-r1-qwen", "kormo", "stablelm2", "megrez", "hunyuan"}))
+    return PreTokenizer::kQwen2;
+  if (any({"llama3", "dbrx", "smaug-bpe", "glm4", "chatglm-bpe"})) return PreTokenizer::kLlama3;
+  if (n == "gpt-4o" || n == "llama4" || n == "minimax-m2") return PreTokenizer::kGpt4o;
+  if (n.empty() || n == "default") return PreTokenizer::kDefault;
+  fail("unsupported BPE pre-tokenizer '{}' (key '{}')", n, kKeyPre);
+}
+
+}  // namespace
+
+Vocab Vocab::load(const std::string& gguf_path) { return from_gguf(gguf::File::open(gguf_path)); }
+
+Vocab Vocab::from_gguf(const gguf::File& f) {
+  Vocab v;
+  const std::string_view model = f.require_string(kKeyModel);
+  if (model == "llama") {
+    v.type_ = VocabType::kSpm;
+    v.bos_ = 1, v.eos_ = 2, v.unk_ = 0;
+    v.add_space_prefix_ = true;
+    v.add_bos_ = true;
+  } else if (model == "gpt2") {
+    v.type_ = VocabType::kBpe;
+    v.bos_ = 11, v.eos_ = 11;  // llama.cpp's defaults when the ids are not given
+  } else {
+    fail("unsupported tokenizer model '{}' (key '{}'): expected 'llama' or 'gpt2'", model,
+         kKeyModel);
+  }
+  v.pre_name_ = std::string(f.get_string(kKeyPre).value_or(""));
+  if (v.type_ == VocabType::kBpe)
+    v.pre_ = pre_from_name(v.pre_name_, v.ignore_merges_, v.add_bos_);
+  if (auto b = f.get_bool("tokenizer.ggml.add_space_prefix")) v.add_space_prefix_ = *b;
+
+  // Tokens, scores, types.
+  auto texts = f.get_string_array(kKeyTokens);
+  if (!texts) fail("missing key '{}'", kKeyTokens);
+  if (texts->empty()) fail("key '{}' is an empty array", kKeyTokens);
+  if (texts->size() > static_cast<size_t>(INT32_MAX)) fail("key '{}': too many tokens", kKeyTokens);
+  const size_t n = texts->size();
+  auto scores = f.get_float_array(kKeyScores);
+  if (scores && scores->size() != n)
+    fail("key '{}' has {} entries but '{}' has {}", kKeyScores, scores->size(), kKeyTokens, n);
+  auto types = f.get_int_array(kKeyTypes);
+  if (types && types->size() != n)
+    fail("key '{}' has {} entries but '{}' has {}", kKeyTypes, types->size(), kKeyTokens, n);
+  v.tokens_.resize(n);
+  v.by_text_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    Token& t = v.tokens_[i];
+    t.text = std::string((*texts)[i]);
+    if (t.text.empty()) t.text = "[EMPTY_" + std::to_string(i) + "]";
+    t.score = scores ? static_cast<float>((*scores)[i]) : 0.0f;
+    t.attr = types ? attr_from_type((*types)[i]) : kAttrNormal;
+    v.by_text_[t.text] = static_cast<TokenId>(i);  // a later duplicate wins, as in llama.cpp
+  }
+
+  // BPE merges "left right" -> rank (the first occurrence keeps its rank).
+  if (v.type_ == VocabType::kBpe) {
+    auto merges = f.get_string_array(kKeyMerges);
+    if (!merges) fail("missing key '{}' (required by tokenizer model 'gpt2')", kKeyMerges);
+    v.merges_.reserve(merges->size());
+    for (size_t i = 0; i < merges->size(); ++i) {
+      const std::string_view m = (*merges)[i];
+      const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
+      if (sp == std::string_view::npos) fail("key '{}': entry {} has no space: '{}'", kKeyMerges, i, m);
+      std::string key(m.substr(0, sp));
+      key += '\0';
+      key += m.substr(sp + 1);
+      v.merges_.emplace(std::move(key), static_cast<int>(i));
+    }
+  }
+
+  // Special token ids.
+  auto read_id = [&](std::string_view key, TokenId& id) {
+    if (auto x = f.get_uint(key)) {
+      if (*x >= n) fail("key '{}' = {} is outside the vocabulary of {} tokens", key, *x, n);
+      id = static_cast<TokenId>(*x);
+    }
+  };
+  read_id("tokenizer.ggml.bos_token_id", v.bos_);
+  read_id("tokenizer.ggml.eos_token_id", v.eos_);
+  read_id("tokenizer.ggml.eot_token_id", v.eot_);
+  read_id("tokenizer.ggml.eom_token_id", v.eom_);
+  read_id("tokenizer.ggml.unknown_token_id", v.unk_);
+  read_id("tokenizer.ggml.padding_token_id", v.pad_);
+  read_id("tokenizer.ggml.fim_pad_token_id", v.fim_pad_);
+  read_id("tokenizer.ggml.fim_rep_token_id", v.fim_rep_);
+  read_id("tokenizer.ggml.fim_sep_token_id", v.fim_sep_);
+  if (auto b = f.get_bool("tokenizer.ggml.add_bos_token")) v.add_bos_ = *b;
+  if (auto b = f.get_bool("tokenizer.ggml.add_eos_token")) v.add_eos_ = *b;
+  // Defaults that point past a small vocabulary are dropped rather than used.
+  for (TokenId* id : {&v.bos_, &v.eos_, &v.unk_})
+    if (*id >= static_cast<TokenId>(n)) *id = kNoToken;
+  if (v.add_bos_ && v.bos_ == kNoToken)
+    fail("'tokenizer.ggml.add_bos_token' is set but there is no BOS token id");
+  if (v.add_eos_ && v.eos_ == kNoToken)
+    fail("'tokenizer.ggml.add_eos_token' is set but there is no EOS token id");
+
+  v.detect_special_tokens();
+
+  // Per-model attribute fixes (llama.cpp): Phi-3 strips whitespace right of its special tokens.
+  std::string name(f.get_string("general.name").value_or(""));
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    for (TokenId id : v.special_) v.tokens_[id].attr |= kAttrRstrip;
+    if (TokenId id = v.find("</s>"); id != kNoToken) v.tokens_[id].attr |= kAttrRstrip;
+    for (const char* t : {"<unk>", "<s>", "<|endoftext|>"})
+      if (TokenId id = v.find(t); id != kNoToken) v.tokens_[id].attr &= ~kAttrRstrip;
+  }
+  return v;
+}
+
+void Vocab::detect_special_tokens() {
+  // Tokens found by their text when the metadata does not name them (llama.cpp's lists). The first
+  // listed text present wins, which makes the choice deterministic.
+  auto mark_control = [&](TokenId id) {
+    if (!(tokens_[id].attr & kAttrControl)) tokens_[id].attr = kAttrControl;
+  };
+  auto detect = [&](TokenId& id, std::initializer_list<std::string_view> texts) {
+    if (id != kNoToken) return;
+    for (std::string_view t : texts) {
+      if (TokenId found = find(t); found != kNoToken) {
+        id = found;
+        mark_control(found);
+        return;
+      }
+    }
+  };
+  detect(eot_, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                "<|end_of_text|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>",
+                "<end_of_utterance>"});
+  detect(eom_, {"<|eom_id|>"});
+  detect(fim_pad_, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>"});
+  detect(fim_rep_, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
+  detect(fim_sep_, {"<|file_sep|>"});
+
+  std::set<TokenId> eog;
+  for (TokenId id : {fim_pad_, fim_rep_, fim_sep_})
+    if (id != kNoToken) eog.insert(id);
+  for (std::string_view t :
+       {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
+        "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>"}) {
+    if (TokenId id = find(t); id != kNoToken) {
+      eog.insert(id);
+      mark_control(id);
+    }
+  }
+  // gpt-oss: these are always rendered (user-defined, not control).
+  for (std::string_view t : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})
+    if (TokenId id = find(t); id != kNoToken) tokens_[id].attr = kAttrUserDefined;
+  for (TokenId id : {eos_, eot_, eom_})
+    if (id != kNoToken) eog.insert(id);
+  // o200k_harmony: with <|return|> and <|call|> present, <|end|> ends a message, not generation.
+  const TokenId ret = find("<|return|>"), call = find("<|call|>"), end = find("<|end|>");
+  if (ret != kNoToken && call != kNoToken && end != kNoToken && eog.count(ret) &&
+      eog.count(call) && eog.count(end)) {
+    eog.erase(end);
+    tokens_[end].attr = kAttrUserDefined;
+  }
+  eog_.assign(eog.begin(), eog.end());
+
+  special_.clear();
+  for (TokenId id = 0; id < n_vocab(); ++id)
+    if (tokens_[id].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown)) special_.push_back(id);
+  std::stable_sort(special_.begin(), special_.end(), [&](TokenId a, TokenId b) {
+    return tokens_[a].text.size() > tokens_[b].text.size();
+  });
+}
+
+const Vocab::Token& Vocab::at(TokenId id) const {
+  if (id < 0 || id >= n_vocab()) fail("token id {} is outside the vocabulary of {} tokens", id, n_vocab());
+  return tokens_[id];
+}
+
+bool Vocab::is_eog(TokenId id) const {
+  return std::binary_search(eog_.begin(), eog_.end(), id);
+}
+
+TokenId Vocab::find(std::string_view text) const {
+  auto it = by_text_.find(std::string(text));
+  return it == by_text_.end() ? kNoToken : it->second;
+}
+
+int Vocab::bpe_rank(std::string_view left, std::string_view right) const {
+  std::string key;
+  key.reserve(left.size() + right.size() + 1);
+  key += left;
+  key += '\0';
+  key += right;
+  auto it = merges_.find(key);
+  return it == merges_.end() ? -1 : it->second;
+}
+
+TokenId Vocab::byte_token(uint8_t byte) const {
+  static const char* hex = "0123456789ABCDEF";
+  const char buf[7] = {'<', '0', 'x', hex[byte >> 4], hex[byte & 15], '>', 0};
+  if (TokenId id = find(buf); id != kNoToken) return id;
+  return find(std::string(1, static_cast<char>(byte)));
+}
+
+uint8_t Vocab::token_byte(TokenId id) const {
+  const std::string& t = text(id);
+  if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>')
+    fail("token {} '{}' is not a byte token", id, t);
+  return static_cast<uint8_t>(std::stoi(t.substr(3, 2), nullptr, 16));
+}
+
+}  // namespace moevk
