@@ -1,0 +1,55 @@
+#include "runtime/ops/matvec.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "loader/error.h"
+#include "runtime/vk/pipeline.h"
+
+namespace moevk::ops {
+
+bool matvec_supports(GgmlType t) {
+  auto tr = type_traits(uint32_t(t));
+  return tr && tr->supported;
+}
+
+std::string matvec_variant(const char* op, GgmlType t, bool subgroup) {
+  if (!matvec_supports(t)) fail("{}: weight type {} is not supported on the GPU", op, traits(t).name);
+  std::string name = std::string(op) + "_";
+  for (char c : traits(t).name) name += char(std::tolower(static_cast<unsigned char>(c)));
+  name += "_f32";
+  if (subgroup) name += "_subgroup";
+  return name;
+}
+
+uint32_t matvec_row_bytes(GgmlType t, uint32_t n_cols) {
+  auto rb = row_bytes(t, n_cols);
+  MOEVK_ASSERT(rb && *rb <= UINT32_MAX, "matvec: n_cols is not a multiple of the block size");
+  return uint32_t(*rb);
+}
+
+void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConfig cfg) {
+  const WeightView& w = a.w;
+  MOEVK_ASSERT(w.n_rows > 0 && w.n_cols > 0 && a.n_batch > 0, "matvec: empty shape");
+  MOEVK_ASSERT(cfg.wg >= 4 * cfg.rows && (cfg.wg & (cfg.wg - 1)) == 0, "matvec: bad config");
+  const uint32_t rb = matvec_row_bytes(w.type, w.n_cols);
+  MOEVK_ASSERT(w.data.address() % 4 == 0, "matvec: weights must be 4-byte aligned");
+  MOEVK_ASSERT(w.data.size >= uint64_t(w.n_rows) * rb, "matvec: weight view too small");
+  MOEVK_ASSERT(a.x.size >= uint64_t(a.n_batch) * w.n_cols * 4, "matvec: x view too small");
+  MOEVK_ASSERT(a.y.size >= uint64_t(a.n_batch) * w.n_rows * 4, "matvec: y view too small");
+  MOEVK_ASSERT(uint64_t(a.n_batch) * std::max(w.n_rows, w.n_cols) <= UINT32_MAX, "matvec: batch too large");
+  MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4, "matvec: bias view too small");
+
+  MatvecPush pc{w.data.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
+                w.n_rows, w.n_cols, rb, a.n_batch, w.n_cols, w.n_rows, 0, 0};
+  const bool sg = ctx.features().subgroup_arith;
+  vk::Pipeline& p = ctx.pipeline(matvec_variant("matvec", w.type, sg), sizeof pc, {cfg.wg, cfg.rows});
+  // More row groups than one dimension allows: spread them over x and y (the shader linearises).
+  const uint64_t groups = (uint64_t(w.n_rows) + cfg.rows - 1) / cfg.rows;
+  const uint64_t max_x = ctx.features().max_workgroup_count[0];
+  const uint64_t gy = (groups + max_x - 1) / max_x;
+  const uint64_t gx = (groups + gy - 1) / gy;
+  rec.dispatch(p, pc, uint32_t(gx), uint32_t(gy));
+}
+
+}  // namespace moevk::ops

@@ -1,0 +1,54 @@
+// matvec: y[b] = W x[b] (+ bias) for weights in any supported GGUF type, x and y f32.
+// Shader: matvec.comp (body in shaders/common/dequant_matvec.glsl, dequantisers in dequant*.glsl).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "loader/quants.h"
+#include "runtime/vk/buffer.h"
+#include "runtime/vk/recorder.h"
+
+namespace moevk::ops {
+
+struct MatvecPush {
+  uint64_t data_a, data_b, data_d, data_bias;
+  uint32_t n_rows, n_cols, row_bytes, n_batch;
+  uint32_t x_stride, y_stride, pad0, pad1;
+};
+static_assert(sizeof(MatvecPush) == 64, "must match matvec.comp's push block");
+
+// Tunables (specialization constants). wg: invocations per workgroup (a power of two, >= 4 * rows);
+// rows: weight rows per workgroup. The defaults are what production uses; tests sweep others.
+struct MatvecConfig {
+  uint32_t wg = 64;
+  uint32_t rows = 2;
+};
+
+// A weight matrix on the device: n_rows rows of n_cols elements stored as GGUF blocks of `type`
+// (row r at data + r * row_bytes(type, n_cols)). data must be 4-byte aligned.
+struct WeightView {
+  vk::View data;
+  GgmlType type = GgmlType::F32;
+  uint32_t n_rows = 0;
+  uint32_t n_cols = 0;
+};
+
+struct MatvecArgs {
+  WeightView w;
+  vk::View x;     // [n_batch][n_cols] f32
+  vk::View y;     // [n_batch][n_rows] f32
+  vk::View bias;  // [n_rows] f32, or empty
+  uint32_t n_batch = 1;
+};
+
+// Types the GPU matvec reads (every type loader/quants.h can dequantise).
+bool matvec_supports(GgmlType t);
+// "matvec_q4_k_f32" / "matvec_id_q4_k_f32_subgroup": the variant an op picks for type t.
+std::string matvec_variant(const char* op, GgmlType t, bool subgroup);
+// Bytes of one row, asserting n_cols fits the block size and the row fits 32 bits.
+uint32_t matvec_row_bytes(GgmlType t, uint32_t n_cols);
+
+void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConfig cfg = {});
+
+}  // namespace moevk::ops
