@@ -1,0 +1,115 @@
+// moevk template -m MODEL --messages FILE.json: prints the prompt the model's chat template renders.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "loader/chat_template.h"
+#include "loader/error.h"
+#include "loader/gguf.h"
+
+namespace moevk::cli {
+
+namespace {
+
+constexpr const char* kTemplateUsage = R"(usage: moevk template -m MODEL.gguf --messages FILE.json [options]
+
+Renders the model's chat template (GGUF key tokenizer.chat_template) for a conversation and prints
+the prompt text exactly, with no trailing newline added. bos_token and eos_token are the texts of the
+model's BOS and EOS tokens. A model without a template, or with one that cannot be rendered, gets
+ChatML (with a warning on stderr).
+
+FILE.json: a list of {"role": ..., "content": ...} objects, e.g.
+  [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
+
+options:
+  -m, --model MODEL.gguf      the model (only its metadata is read)
+  --messages FILE.json        the conversation
+  --add-generation-prompt     end with the header of the assistant's reply
+  --date YYYY-MM-DD           the date strftime_now() sees (default: today)
+  --chat-template-file F      use the Jinja template in F instead of the model's
+  -h, --help                  this text
+)";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open '{}'", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<ChatMessage> read_messages(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: invalid JSON: {}", path, e.what());
+  }
+  if (!j.is_array()) fail("{}: expected a JSON list of messages", path);
+  std::vector<ChatMessage> msgs;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const auto& m = j[i];
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !m["content"].is_string())
+      fail("{}: message {} must be an object with string 'role' and 'content'", path, i);
+    msgs.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  return msgs;
+}
+
+int cmd_template(const std::vector<std::string>& args) {
+  std::string model, messages, date, template_file;
+  bool add_generation_prompt = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> const std::string& {
+      if (i + 1 >= args.size()) fail("option {} needs a value", a);
+      return args[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kTemplateUsage, stdout);
+      return 0;
+    } else if (a == "-m" || a == "--model") {
+      model = value();
+    } else if (a == "--messages") {
+      messages = value();
+    } else if (a == "--add-generation-prompt") {
+      add_generation_prompt = true;
+    } else if (a == "--date") {
+      date = value();
+    } else if (a == "--chat-template-file") {
+      template_file = value();
+    } else {
+      std::fprintf(stderr, "moevk template: unknown option '%s'\n\n%s", a.c_str(), kTemplateUsage);
+      return 2;
+    }
+  }
+  if (model.empty() || messages.empty()) {
+    std::fprintf(stderr, "moevk template: -m MODEL and --messages FILE are required\n\n%s", kTemplateUsage);
+    return 2;
+  }
+  gguf::File file = gguf::File::open(model);
+  ChatContext ctx = chat_context_of(file);
+  ctx.date = date;
+  std::string tmpl;
+  if (!template_file.empty()) {
+    tmpl = read_file(template_file);
+  } else if (auto t = chat_template_of(file)) {
+    tmpl = *t;
+  }
+  std::string prompt = render_chat(tmpl, read_messages(messages), add_generation_prompt, ctx);
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+MOEVK_COMMAND("template", "print the prompt a model's chat template renders for a conversation",
+              cmd_template);
+
+}  // namespace moevk::cli
