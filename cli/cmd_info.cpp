@@ -1,9 +1,9 @@
 // moevk info MODEL: architecture, hyper-parameters, tensor types, sizes and the memory plan.
 #include <algorithm>
 #include <charconv>
-#include <optional>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,9 +117,9 @@ int cmd_info(const std::vector<std::string>& args) {
 
   std::string out;
   out += fmt::format("file                   {}\n", path);
-  out += fmt::format("GGUF version           {}, alignment {}, {} tensors, {} metadata keys\n",
-                     file.version(), file.alignment(), file.tensors().size(),
-                     file.metadata().size());
+  out +=
+      fmt::format("GGUF version           {}, alignment {}, {} tensors, {} metadata keys\n",
+                  file.version(), file.alignment(), file.tensors().size(), file.metadata().size());
   out += describe_summary(desc);
 
   // Tensor counts by type.
@@ -141,7 +141,8 @@ int cmd_info(const std::vector<std::string>& args) {
                        acc.elements ? 8.0 * acc.bytes / acc.elements : 0.0);
     n_elements += acc.elements;
   }
-  out += fmt::format("  total    {:>5} tensors, {} parameters\n", file.tensors().size(), n_elements);
+  out +=
+      fmt::format("  total    {:>5} tensors, {} parameters\n", file.tensors().size(), n_elements);
 
   out += "\nfile size breakdown:\n";
   out += fmt::format("  header (metadata + tensor infos + alignment)  {:>14} bytes\n", header);
@@ -152,10 +153,10 @@ int cmd_info(const std::vector<std::string>& args) {
                      file.file_size(), sched::format_size(file.file_size()));
 
   out += "\nweights:\n";
-  out += fmt::format("  non-expert (attention, norms, routers, shared/dense FFN, embeddings, output) {}\n",
+  out += fmt::format("  non-expert (attention, norms, routers, shared/dense FFN, embeddings)  {}\n",
                      both(plan.non_expert_bytes));
-  out += fmt::format("  routed experts, {} layers x {} experts                                     {}\n",
-                     plan.moe_layers.size(), desc.n_expert, both(plan.expert_total_bytes));
+  out += fmt::format("  routed experts ({} MoE layers x {} experts)  {}\n", plan.moe_layers.size(),
+                     desc.n_expert, both(plan.expert_total_bytes));
   for (const sched::MoeLayerSize& l : plan.moe_layers)
     out += fmt::format("    layer {:>3}: one expert {:>10} bytes ({})\n", l.layer, l.expert_bytes,
                        l.types);

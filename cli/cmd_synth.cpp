@@ -75,9 +75,10 @@ int cmd_synth(const std::vector<std::string>& args) {
       const std::string& v = value();
       auto arch = arch_from_name(v == "mixtral" ? "llama" : v == "gptoss" ? "gpt-oss" : v);
       if (!arch)
-        fail("unknown architecture '{}' (--arch): qwen3moe, llama, olmoe, qwen2moe, deepseek2, "
-             "gpt-oss",
-             v);
+        fail(
+            "unknown architecture '{}' (--arch): qwen3moe, llama, olmoe, qwen2moe, deepseek2, "
+            "gpt-oss",
+            v);
       o.arch = *arch;
       have_arch = true;
     } else if (a == "-o" || a == "--output") {
@@ -130,16 +131,18 @@ int cmd_synth(const std::vector<std::string>& args) {
   // Read it back: what we wrote must load.
   const gguf::File f = gguf::File::open(out);
   const ModelDesc d = describe(f);
-  std::printf("wrote %s: %s, %u layers, n_embd %u, %u experts (top %u), vocab %u, %zu tensors, "
-              "%llu bytes\n",
-              out.c_str(), std::string(arch_name(d.arch)).c_str(), d.n_layer, d.n_embd, d.n_expert,
-              d.n_expert_used, d.n_vocab, f.tensors().size(),
-              static_cast<unsigned long long>(f.file_size()));
+  std::printf(
+      "wrote %s: %s, %u layers, n_embd %u, %u experts (top %u), vocab %u, %zu tensors, "
+      "%llu bytes\n",
+      out.c_str(), std::string(arch_name(d.arch)).c_str(), d.n_layer, d.n_embd, d.n_expert,
+      d.n_expert_used, d.n_vocab, f.tensors().size(),
+      static_cast<unsigned long long>(f.file_size()));
   return 0;
 }
 
 }  // namespace
 
-MOEVK_COMMAND("synth", "write a small random-weight model of any supported architecture", cmd_synth);
+MOEVK_COMMAND("synth", "write a small random-weight model of any supported architecture",
+              cmd_synth);
 
 }  // namespace moevk::cli

@@ -1,6 +1,8 @@
 // Random-weight GGUF models of every supported architecture (see synth.h).
 #include "loader/synth.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -9,7 +11,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <unistd.h>
 
 #include "loader/error.h"
 #include "loader/gguf.h"
@@ -205,8 +206,8 @@ ModelDesc make_desc(const Options& o) {
   d.n_ff_exp = o.n_ff_exp;
   d.n_ff = o.n_ff_exp;
   d.rope_freq_base = 10000.0f;
-  d.rope_type = (o.arch == Arch::Llama || o.arch == Arch::Deepseek2) ? RopeType::Normal
-                                                                      : RopeType::Neox;
+  d.rope_type =
+      (o.arch == Arch::Llama || o.arch == Arch::Deepseek2) ? RopeType::Normal : RopeType::Neox;
   Routing& r = d.routing;
   switch (o.arch) {
     case Arch::Qwen3Moe:
@@ -335,11 +336,15 @@ std::pair<float, float> value_scale(const TensorSpec& s) {
     case TensorKind::Matrix:
       if (s.name == "token_embd.weight") return {0.0f, 1.0f};
       return {0.0f, 1.0f / std::sqrt(static_cast<float>(s.ne[0]))};
-    case TensorKind::Norm: return {1.0f, 0.05f};
-    case TensorKind::Bias: return {0.0f, 0.02f};
+    case TensorKind::Norm:
+      return {1.0f, 0.05f};
+    case TensorKind::Bias:
+      return {0.0f, 0.02f};
     case TensorKind::Router:
-    case TensorKind::Gate: return {0.0f, 1.0f / std::sqrt(static_cast<float>(s.ne[0]))};
-    case TensorKind::Sinks: return {0.0f, 0.5f};
+    case TensorKind::Gate:
+      return {0.0f, 1.0f / std::sqrt(static_cast<float>(s.ne[0]))};
+    case TensorKind::Sinks:
+      return {0.0f, 0.5f};
   }
   return {0.0f, 1.0f};
 }
@@ -365,7 +370,8 @@ std::vector<uint8_t> tensor_bytes(const TensorSpec& s, GgmlType type, uint64_t s
 
 std::vector<uint8_t> synth_gguf(const Options& o) {
   const auto tt = type_traits(static_cast<uint32_t>(o.type));
-  if (!tt || !tt->supported) fail("synth: unsupported weight type id {}", static_cast<uint32_t>(o.type));
+  if (!tt || !tt->supported)
+    fail("synth: unsupported weight type id {}", static_cast<uint32_t>(o.type));
   const Vocab v = make_vocab(o);
   const ModelDesc d = make_desc(o);
   gguf::Writer w;
@@ -390,7 +396,8 @@ void write_synth_file(const Options& o, const std::string& path, bool overwrite)
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) fail("cannot create '{}': {}", tmp.string(), std::strerror(errno));
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
     f.flush();
     if (!f) {
       fs::remove(tmp, ec);

@@ -41,9 +41,12 @@ std::string_view role_of(std::string_view name) {
 
 const char* plan_mode_name(PlanMode m) {
   switch (m) {
-    case PlanMode::Resident: return "resident";
-    case PlanMode::Streaming: return "streaming";
-    case PlanMode::Impossible: return "impossible";
+    case PlanMode::Resident:
+      return "resident";
+    case PlanMode::Streaming:
+      return "streaming";
+    case PlanMode::Impossible:
+      return "impossible";
   }
   return "?";
 }
@@ -184,7 +187,8 @@ MemoryPlan plan_memory(const PlanInput& in, const PlanOptions& opt) {
   } else if (streaming_possible && opt.budget >= streaming_min) {
     p.mode = PlanMode::Streaming;
     // Below resident, so strictly fewer slots than experts fit.
-    p.n_slots = std::min<uint64_t>((opt.budget - p.fixed_bytes) / p.slot_bytes, p.total_experts - 1);
+    p.n_slots =
+        std::min<uint64_t>((opt.budget - p.fixed_bytes) / p.slot_bytes, p.total_experts - 1);
     p.pool_bytes = p.n_slots * p.slot_bytes;
   } else {
     p.mode = PlanMode::Impossible;  // before describe(), which prints the mode
@@ -222,8 +226,8 @@ std::string MemoryPlan::describe() const {
       break;
     case PlanMode::Streaming:
       s += fmt::format(
-          "  plan: streaming, {} of {} experts in {}-byte slots ({}), uses {} of budget {}\n", n_slots,
-          total_experts, slot_bytes, format_size(pool_bytes), both(used_bytes),
+          "  plan: streaming, {} of {} experts in {}-byte slots ({}), uses {} of budget {}\n",
+          n_slots, total_experts, slot_bytes, format_size(pool_bytes), both(used_bytes),
           both(options.budget));
       break;
     case PlanMode::Impossible:

@@ -8,17 +8,17 @@
 //   scratch             activations of one batch (see scratch_bytes() for the formula).
 //
 // Experts: one expert of one layer is its share of every "*_exps.*" tensor of that layer
-// (n_bytes / n_expert; GGUF stores each expert as one contiguous slab). Its size depends on the layer
-// (quantisers mix types across layers), so:
-//   resident   every expert keeps its place in its layer's tensors: expert bytes = sum of all "*_exps.*"
-//              tensor bytes;
-//   streaming  one pool of equal slots, slot_bytes = the largest one-expert size over all MoE layers;
+// (n_bytes / n_expert; GGUF stores each expert as one contiguous slab). Its size depends on the
+// layer (quantisers mix types across layers), so:
+//   resident   every expert keeps its place in its layer's tensors: expert bytes = the sum of all
+//              "*_exps.*" tensor bytes;
+//   streaming  one pool of equal slots, slot_bytes = the largest one-expert size of any MoE layer;
 //              n_slots = (budget - fixed) / slot_bytes, capped below the total number of experts.
 //
 // Minimum budget (the rule):
 //   min = non-expert + KV + scratch + min_slots * slot_bytes, min_slots = 2 * n_expert_used
-//   (the experts of the layer being computed plus one layer of prefetch headroom), unless resident costs
-//   less than that (tiny models), in which case min = the resident total.
+//   (the experts of the layer being computed plus one layer of prefetch headroom), unless resident
+//   costs less than that (tiny models), in which case min = the resident total.
 //
 // A budget of 0 (none given) plans resident and reports what resident needs.
 #pragma once
@@ -34,7 +34,8 @@ namespace moevk::sched {
 
 // KV cache of one layer, in elements per token (stored f16).
 struct KvLayer {
-  uint64_t k_per_token = 0;  // n_head_kv * head_dim_k; MLA: kv_lora_rank + n_rot (compressed latent + rope key)
+  uint64_t k_per_token =
+      0;  // n_head_kv * head_dim_k; MLA: kv_lora_rank + n_rot (latent + rope key)
   uint64_t v_per_token = 0;  // n_head_kv * head_dim_v; MLA: 0 (V is read from the latent part of K)
   uint32_t window = 0;       // sliding window in tokens, 0 = full context
 };
@@ -56,16 +57,16 @@ struct PlanInput {
   uint64_t n_embd = 0;
   uint64_t n_vocab = 0;
   uint64_t n_head = 0;
-  uint64_t q_dim = 0;          // width of the query projection (n_head * head_dim_k)
-  uint64_t n_ff_max = 0;       // widest FFN intermediate (dense, shared or expert)
-  uint64_t n_ff_expert = 0;    // expert intermediate width
-  std::vector<KvLayer> kv;     // one per layer
+  uint64_t q_dim = 0;        // width of the query projection (n_head * head_dim_k)
+  uint64_t n_ff_max = 0;     // widest FFN intermediate (dense, shared or expert)
+  uint64_t n_ff_expert = 0;  // expert intermediate width
+  std::vector<KvLayer> kv;   // one per layer
   std::vector<TensorEntry> tensors;
 };
 
 // Plan input of a model description and its tensors (each classified with classify_tensor()).
-// KV per layer: MLA caches kv_lora_rank + n_rot per token (no V); others n_head_kv * head_dim for K and
-// V, with the sliding window on SWA layers.
+// KV per layer: MLA caches kv_lora_rank + n_rot per token (no V); others n_head_kv * head_dim for
+// K and V, with the sliding window on SWA layers.
 PlanInput plan_input(const ModelDesc& desc, std::vector<TensorEntry> tensors);
 // The same for an opened GGUF file: describe() (throws moevk::Error on an unknown architecture, a
 // missing key or tensor) and every tensor of the file.
@@ -75,9 +76,9 @@ PlanInput plan_input_from_file(const gguf::File& file);
 void classify_tensor(TensorEntry& t);
 
 struct PlanOptions {
-  uint64_t n_ctx = 4096;       // context length the KV cache is sized for
-  uint64_t n_batch = 512;      // tokens per prefill batch (scratch and sliding-window headroom)
-  uint64_t budget = 0;         // GPU bytes available to moevk; 0 = no budget: plan resident
+  uint64_t n_ctx = 4096;   // context length the KV cache is sized for
+  uint64_t n_batch = 512;  // tokens per prefill batch (scratch and sliding-window headroom)
+  uint64_t budget = 0;     // GPU bytes available to moevk; 0 = no budget: plan resident
 };
 
 enum class PlanMode { Resident, Streaming, Impossible };
@@ -85,8 +86,8 @@ const char* plan_mode_name(PlanMode m);
 
 struct MoeLayerSize {
   uint32_t layer = 0;
-  uint64_t expert_bytes = 0;   // one expert of this layer (gate + up + down [+ biases])
-  std::string types;           // "gate Q4_K, up Q4_K, down Q6_K"
+  uint64_t expert_bytes = 0;  // one expert of this layer (gate + up + down [+ biases])
+  std::string types;          // "gate Q4_K, up Q4_K, down Q6_K"
 };
 
 struct MemoryPlan {
@@ -94,23 +95,23 @@ struct MemoryPlan {
   PlanOptions options;
 
   uint64_t non_expert_bytes = 0;
-  uint64_t expert_total_bytes = 0;   // all routed experts, resident layout
+  uint64_t expert_total_bytes = 0;  // all routed experts, resident layout
   std::vector<MoeLayerSize> moe_layers;
-  uint64_t slot_bytes = 0;           // largest one-expert size (streaming slot)
-  uint64_t total_experts = 0;        // n_moe_layers * n_expert
+  uint64_t slot_bytes = 0;     // largest one-expert size (streaming slot)
+  uint64_t total_experts = 0;  // n_moe_layers * n_expert
   uint64_t kv_bytes = 0;
   uint64_t scratch_bytes = 0;
-  uint64_t fixed_bytes = 0;          // non-expert + KV + scratch
+  uint64_t fixed_bytes = 0;  // non-expert + KV + scratch
 
-  uint64_t resident_bytes = 0;       // fixed + expert_total
-  uint32_t min_slots = 0;            // 2 * n_expert_used (0 for a model without MoE layers)
-  uint64_t min_budget = 0;           // see the rule above
+  uint64_t resident_bytes = 0;  // fixed + expert_total
+  uint32_t min_slots = 0;       // 2 * n_expert_used (0 for a model without MoE layers)
+  uint64_t min_budget = 0;      // see the rule above
 
-  uint64_t n_slots = 0;              // streaming: slots in the pool; resident: total_experts
-  uint64_t pool_bytes = 0;           // device bytes of experts in the chosen mode
-  uint64_t used_bytes = 0;           // fixed + pool
+  uint64_t n_slots = 0;     // streaming: slots in the pool; resident: total_experts
+  uint64_t pool_bytes = 0;  // device bytes of experts in the chosen mode
+  uint64_t used_bytes = 0;  // fixed + pool
 
-  std::string error;                 // Impossible: names the budget, the minimum and the breakdown
+  std::string error;  // Impossible: names the budget, the minimum and the breakdown
 
   // Multi-line human-readable breakdown (used by `moevk info` and the error message).
   std::string describe() const;
@@ -118,7 +119,7 @@ struct MemoryPlan {
 
 uint64_t kv_cache_bytes(const PlanInput& in, uint64_t n_ctx, uint64_t n_batch);
 // Activation scratch for one batch of B = min(n_batch, n_ctx) tokens, f32 (4 bytes) each:
-//   B * (4 * n_embd + q_dim + 2 * kv_max + 2 * n_expert_used * n_ff_expert + 2 * n_ff_max + n_expert)
+//   B * (4 n_embd + q_dim + 2 kv_max + 2 n_expert_used n_ff_expert + 2 n_ff_max + n_expert)
 //   + n_head * min(B, 32) * n_ctx   (attention scores, computed 32 query rows at a time)
 //   + n_vocab                        (logits of the last token)
 // where kv_max is the widest K or V row of any layer.

@@ -48,8 +48,8 @@ uint64_t parse_size(std::string_view text) {
   size_t n_digits = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
     const uint64_t d = static_cast<uint64_t>(s[i] - '0');
-    if (whole > (UINT64_MAX - d) / 10) whole_overflow = true;
-    else whole = whole * 10 + d;
+    whole_overflow |= whole > (UINT64_MAX - d) / 10;
+    whole = whole * 10 + d;  // meaningless once it overflowed, and then never used
     ++i;
     ++n_digits;
   }
@@ -60,14 +60,16 @@ uint64_t parse_size(std::string_view text) {
     frac = s.substr(start, i - start);
     n_digits += frac.size();
   }
-  if (n_digits == 0) fail("invalid size '{}': no number (expected e.g. 6G, 512M, 1.5GiB or 123456)", text);
+  if (n_digits == 0)
+    fail("invalid size '{}': no number (expected e.g. 6G, 512M, 1.5GiB or 123456)", text);
   std::string_view unit = s.substr(i);
   while (!unit.empty() && is_blank(unit.front())) unit.remove_prefix(1);
   const int shift = unit_shift(unit);
   if (shift < 0)
-    fail("invalid size '{}': unknown unit '{}' (use B, K, M, G, T; KiB/MiB/GiB/TiB and KB/MB/GB/TB "
-         "mean the same binary units)",
-         text, unit);
+    fail(
+        "invalid size '{}': unknown unit '{}' (use B, K, M, G, T; KiB/MiB/GiB/TiB and KB/MB/GB/TB "
+        "mean the same binary units)",
+        text, unit);
   if (whole_overflow || (shift > 0 && whole > (UINT64_MAX >> shift)))
     fail("invalid size '{}': too large", text);
 
@@ -82,7 +84,8 @@ uint64_t parse_size(std::string_view text) {
     uint64_t den = 1;
     for (size_t k = 0; k < digits.size(); ++k) den *= 10;
     const unsigned __int128 part = (static_cast<unsigned __int128>(num) << shift) / den;
-    if (bytes > UINT64_MAX - static_cast<uint64_t>(part)) fail("invalid size '{}': too large", text);
+    if (bytes > UINT64_MAX - static_cast<uint64_t>(part))
+      fail("invalid size '{}': too large", text);
     bytes += static_cast<uint64_t>(part);
   }
   return bytes;

@@ -1,12 +1,14 @@
 // Synthesised models: every architecture round-trips through the GGUF reader and describe().
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <unistd.h>
+#include <tuple>
 
 #include "loader/error.h"
 #include "loader/gguf.h"
@@ -29,7 +31,7 @@ synth::Options small(Arch a, GgmlType t) {
   return o;
 }
 
-// Header + tensor data + padding == file size, every tensor aligned and inside the file, no overlaps.
+// Header + tensor data + padding == file size; every tensor aligned, inside the file, no overlaps.
 void check_layout(const gguf::File& f) {
   std::vector<const gguf::TensorInfo*> ts;
   for (const auto& t : f.tensors()) ts.push_back(&t);
@@ -52,9 +54,11 @@ void check_layout(const gguf::File& f) {
 
 }  // namespace
 
-TEST_CASE("synth: every architecture loads through describe() with the hyper-parameters asked for") {
+TEST_CASE(
+    "synth: every architecture loads through describe() with the hyper-parameters asked for") {
   for (Arch a : kArchs) {
-    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K}) {
+    for (GgmlType t :
+         {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K}) {
       CAPTURE(arch_name(a));
       CAPTURE(traits(t).name);
       const synth::Options o = small(a, t);
@@ -106,7 +110,8 @@ TEST_CASE("synth: every architecture loads through describe() with the hyper-par
       CHECK(p.total_experts == uint64_t{o.n_expert} * p.moe_layers.size());
       // A slot holds the expert's matrices and (gpt-oss) its F32 biases.
       const uint64_t bias = a == Arch::GptOss ? (2ull * o.n_ff_exp + o.n_embd) * 4 : 0;
-      for (const auto& l : p.moe_layers) CHECK(l.expert_bytes == expert_bytes(f, d, l.layer) + bias);
+      for (const auto& l : p.moe_layers)
+        CHECK(l.expert_bytes == expert_bytes(f, d, l.layer) + bias);
     }
   }
 }
@@ -133,7 +138,8 @@ TEST_CASE("synth: the same seed gives the same bytes, another seed other weights
 }
 
 TEST_CASE("synth: weight values have the documented scale") {
-  const gguf::File f = gguf::File::from_memory(synth::synth_gguf(small(Arch::GptOss, GgmlType::F32)));
+  const gguf::File f =
+      gguf::File::from_memory(synth::synth_gguf(small(Arch::GptOss, GgmlType::F32)));
   auto stats = [&](const char* name) {
     const gguf::TensorInfo* t = f.find_tensor(name);
     REQUIRE(t != nullptr);
@@ -197,12 +203,10 @@ TEST_CASE("synth: write_synth_file never replaces a file unless asked, and leave
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "m.gguf").string();
-  {
-    std::ofstream(path) << "user data";
-  }
+  { std::ofstream(path) << "user data"; }
   const synth::Options o = small(Arch::Olmoe, GgmlType::Q8_0);
-  CHECK_THROWS_WITH_AS(synth::write_synth_file(o, path, false),
-                       doctest::Contains("already exists"), Error);
+  CHECK_THROWS_WITH_AS(synth::write_synth_file(o, path, false), doctest::Contains("already exists"),
+                       Error);
   {
     std::ifstream in(path);
     std::string s;

@@ -22,7 +22,7 @@ TEST_CASE("parse_size: units are binary, fractions round down") {
   CHECK(parse_size("1T") == 1ull << 40);
   CHECK(parse_size("100B") == 100);
   CHECK(parse_size("0.5K") == 512);
-  CHECK(parse_size("1.0") == 1);  // a zero fraction is whole
+  CHECK(parse_size("1.0") == 1);     // a zero fraction is whole
   CHECK(parse_size("0.001K") == 1);  // 1.024 rounds down
   CHECK(parse_size(".5M") == 512ull << 10);
   CHECK(parse_size("18446744073709551615") == UINT64_MAX);
@@ -117,7 +117,7 @@ PlanInput toy() {
 
 TEST_CASE("KV cache and scratch formulas") {
   PlanInput in = toy();
-  // ctx 100, batch 10: layer 0 full 100 tokens, layer 1 window 4 + batch 10 = 14 tokens; 16 f16 a token.
+  // ctx 100, batch 10: layer 0 holds 100 tokens, layer 1 window 4 + batch 10 = 14; 16 f16 a token.
   CHECK(kv_cache_bytes(in, 100, 10) == 2 * 16 * (100 + 14));
   CHECK(kv_cache_bytes(in, 8, 10) == 2 * 16 * (8 + 8));  // window never beyond the context
   // B = 10: per token 4*16 + 16 + 2*8 + 2*2*32 + 2*32 + 8 = 296; scores 2*10*100; logits 100.
