@@ -16,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <type_traits>
 
 namespace moevk::gguf {
 
@@ -29,20 +30,33 @@ constexpr uint64_t kMaxNameLength = 65535;
 // Fixed payload size of a scalar value type; 0 for STRING/ARRAY; nullopt for unknown ids.
 std::optional<uint64_t> scalar_size(uint32_t t) {
   switch (static_cast<ValueType>(t)) {
-    case ValueType::UINT8: case ValueType::INT8: case ValueType::BOOL: return 1;
-    case ValueType::UINT16: case ValueType::INT16: return 2;
-    case ValueType::UINT32: case ValueType::INT32: case ValueType::FLOAT32: return 4;
-    case ValueType::UINT64: case ValueType::INT64: case ValueType::FLOAT64: return 8;
-    case ValueType::STRING: case ValueType::ARRAY: return 0;
+    case ValueType::UINT8:
+    case ValueType::INT8:
+    case ValueType::BOOL: return 1;
+    case ValueType::UINT16:
+    case ValueType::INT16: return 2;
+    case ValueType::UINT32:
+    case ValueType::INT32:
+    case ValueType::FLOAT32: return 4;
+    case ValueType::UINT64:
+    case ValueType::INT64:
+    case ValueType::FLOAT64: return 8;
+    case ValueType::STRING:
+    case ValueType::ARRAY: return 0;
   }
   return std::nullopt;
 }
 
 bool is_integer(ValueType t) {
   switch (t) {
-    case ValueType::UINT8: case ValueType::INT8: case ValueType::UINT16: case ValueType::INT16:
-    case ValueType::UINT32: case ValueType::INT32: case ValueType::UINT64: case ValueType::INT64:
-      return true;
+    case ValueType::UINT8:
+    case ValueType::INT8:
+    case ValueType::UINT16:
+    case ValueType::INT16:
+    case ValueType::UINT32:
+    case ValueType::INT32:
+    case ValueType::UINT64:
+    case ValueType::INT64: return true;
     default: return false;
   }
 }
@@ -57,25 +71,37 @@ struct Cursor {
 
   uint64_t remaining() const { return size - pos; }
 
-  template <typename T>
-  T read(std::string_view what) {
+  // `what` describes the field for error messages: a string, or a callable returning one (formatted
+  // only on error, so hot loops over string arrays do not format).
+  template <typename W>
+  static std::string describe(const W& what) {
+    if constexpr (std::is_invocable_v<W>)
+      return what();
+    else
+      return std::string(what);
+  }
+
+  template <typename T, typename W>
+  T read(const W& what) {
     if (remaining() < sizeof(T))
-      fail("{}: {} at byte {}: needs {} bytes but the file ends at byte {}", path, what, pos,
-           sizeof(T), size);
+      fail("{}: {} at byte {}: needs {} bytes but the file ends at byte {}", path, describe(what),
+           pos, sizeof(T), size);
     T v;
     std::memcpy(&v, data + pos, sizeof(T));
     pos += sizeof(T);
     return v;
   }
 
-  std::string_view read_string(std::string_view what, uint64_t max_len) {
+  template <typename W>
+  std::string_view read_string(const W& what, uint64_t max_len) {
     uint64_t at = pos;
     uint64_t len = read<uint64_t>(what);
     if (len > remaining())
-      fail("{}: {} at byte {}: string length {} exceeds the {} bytes left in the file", path, what,
-           at, len, remaining());
+      fail("{}: {} at byte {}: string length {} exceeds the {} bytes left in the file", path,
+           describe(what), at, len, remaining());
     if (len > max_len)
-      fail("{}: {} at byte {}: string length {} exceeds the limit {}", path, what, at, len, max_len);
+      fail("{}: {} at byte {}: string length {} exceeds the limit {}", path, describe(what), at,
+           len, max_len);
     std::string_view s(reinterpret_cast<const char*>(data + pos), len);
     pos += len;
     return s;
@@ -131,7 +157,7 @@ struct File::Impl {
   }
 
   void parse();
-  Value parse_value(Cursor& c, std::string_view key, uint64_t kv_at);
+  Value parse_value(Cursor& c, std::string_view key);
   void parse_tensor(Cursor& c);
 
   // Reads (validated) payload bytes.
@@ -175,11 +201,11 @@ void File::Impl::parse() {
   kvs.reserve(n_kv);
   for (uint64_t i = 0; i < n_kv; i++) {
     uint64_t kv_at = c.pos;
-    std::string_view key = c.read_string(fmt::format("key of key-value #{}", i), kMaxKeyLength);
+    std::string_view key =
+        c.read_string([&] { return fmt::format("key of key-value #{}", i); }, kMaxKeyLength);
     if (key.empty()) fail("{}: at byte {}: key-value #{} has an empty key", path, kv_at, i);
-    Value v = parse_value(c, key, kv_at);
-    if (kv_index.count(key))
-      fail("{}: key '{}' at byte {}: duplicate key", path, key, kv_at);
+    Value v = parse_value(c, key);
+    if (kv_index.count(key)) fail("{}: key '{}' at byte {}: duplicate key", path, key, kv_at);
     kv_index.emplace(std::string(key), kvs.size());
     kvs.push_back(KeyValue{std::string(key), v});
   }
@@ -204,8 +230,10 @@ void File::Impl::parse() {
   data_offset = header_end + pad;  // header_end <= size < 2^63 and pad < 2^32: no overflow
   if (data_offset > size) {
     if (!tensors.empty())
-      fail("{}: at byte {}: tensor data section (aligned to {}) starts at byte {}, past the end of "
-           "the file (size {})", path, header_end, alignment, data_offset, size);
+      fail(
+          "{}: at byte {}: tensor data section (aligned to {}) starts at byte {}, past the end of "
+          "the file (size {})",
+          path, header_end, alignment, data_offset, size);
     data_offset = size;  // a file without tensors needs no padding
   }
   uint64_t data_size = size - data_offset;
@@ -216,22 +244,24 @@ void File::Impl::parse() {
            t.name, tensor_info_at[i], t.offset, alignment);
     uint64_t end;
     if (__builtin_add_overflow(t.offset, t.n_bytes, &end) || end > data_size)
-      fail("{}: tensor '{}' at byte {}: data [offset {}, offset+size {}) lies past the end of the "
-           "file (size {}, data section starts at byte {})",
-           path, t.name, data_offset + std::min(t.offset, data_size), t.offset,
-           t.offset + std::min(t.n_bytes, ~t.offset), size, data_offset);
+      fail(
+          "{}: tensor '{}' at byte {}: data [offset {}, offset+size {}) lies past the end of the "
+          "file (size {}, data section starts at byte {})",
+          path, t.name, data_offset + std::min(t.offset, data_size), t.offset,
+          t.offset + std::min(t.n_bytes, ~t.offset), size, data_offset);
   }
 }
 
-Value File::Impl::parse_value(Cursor& c, std::string_view key, uint64_t kv_at) {
+Value File::Impl::parse_value(Cursor& c, std::string_view key) {
   uint64_t type_at = c.pos;
-  uint32_t t = c.read<uint32_t>(fmt::format("value type of key '{}'", key));
+  uint32_t t = c.read<uint32_t>([&] { return fmt::format("value type of key '{}'", key); });
   auto sz = scalar_size(t);
   if (!sz) fail("{}: key '{}' at byte {}: unknown value type {}", path, key, type_at, t);
   ValueType type = static_cast<ValueType>(t);
   Value v{type, type, 1, c.pos};
   if (type == ValueType::STRING) {
-    c.read_string(fmt::format("string value of key '{}'", key), std::numeric_limits<uint64_t>::max());
+    c.read_string([&] { return fmt::format("string value of key '{}'", key); },
+                  std::numeric_limits<uint64_t>::max());
     return v;
   }
   if (type != ValueType::ARRAY) {
@@ -245,13 +275,14 @@ Value File::Impl::parse_value(Cursor& c, std::string_view key, uint64_t kv_at) {
     return v;
   }
   uint64_t et_at = c.pos;
-  uint32_t et = c.read<uint32_t>(fmt::format("array element type of key '{}'", key));
+  uint32_t et =
+      c.read<uint32_t>([&] { return fmt::format("array element type of key '{}'", key); });
   auto esz = scalar_size(et);
   if (!esz) fail("{}: key '{}' at byte {}: unknown array element type {}", path, key, et_at, et);
   if (static_cast<ValueType>(et) == ValueType::ARRAY)
     fail("{}: key '{}' at byte {}: arrays of arrays are not supported", path, key, et_at);
   uint64_t count_at = c.pos;
-  uint64_t count = c.read<uint64_t>(fmt::format("array length of key '{}'", key));
+  uint64_t count = c.read<uint64_t>([&] { return fmt::format("array length of key '{}'", key); });
   v.elem_type = static_cast<ValueType>(et);
   v.count = count;
   v.offset = c.pos;
@@ -261,7 +292,7 @@ Value File::Impl::parse_value(Cursor& c, std::string_view key, uint64_t kv_at) {
          key, count_at, count, value_type_name(v.elem_type), c.remaining());
   if (v.elem_type == ValueType::STRING) {
     for (uint64_t i = 0; i < count; i++)
-      c.read_string(fmt::format("element {} of string array '{}'", i, key),
+      c.read_string([&] { return fmt::format("element {} of string array '{}'", i, key); },
                     std::numeric_limits<uint64_t>::max());
   } else {
     if (v.elem_type == ValueType::BOOL)
@@ -271,26 +302,25 @@ Value File::Impl::parse_value(Cursor& c, std::string_view key, uint64_t kv_at) {
                data[c.pos + i]);
     c.pos += count * *esz;
   }
-  (void)kv_at;
   return v;
 }
 
 void File::Impl::parse_tensor(Cursor& c) {
   uint64_t at = c.pos;
-  std::string_view name =
-      c.read_string(fmt::format("name of tensor #{}", tensors.size()), kMaxNameLength);
+  std::string_view name = c.read_string(
+      [&] { return fmt::format("name of tensor #{}", tensors.size()); }, kMaxNameLength);
   if (name.empty()) fail("{}: at byte {}: tensor #{} has an empty name", path, at, tensors.size());
   TensorInfo t;
   t.name = std::string(name);
   uint64_t dims_at = c.pos;
-  t.n_dims = c.read<uint32_t>(fmt::format("n_dims of tensor '{}'", name));
+  t.n_dims = c.read<uint32_t>([&] { return fmt::format("n_dims of tensor '{}'", name); });
   if (t.n_dims < 1 || t.n_dims > 4)
     fail("{}: tensor '{}' at byte {}: n_dims {} is outside 1..4", path, name, dims_at, t.n_dims);
   t.ne = {1, 1, 1, 1};
   t.n_elements = 1;
   for (uint32_t d = 0; d < t.n_dims; d++) {
     uint64_t ne_at = c.pos;
-    t.ne[d] = c.read<uint64_t>(fmt::format("dimension {} of tensor '{}'", d, name));
+    t.ne[d] = c.read<uint64_t>([&] { return fmt::format("dimension {} of tensor '{}'", d, name); });
     if (t.ne[d] == 0)
       fail("{}: tensor '{}' at byte {}: dimension {} is zero", path, name, ne_at, d);
     if (t.ne[d] > (uint64_t(1) << 62) ||
@@ -300,17 +330,20 @@ void File::Impl::parse_tensor(Cursor& c) {
            ne_at, d, t.ne[d]);
   }
   uint64_t type_at = c.pos;
-  uint32_t type_id = c.read<uint32_t>(fmt::format("type of tensor '{}'", name));
+  uint32_t type_id = c.read<uint32_t>([&] { return fmt::format("type of tensor '{}'", name); });
   auto tt = type_traits(type_id);
-  if (!tt) fail("{}: tensor '{}' at byte {}: unknown tensor type id {}", path, name, type_at, type_id);
+  if (!tt)
+    fail("{}: tensor '{}' at byte {}: unknown tensor type id {}", path, name, type_at, type_id);
   t.type = static_cast<GgmlType>(type_id);
   if (t.ne[0] % tt->block_size != 0)
-    fail("{}: tensor '{}' at byte {}: row length ne[0] = {} is not a multiple of the {} block size "
-         "{}", path, name, dims_at, t.ne[0], tt->name, tt->block_size);
+    fail(
+        "{}: tensor '{}' at byte {}: row length ne[0] = {} is not a multiple of the {} block size "
+        "{}",
+        path, name, dims_at, t.ne[0], tt->name, tt->block_size);
   uint64_t rb = *row_bytes(t.type, t.ne[0]);
   if (__builtin_mul_overflow(rb, t.n_elements / t.ne[0], &t.n_bytes))
     fail("{}: tensor '{}' at byte {}: byte size overflows", path, name, dims_at);
-  t.offset = c.read<uint64_t>(fmt::format("data offset of tensor '{}'", name));
+  t.offset = c.read<uint64_t>([&] { return fmt::format("data offset of tensor '{}'", name); });
   if (tensor_index.count(name))
     fail("{}: tensor '{}' at byte {}: duplicate tensor name", path, name, at);
   tensor_index.emplace(t.name, tensors.size());

@@ -1,12 +1,12 @@
 // GGUF v3 writer (layout: see loader/gguf.cpp).
 #include "loader/gguf_writer.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-
-#include <fmt/ranges.h>
 
 namespace moevk::gguf {
 
@@ -43,17 +43,50 @@ void Writer::begin_array(std::string_view key, ValueType elem, uint64_t count) {
   put(count);
 }
 
-void Writer::add_u8(std::string_view k, uint8_t v) { begin_kv(k, ValueType::UINT8); put(v); }
-void Writer::add_i8(std::string_view k, int8_t v) { begin_kv(k, ValueType::INT8); put(v); }
-void Writer::add_u16(std::string_view k, uint16_t v) { begin_kv(k, ValueType::UINT16); put(v); }
-void Writer::add_i16(std::string_view k, int16_t v) { begin_kv(k, ValueType::INT16); put(v); }
-void Writer::add_u32(std::string_view k, uint32_t v) { begin_kv(k, ValueType::UINT32); put(v); }
-void Writer::add_i32(std::string_view k, int32_t v) { begin_kv(k, ValueType::INT32); put(v); }
-void Writer::add_u64(std::string_view k, uint64_t v) { begin_kv(k, ValueType::UINT64); put(v); }
-void Writer::add_i64(std::string_view k, int64_t v) { begin_kv(k, ValueType::INT64); put(v); }
-void Writer::add_f32(std::string_view k, float v) { begin_kv(k, ValueType::FLOAT32); put(v); }
-void Writer::add_f64(std::string_view k, double v) { begin_kv(k, ValueType::FLOAT64); put(v); }
-void Writer::add_bool(std::string_view k, bool v) { begin_kv(k, ValueType::BOOL); put(uint8_t(v)); }
+void Writer::add_u8(std::string_view k, uint8_t v) {
+  begin_kv(k, ValueType::UINT8);
+  put(v);
+}
+void Writer::add_i8(std::string_view k, int8_t v) {
+  begin_kv(k, ValueType::INT8);
+  put(v);
+}
+void Writer::add_u16(std::string_view k, uint16_t v) {
+  begin_kv(k, ValueType::UINT16);
+  put(v);
+}
+void Writer::add_i16(std::string_view k, int16_t v) {
+  begin_kv(k, ValueType::INT16);
+  put(v);
+}
+void Writer::add_u32(std::string_view k, uint32_t v) {
+  begin_kv(k, ValueType::UINT32);
+  put(v);
+}
+void Writer::add_i32(std::string_view k, int32_t v) {
+  begin_kv(k, ValueType::INT32);
+  put(v);
+}
+void Writer::add_u64(std::string_view k, uint64_t v) {
+  begin_kv(k, ValueType::UINT64);
+  put(v);
+}
+void Writer::add_i64(std::string_view k, int64_t v) {
+  begin_kv(k, ValueType::INT64);
+  put(v);
+}
+void Writer::add_f32(std::string_view k, float v) {
+  begin_kv(k, ValueType::FLOAT32);
+  put(v);
+}
+void Writer::add_f64(std::string_view k, double v) {
+  begin_kv(k, ValueType::FLOAT64);
+  put(v);
+}
+void Writer::add_bool(std::string_view k, bool v) {
+  begin_kv(k, ValueType::BOOL);
+  put(uint8_t(v));
+}
 void Writer::add_string(std::string_view k, std::string_view v) {
   begin_kv(k, ValueType::STRING);
   put_string(v);
@@ -109,7 +142,8 @@ uint64_t tensor_size(std::string_view name, GgmlType type, std::span<const uint6
   if (!rb)
     fail("gguf writer: tensor '{}': row length {} is not a multiple of the {} block size", name,
          dims[0], traits(type).name);
-  if (__builtin_mul_overflow(*rb, rows, &total)) fail("gguf writer: tensor '{}': size overflows", name);
+  if (__builtin_mul_overflow(*rb, rows, &total))
+    fail("gguf writer: tensor '{}': size overflows", name);
   return total;
 }
 
@@ -125,8 +159,8 @@ void Writer::add_tensor(std::string_view name, GgmlType type, std::span<const ui
     fail("gguf writer: tensor '{}': {} bytes given, {} {} needs {}", name, bytes.size(),
          traits(type).name, fmt::join(dims, "x"), size);
   uint64_t offset = (data_size_ + alignment_ - 1) / alignment_ * alignment_;
-  tensors_.push_back(Tensor{std::string(name), type, {dims.begin(), dims.end()},
-                            {bytes.begin(), bytes.end()}, offset});
+  tensors_.push_back(Tensor{
+      std::string(name), type, {dims.begin(), dims.end()}, {bytes.begin(), bytes.end()}, offset});
   data_size_ = offset + size;
 }
 

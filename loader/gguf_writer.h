@@ -48,8 +48,8 @@ class Writer {
   void add_array_string(std::string_view key, std::span<const std::string> v);
   void add_array_string(std::string_view key, std::span<const std::string_view> v);
 
-  // A tensor from raw blocks: dims in ggml order (dims[0] = row length), 1..4 of them; bytes must be
-  // exactly the tensor's size for `type`.
+  // A tensor from raw blocks: dims in ggml order (dims[0] = row length), 1..4 of them; bytes must
+  // be exactly the tensor's size for `type`.
   void add_tensor(std::string_view name, GgmlType type, std::span<const uint64_t> dims,
                   std::span<const uint8_t> bytes);
   void add_tensor(std::string_view name, GgmlType type, std::initializer_list<uint64_t> dims,

@@ -22,22 +22,22 @@ struct TypeRow {
   TypeTraits traits;
 };
 constexpr TypeRow kTypes[] = {
-    {0, {"F32", 1, 4, true}},         {1, {"F16", 1, 2, true}},
-    {2, {"Q4_0", 32, 18, true}},      {3, {"Q4_1", 32, 20, true}},
-    {6, {"Q5_0", 32, 22, true}},      {7, {"Q5_1", 32, 24, true}},
-    {8, {"Q8_0", 32, 34, true}},      {9, {"Q8_1", 32, 36, false}},
-    {10, {"Q2_K", 256, 84, true}},    {11, {"Q3_K", 256, 110, true}},
-    {12, {"Q4_K", 256, 144, true}},   {13, {"Q5_K", 256, 176, true}},
-    {14, {"Q6_K", 256, 210, true}},   {15, {"Q8_K", 256, 292, false}},
+    {0, {"F32", 1, 4, true}},          {1, {"F16", 1, 2, true}},
+    {2, {"Q4_0", 32, 18, true}},       {3, {"Q4_1", 32, 20, true}},
+    {6, {"Q5_0", 32, 22, true}},       {7, {"Q5_1", 32, 24, true}},
+    {8, {"Q8_0", 32, 34, true}},       {9, {"Q8_1", 32, 36, false}},
+    {10, {"Q2_K", 256, 84, true}},     {11, {"Q3_K", 256, 110, true}},
+    {12, {"Q4_K", 256, 144, true}},    {13, {"Q5_K", 256, 176, true}},
+    {14, {"Q6_K", 256, 210, true}},    {15, {"Q8_K", 256, 292, false}},
     {16, {"IQ2_XXS", 256, 66, false}}, {17, {"IQ2_XS", 256, 74, false}},
     {18, {"IQ3_XXS", 256, 98, false}}, {19, {"IQ1_S", 256, 50, false}},
-    {20, {"IQ4_NL", 32, 18, true}},   {21, {"IQ3_S", 256, 110, false}},
-    {22, {"IQ2_S", 256, 82, false}},  {23, {"IQ4_XS", 256, 136, true}},
-    {24, {"I8", 1, 1, false}},        {25, {"I16", 1, 2, false}},
-    {26, {"I32", 1, 4, false}},       {27, {"I64", 1, 8, false}},
-    {28, {"F64", 1, 8, false}},       {29, {"IQ1_M", 256, 56, false}},
-    {30, {"BF16", 1, 2, true}},       {34, {"TQ1_0", 256, 54, false}},
-    {35, {"TQ2_0", 256, 66, false}},  {39, {"MXFP4", 32, 17, true}},
+    {20, {"IQ4_NL", 32, 18, true}},    {21, {"IQ3_S", 256, 110, false}},
+    {22, {"IQ2_S", 256, 82, false}},   {23, {"IQ4_XS", 256, 136, true}},
+    {24, {"I8", 1, 1, false}},         {25, {"I16", 1, 2, false}},
+    {26, {"I32", 1, 4, false}},        {27, {"I64", 1, 8, false}},
+    {28, {"F64", 1, 8, false}},        {29, {"IQ1_M", 256, 56, false}},
+    {30, {"BF16", 1, 2, true}},        {34, {"TQ1_0", 256, 54, false}},
+    {35, {"TQ2_0", 256, 66, false}},   {39, {"MXFP4", 32, 17, true}},
 };
 
 const TypeTraits* find_traits(uint32_t id) {
@@ -46,8 +46,16 @@ const TypeTraits* find_traits(uint32_t id) {
   return nullptr;
 }
 
-uint32_t f2u(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-float u2f(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+uint32_t f2u(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+float u2f(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 }  // namespace
 
@@ -79,7 +87,8 @@ std::optional<uint64_t> row_bytes(GgmlType t, uint64_t n) {
   const TypeTraits* tr = find_traits(uint32_t(t));
   if (!tr || n % tr->block_size != 0) return std::nullopt;
   uint64_t out;
-  if (__builtin_mul_overflow(n / tr->block_size, uint64_t(tr->type_size), &out)) return std::nullopt;
+  if (__builtin_mul_overflow(n / tr->block_size, uint64_t(tr->type_size), &out))
+    return std::nullopt;
   return out;
 }
 
@@ -99,9 +108,9 @@ uint16_t fp32_to_fp16(float f) {
   uint32_t u = f2u(f);
   uint16_t sign = uint16_t((u >> 16) & 0x8000);
   uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return sign | 0x7e00;           // NaN -> quiet NaN
-  if (a >= 0x47800000u) return sign | 0x7c00;          // >= 65536 (or inf): inf
-  if (a < 0x38800000u) {                               // below the smallest normal half (2^-14)
+  if (a > 0x7f800000u) return sign | 0x7e00;   // NaN -> quiet NaN
+  if (a >= 0x47800000u) return sign | 0x7c00;  // >= 65536 (or inf): inf
+  if (a < 0x38800000u) {                       // below the smallest normal half (2^-14)
     // Adding 0.5 (ulp 2^-24, the subnormal half step) lets the FPU round to nearest even.
     float r = u2f(a) + 0.5f;
     return sign | uint16_t(f2u(r) - f2u(0.5f));
@@ -154,9 +163,7 @@ uint16_t signed_scale(const float* x, int n, float lowest) {
   return fp32_to_fp16(vmax / lowest);
 }
 
-int quant_clamped(float v, int lo, int hi) {
-  return std::clamp(int(std::lround(v)), lo, hi);
-}
+int quant_clamped(float v, int lo, int hi) { return std::clamp(int(std::lround(v)), lo, hi); }
 
 void dequant_q4_0(const BlockQ4_0* b, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; i++, y += QK) {
@@ -218,7 +225,8 @@ void quant_q4_0(const float* x, BlockQ4_0* b, int64_t nb) {
     b[i].d = signed_scale(x, QK, -8.0f);
     float d = h2f(b[i].d), id = d != 0 ? 1.0f / d : 0.0f;
     for (int j = 0; j < QK / 2; j++) {
-      int q0 = quant_clamped(x[j] * id, -8, 7) + 8, q1 = quant_clamped(x[j + QK / 2] * id, -8, 7) + 8;
+      int q0 = quant_clamped(x[j] * id, -8, 7) + 8,
+          q1 = quant_clamped(x[j + QK / 2] * id, -8, 7) + 8;
       b[i].qs[j] = uint8_t(q0 | (q1 << 4));
     }
   }
@@ -402,25 +410,48 @@ void random_blocks(GgmlType t, uint64_t seed, void* dst, int64_t n) {
         }
       }
       return;
-    case GgmlType::Q4_0: return random_typed<BlockQ4_0>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
-    case GgmlType::Q5_0: return random_typed<BlockQ5_0>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
-    case GgmlType::Q8_0: return random_typed<BlockQ8_0>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
-    case GgmlType::IQ4_NL: return random_typed<BlockIQ4_NL>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
-    case GgmlType::IQ4_XS: return random_typed<BlockIQ4_XS>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
-    case GgmlType::Q3_K: return random_typed<BlockQ3_K>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
-    case GgmlType::Q6_K: return random_typed<BlockQ6_K>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
+    case GgmlType::Q4_0:
+      return random_typed<BlockQ4_0>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
+    case GgmlType::Q5_0:
+      return random_typed<BlockQ5_0>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
+    case GgmlType::Q8_0:
+      return random_typed<BlockQ8_0>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
+    case GgmlType::IQ4_NL:
+      return random_typed<BlockIQ4_NL>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
+    case GgmlType::IQ4_XS:
+      return random_typed<BlockIQ4_XS>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
+    case GgmlType::Q3_K:
+      return random_typed<BlockQ3_K>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
+    case GgmlType::Q6_K:
+      return random_typed<BlockQ6_K>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); });
     case GgmlType::Q4_1:
-      return random_typed<BlockQ4_1>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); b.m = r.scale(true); });
+      return random_typed<BlockQ4_1>(r, dst, nb, [&](auto& b) {
+        b.d = r.scale(true);
+        b.m = r.scale(true);
+      });
     case GgmlType::Q5_1:
-      return random_typed<BlockQ5_1>(r, dst, nb, [&](auto& b) { b.d = r.scale(true); b.m = r.scale(true); });
+      return random_typed<BlockQ5_1>(r, dst, nb, [&](auto& b) {
+        b.d = r.scale(true);
+        b.m = r.scale(true);
+      });
     case GgmlType::Q2_K:
-      return random_typed<BlockQ2_K>(r, dst, nb, [&](auto& b) { b.d = r.scale(false); b.dmin = r.scale(false); });
+      return random_typed<BlockQ2_K>(r, dst, nb, [&](auto& b) {
+        b.d = r.scale(false);
+        b.dmin = r.scale(false);
+      });
     case GgmlType::Q4_K:
-      return random_typed<BlockQ4_K>(r, dst, nb, [&](auto& b) { b.d = r.scale(false); b.dmin = r.scale(false); });
+      return random_typed<BlockQ4_K>(r, dst, nb, [&](auto& b) {
+        b.d = r.scale(false);
+        b.dmin = r.scale(false);
+      });
     case GgmlType::Q5_K:
-      return random_typed<BlockQ5_K>(r, dst, nb, [&](auto& b) { b.d = r.scale(false); b.dmin = r.scale(false); });
+      return random_typed<BlockQ5_K>(r, dst, nb, [&](auto& b) {
+        b.d = r.scale(false);
+        b.dmin = r.scale(false);
+      });
     case GgmlType::MXFP4:
-      return random_typed<BlockMXFP4>(r, dst, nb, [&](auto& b) { b.e = uint8_t(120 + r.next() % 9); });
+      return random_typed<BlockMXFP4>(r, dst, nb,
+                                      [&](auto& b) { b.e = uint8_t(120 + r.next() % 9); });
     default: break;
   }
   fail("random_blocks: type {} is not supported", tr.name);

@@ -11,25 +11,76 @@ namespace moevk::quant {
 constexpr int QK = 32;     // block size of the legacy formats, IQ4_NL and MXFP4
 constexpr int QK_K = 256;  // super-block size of the K-quants and IQ4_XS
 
-struct BlockQ4_0 { uint16_t d; uint8_t qs[QK / 2]; };
-struct BlockQ4_1 { uint16_t d, m; uint8_t qs[QK / 2]; };
-struct BlockQ5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; };
-struct BlockQ5_1 { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; };
-struct BlockQ8_0 { uint16_t d; int8_t qs[QK]; };
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[QK / 2];
+};
+struct BlockQ4_1 {
+  uint16_t d, m;
+  uint8_t qs[QK / 2];
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[QK / 2];
+};
+struct BlockQ5_1 {
+  uint16_t d, m;
+  uint8_t qh[4];
+  uint8_t qs[QK / 2];
+};
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[QK];
+};
 // Q2_K: 16 sub-blocks of 16; scales[i] = scale (low nibble) | min (high nibble); q = 2 bits.
-struct BlockQ2_K { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; };
+struct BlockQ2_K {
+  uint8_t scales[QK_K / 16];
+  uint8_t qs[QK_K / 4];
+  uint16_t d, dmin;
+};
 // Q3_K: 16 sub-blocks of 16, 6-bit signed scales packed in 12 bytes; q = 2 bits + 1 high bit.
-struct BlockQ3_K { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; uint16_t d; };
+struct BlockQ3_K {
+  uint8_t hmask[QK_K / 8];
+  uint8_t qs[QK_K / 4];
+  uint8_t scales[12];
+  uint16_t d;
+};
 // Q4_K / Q5_K: 8 sub-blocks of 32, 6-bit scales and mins packed in 12 bytes.
-struct BlockQ4_K { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; };
-struct BlockQ5_K { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; };
+struct BlockQ4_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qs[QK_K / 2];
+};
+struct BlockQ5_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qh[QK_K / 8];
+  uint8_t qs[QK_K / 2];
+};
 // Q6_K: 16 sub-blocks of 16, int8 scales; q = 4 low bits (ql) + 2 high bits (qh), offset 32.
-struct BlockQ6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; };
-struct BlockIQ4_NL { uint16_t d; uint8_t qs[QK / 2]; };
+struct BlockQ6_K {
+  uint8_t ql[QK_K / 2];
+  uint8_t qh[QK_K / 4];
+  int8_t scales[QK_K / 16];
+  uint16_t d;
+};
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[QK / 2];
+};
 // IQ4_XS: 8 sub-blocks of 32, 6-bit scales (4 low bits in scales_l, 2 high in scales_h), offset 32.
-struct BlockIQ4_XS { uint16_t d; uint16_t scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; };
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[QK_K / 64];
+  uint8_t qs[QK_K / 2];
+};
 // MXFP4: one E8M0 exponent, 32 4-bit E2M1 codes.
-struct BlockMXFP4 { uint8_t e; uint8_t qs[QK / 2]; };
+struct BlockMXFP4 {
+  uint8_t e;
+  uint8_t qs[QK / 2];
+};
 
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
@@ -46,7 +97,8 @@ float e8m0_to_fp32_half(uint8_t e);
 // Nearest index into a sorted 16-entry table.
 int nearest_level(const int8_t* table, float x);
 
-// Per-format row kernels (n is a multiple of the block size). Defined in quants_k.cpp / quants_iq.cpp.
+// Per-format row kernels (n is a multiple of the block size). Defined in quants_k.cpp /
+// quants_iq.cpp.
 void dequant_q2_k(const BlockQ2_K* b, float* y, int64_t nb);
 void dequant_q3_k(const BlockQ3_K* b, float* y, int64_t nb);
 void dequant_q4_k(const BlockQ4_K* b, float* y, int64_t nb);

@@ -1,6 +1,6 @@
 // Table-based 4-bit formats: IQ4_NL (32-element blocks), IQ4_XS (256-element super-blocks of eight
-// 32-element sub-blocks with 6-bit scales) and MXFP4 (32-element blocks, E8M0 exponent, E2M1 codes).
-// In every one, code j of a 32-element block sits in qs[j % 16], low nibble for j < 16.
+// 32-element sub-blocks with 6-bit scales) and MXFP4 (32-element blocks, E8M0 exponent, E2M1
+// codes). In every one, code j of a 32-element block sits in qs[j % 16], low nibble for j < 16.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -47,7 +47,8 @@ void dequant_iq4_xs(const BlockIQ4_XS* b, float* y, int64_t nb) {
     float d = h2f(b[i].d);
     const uint8_t* qs = b[i].qs;
     for (int ib = 0; ib < QK_K / 32; ib++, qs += 16, y += 32) {
-      int ls = ((b[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b[i].scales_h >> (2 * ib)) & 3) << 4);
+      int ls = ((b[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
+               (((b[i].scales_h >> (2 * ib)) & 3) << 4);
       float dl = d * float(ls - 32);
       for (int j = 0; j < 16; j++) {
         y[j] = dl * float(kIQ4Values[qs[j] & 0xf]);

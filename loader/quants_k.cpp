@@ -7,7 +7,8 @@
 //              bit 4*(i/128) + (i%128)/32.
 //   Q4_K/Q5_K: qs[32*(i/64) + i%32], low nibble when (i/32) is even; sub-block i/32; Q5_K high bit:
 //              qh[i%32] bit i/32.
-//   Q6_K:      ql[64*(i/128) + 32*(k&1) + l] (low nibble for k<2), qh[32*(i/128) + l] bits 2k, where
+//   Q6_K:      ql[64*(i/128) + 32*(k&1) + l] (low nibble for k<2), qh[32*(i/128) + l] bits 2k,
+//   where
 //              k = (i%128)/32, l = i%32; sub-block i/16.
 #include <algorithm>
 #include <cmath>
@@ -86,15 +87,16 @@ int affine_code(float x, float d, float dmin, int sc, int m, int levels) {
   return qclamp((x + dmin * float(m)) / step, 0, levels);
 }
 
-// Symmetric sub-block fit used by Q3_K/Q6_K: each sub-block's signed scale maps its value of largest
-// magnitude to `lowest`; the super-block d maps the largest |scale| to max_code.
-void fit_symmetric(const float* x, int n_sub, int sub_len, float lowest, int max_code, uint16_t& d16,
-                   int* sc) {
+// Symmetric sub-block fit used by Q3_K/Q6_K: each sub-block's signed scale maps its value of
+// largest magnitude to `lowest`; the super-block d maps the largest |scale| to max_code.
+void fit_symmetric(const float* x, int n_sub, int sub_len, float lowest, int max_code,
+                   uint16_t& d16, int* sc) {
   float s[16], amax = 0;
   for (int b = 0; b < n_sub; b++) {
     float vmax = 0, vabs = 0;
     for (int i = 0; i < sub_len; i++)
-      if (std::fabs(x[b * sub_len + i]) > vabs) vabs = std::fabs(x[b * sub_len + i]), vmax = x[b * sub_len + i];
+      if (std::fabs(x[b * sub_len + i]) > vabs)
+        vabs = std::fabs(x[b * sub_len + i]), vmax = x[b * sub_len + i];
     s[b] = vmax / lowest;
     amax = std::max(amax, std::fabs(s[b]));
   }

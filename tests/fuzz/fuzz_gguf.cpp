@@ -18,17 +18,39 @@ void touch(const gguf::File& f) {
     const gguf::Value* v = f.find(kv.key);
     acc += v->count + uint64_t(v->type);
     // Every getter on every key: either a value or a typed-mismatch moevk::Error.
-    try { acc += f.get_uint(kv.key).value_or(0); } catch (const Error&) {}
-    try { acc += uint64_t(f.get_int(kv.key).value_or(0)); } catch (const Error&) {}
-    try { acc += uint64_t(f.get_float(kv.key).value_or(0) != 0); } catch (const Error&) {}
-    try { acc += f.get_bool(kv.key).value_or(false); } catch (const Error&) {}
-    try { acc += f.get_string(kv.key).value_or("").size(); } catch (const Error&) {}
+    try {
+      acc += f.get_uint(kv.key).value_or(0);
+    } catch (const Error&) {
+    }
+    try {
+      acc += uint64_t(f.get_int(kv.key).value_or(0));
+    } catch (const Error&) {
+    }
+    try {
+      acc += uint64_t(f.get_float(kv.key).value_or(0) != 0);
+    } catch (const Error&) {
+    }
+    try {
+      acc += f.get_bool(kv.key).value_or(false);
+    } catch (const Error&) {
+    }
+    try {
+      acc += f.get_string(kv.key).value_or("").size();
+    } catch (const Error&) {
+    }
     try {
       auto arr = f.get_string_array(kv.key);  // keep the optional alive over the loop
       for (auto s : *arr) acc += s.size() ? uint8_t(s[0]) : 0;
-    } catch (const Error&) {}
-    try { acc += f.get_float_array(kv.key)->size(); } catch (const Error&) {}
-    try { acc += f.get_int_array(kv.key)->size(); } catch (const Error&) {}
+    } catch (const Error&) {
+    }
+    try {
+      acc += f.get_float_array(kv.key)->size();
+    } catch (const Error&) {
+    }
+    try {
+      acc += f.get_int_array(kv.key)->size();
+    } catch (const Error&) {
+    }
   }
   for (const auto& t : f.tensors()) {
     if (f.find_tensor(t.name) != &t) __builtin_trap();

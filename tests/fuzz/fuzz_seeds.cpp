@@ -1,5 +1,6 @@
 // Writes the fuzzer's seed corpus into a folder: small valid files (raw builder and gguf::Writer),
-// the hostile corpus, and the header bytes (at most 64 KiB) of any GGUF files named on the command line.
+// the hostile corpus, and the header bytes (at most 64 KiB) of any GGUF files named on the command
+// line.
 //   fuzz_seeds OUT_DIR [file.gguf ...]
 #include <cstdio>
 #include <fstream>
@@ -12,7 +13,8 @@
 using namespace moevk;
 
 static void save(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
 int main(int argc, char** argv) {
@@ -23,7 +25,8 @@ int main(int argc, char** argv) {
   std::string out = argv[1];
   int n = 0;
   save(out + "/valid_raw.gguf", test::valid_raw().bytes()), n++;
-  for (const auto& hc : test::hostile_corpus()) save(out + "/hostile_" + std::to_string(n++) + ".gguf", hc.bytes);
+  for (const auto& hc : test::hostile_corpus())
+    save(out + "/hostile_" + std::to_string(n++) + ".gguf", hc.bytes);
 
   gguf::Writer w;
   w.add_string("general.architecture", "qwen3moe");

@@ -60,7 +60,9 @@ std::vector<uint8_t> RawGguf::bytes() const {
   std::vector<uint8_t> out;
   put(out, magic);
   put(out, version);
-  put(out, n_tensors == -1 ? uint64_t(tensors.size()) : n_tensors == -2 ? n_tensors_raw : uint64_t(n_tensors));
+  put(out, n_tensors == -1   ? uint64_t(tensors.size())
+           : n_tensors == -2 ? n_tensors_raw
+                             : uint64_t(n_tensors));
   put(out, n_kv == -1 ? uint64_t(kvs.size()) : n_kv == -2 ? n_kv_raw : uint64_t(n_kv));
   for (const auto& kv : kvs) out.insert(out.end(), kv.begin(), kv.end());
   for (const Tensor& t : tensors) {

@@ -1,6 +1,6 @@
-// Hostile GGUF corpus for the reader tests and the fuzzer's seeds: a raw byte-level builder that can
-// write anything (wrong counts, unknown types, bad offsets), and a list of named malformed files, each
-// with a fragment the error message must contain.
+// Hostile GGUF corpus for the reader tests and the fuzzer's seeds: a raw byte-level builder that
+// can write anything (wrong counts, unknown types, bad offsets), and a list of named malformed
+// files, each with a fragment the error message must contain.
 #pragma once
 
 #include <cstdint>

@@ -67,14 +67,15 @@ TEST_CASE("gguf: valid raw file parses and every accessor returns the written va
 
   // Type mismatches are errors naming the key.
   CHECK_THROWS_WITH_AS(f.get_uint("v.i8"), doctest::Contains("v.i8"), moevk::Error);  // negative
-  CHECK_THROWS_AS(f.get_int("v.u64"), moevk::Error);                               // > INT64_MAX
+  CHECK_THROWS_AS(f.get_int("v.u64"), moevk::Error);                                  // > INT64_MAX
   CHECK_THROWS_AS(f.get_uint("general.architecture"), moevk::Error);
   CHECK_THROWS_AS(f.get_string("v.u32"), moevk::Error);
   CHECK_THROWS_AS(f.get_bool("v.u8"), moevk::Error);
   CHECK_THROWS_AS(f.get_string_array("v.i32s"), moevk::Error);
   CHECK_THROWS_AS(f.get_int_array("v.f32s"), moevk::Error);
   CHECK_THROWS_AS(f.get_float_array("v.strs"), moevk::Error);
-  CHECK_THROWS_WITH_AS(f.require_uint("nope"), doctest::Contains("missing key 'nope'"), moevk::Error);
+  CHECK_THROWS_WITH_AS(f.require_uint("nope"), doctest::Contains("missing key 'nope'"),
+                       moevk::Error);
   CHECK_THROWS_AS(f.require_string("nope"), moevk::Error);
 
   REQUIRE(f.tensors().size() == 3);
@@ -142,7 +143,8 @@ TEST_CASE("gguf: truncation at every header byte and at sampled data bytes throw
 
 TEST_CASE("gguf: every single-byte corruption of the header is rejected or parses; none crashes") {
   // Not every flipped byte makes the file invalid (a changed string byte is still a string); the
-  // point is that nothing crashes, hangs or allocates absurdly, and accessors stay safe (ASan/UBSan).
+  // point is that nothing crashes, hangs or allocates absurdly, and accessors stay safe
+  // (ASan/UBSan).
   auto bytes = test::valid_raw().bytes();
   uint64_t data_off = File::from_memory(bytes).data_offset();
   int rejected = 0;

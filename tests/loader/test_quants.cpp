@@ -1,6 +1,6 @@
 // Quant formats: every dequantiser equals the reference implementation bit for bit on the oracle
-// tensors; quantize -> dequantize round trips within a stated per-type tolerance; random_blocks gives
-// finite values; fp16/bf16 conversions are exact on edge cases.
+// tensors; quantize -> dequantize round trips within a stated per-type tolerance; random_blocks
+// gives finite values; fp16/bf16 conversions are exact on edge cases.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -19,10 +19,10 @@ using namespace moevk;
 namespace {
 
 constexpr GgmlType kSupported[] = {
-    GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,   GgmlType::Q4_0,
-    GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K,   GgmlType::Q3_K,
-    GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS,
-    GgmlType::MXFP4};
+    GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,   GgmlType::Q8_0,
+    GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,   GgmlType::Q5_1,
+    GgmlType::Q2_K, GgmlType::Q3_K,   GgmlType::Q4_K,   GgmlType::Q5_K,
+    GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::MXFP4};
 
 uint32_t bits(float f) {
   uint32_t u;
@@ -96,9 +96,9 @@ TEST_CASE("quants: type table, names and row sizes") {
   CHECK(type_from_name("q4_k") == GgmlType::Q4_K);
   CHECK(type_from_name("mxfp4") == GgmlType::MXFP4);
   CHECK(!type_from_name("q4_kk").has_value());
-  CHECK(!type_traits(4).has_value());    // removed Q4_2
+  CHECK(!type_traits(4).has_value());  // removed Q4_2
   CHECK(!type_traits(1000).has_value());
-  CHECK(type_traits(9).has_value());     // Q8_1: sized but not supported
+  CHECK(type_traits(9).has_value());  // Q8_1: sized but not supported
   CHECK(!type_traits(9)->supported);
   CHECK(row_bytes(GgmlType::Q4_K, 512) == 288u);
   CHECK(!row_bytes(GgmlType::Q4_K, 100).has_value());
@@ -126,9 +126,9 @@ TEST_CASE("quants: fp16 and bf16 conversions on exact cases") {
   CHECK((fp32_to_fp16(NAN) & 0x7c00) == 0x7c00);
   CHECK((fp32_to_fp16(NAN) & 0x3ff) != 0);
   CHECK(fp32_to_fp16(0x1p-24f) == 0x0001);
-  CHECK(fp32_to_fp16(0x1p-25f) == 0x0000);        // tie -> even (0)
-  CHECK(fp32_to_fp16(0x1.8p-24f) == 0x0002);      // tie -> even (2)
-  CHECK(fp32_to_fp16(1.0f + 0x1p-11f) == 0x3c00);  // tie -> even
+  CHECK(fp32_to_fp16(0x1p-25f) == 0x0000);           // tie -> even (0)
+  CHECK(fp32_to_fp16(0x1.8p-24f) == 0x0002);         // tie -> even (2)
+  CHECK(fp32_to_fp16(1.0f + 0x1p-11f) == 0x3c00);    // tie -> even
   CHECK(fp32_to_fp16(1.0f + 0x1.8p-10f) == 0x3c02);  // tie -> even (up)
   CHECK(fp32_to_fp16(0x1p-14f) == 0x0400);
   CHECK(fp32_to_fp16(0x1.ff8p-15f) == 0x03ff);
@@ -146,16 +146,16 @@ TEST_CASE("quants: fp16 and bf16 conversions on exact cases") {
   CHECK(bf16_to_fp32(0x3f80) == 1.0f);
   CHECK(bf16_to_fp32(0xc040) == -3.0f);
   CHECK(fp32_to_bf16(1.0f) == 0x3f80);
-  CHECK(fp32_to_bf16(1.0f + 0x1p-8f) == 0x3f80);          // tie -> even
-  CHECK(fp32_to_bf16(1.0f + 0x1.8p-7f) == 0x3f82);        // tie -> even (up)
+  CHECK(fp32_to_bf16(1.0f + 0x1p-8f) == 0x3f80);    // tie -> even
+  CHECK(fp32_to_bf16(1.0f + 0x1.8p-7f) == 0x3f82);  // tie -> even (up)
   CHECK(fp32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);
   CHECK(std::isnan(bf16_to_fp32(fp32_to_bf16(NAN))));
   CHECK(fp32_to_bf16(INFINITY) == 0x7f80);
 }
 
-// Relative RMS error bound per type for uniform [-1, 1) inputs: about 1.5x what these quantisers reach
-// (measured: Q8_0 0.004, Q6_K 0.016, 5-bit 0.031, 4-bit 0.064-0.071, MXFP4 0.12, Q3_K 0.15, Q2_K 0.31;
-// for a uniform input the error is about step / sqrt(12) relative to the RMS 1/sqrt(3)).
+// Relative RMS error bound per type for uniform [-1, 1) inputs: about 1.5x what these quantisers
+// reach (measured: Q8_0 0.004, Q6_K 0.016, 5-bit 0.031, 4-bit 0.064-0.071, MXFP4 0.12, Q3_K 0.15,
+// Q2_K 0.31; for a uniform input the error is about step / sqrt(12) relative to the RMS 1/sqrt(3)).
 double round_trip_bound(GgmlType t) {
   switch (t) {
     case GgmlType::F32: return 0;
@@ -163,9 +163,14 @@ double round_trip_bound(GgmlType t) {
     case GgmlType::BF16: return 4e-3;
     case GgmlType::Q8_0: return 0.006;
     case GgmlType::Q6_K: return 0.025;
-    case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q5_K: return 0.05;
-    case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q4_K: return 0.1;
-    case GgmlType::IQ4_NL: case GgmlType::IQ4_XS: return 0.11;
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q5_K: return 0.05;
+    case GgmlType::Q4_0:
+    case GgmlType::Q4_1:
+    case GgmlType::Q4_K: return 0.1;
+    case GgmlType::IQ4_NL:
+    case GgmlType::IQ4_XS: return 0.11;
     case GgmlType::MXFP4: return 0.18;
     case GgmlType::Q3_K: return 0.22;
     case GgmlType::Q2_K: return 0.45;
@@ -184,7 +189,8 @@ TEST_CASE("quants: quantize -> dequantize round trip within the stated tolerance
   // Some blocks with a different magnitude and an all-zero block.
   for (int64_t i = 256; i < 512; i++) x[size_t(i)] *= 0.01f;
   for (int64_t i = 512; i < 768; i++) x[size_t(i)] = 0;
-  for (int64_t i = 768; i < 1024; i++) x[size_t(i)] = std::fabs(x[size_t(i)]) + 2.0f;  // all positive
+  for (int64_t i = 768; i < 1024; i++)
+    x[size_t(i)] = std::fabs(x[size_t(i)]) + 2.0f;  // all positive
   for (GgmlType t : kSupported) {
     CAPTURE(traits(t).name);
     std::vector<uint8_t> q(*row_bytes(t, n) + 16, 0xAB);
