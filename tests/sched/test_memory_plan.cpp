@@ -210,3 +210,47 @@ TEST_CASE("plan: sizes that overflow are errors, not wraparound") {
   in = toy();
   CHECK_THROWS_AS(plan_memory(in, {0, 10, 0}), Error);
 }
+
+TEST_CASE("plan: a Qwen3-30B-A3B shape in Q4_K streams in 6 GiB and is resident in 20 GiB") {
+  // DESIGN.md's example shape; every matrix Q4_K (4.5 bits), norms and routers F32.
+  ModelDesc d;
+  d.arch = Arch::Qwen3Moe;
+  d.n_layer = 48;
+  d.n_embd = 2048;
+  d.n_vocab = 151936;
+  d.n_ctx_train = 40960;
+  d.n_head = 32;
+  d.n_head_kv = 4;
+  d.n_embd_head_k = d.n_embd_head_v = d.n_rot = 128;
+  d.n_expert = 128;
+  d.n_expert_used = 8;
+  d.n_ff = d.n_ff_exp = 768;
+  d.qk_norm = QkNorm::PerHead;
+  std::vector<TensorEntry> tensors;
+  for (const TensorSpec& s : expected_tensors(d)) {
+    const GgmlType t = s.must_be_f32() ? GgmlType::F32 : GgmlType::Q4_K;
+    const uint64_t bytes = *row_bytes(t, s.ne[0]) * s.ne[1] * s.ne[2] * s.ne[3];
+    tensors.push_back({s.name, t, bytes});
+  }
+  const PlanInput in = plan_input(d, tensors);
+  PlanOptions opt;  // ctx 4096, batch 512
+  const MemoryPlan r = plan_memory(in, opt);
+  const uint64_t one_expert = 3ull * 2048 * 768 / 256 * 144;  // gate + up + down, Q4_K blocks
+  CHECK(r.slot_bytes == one_expert);
+  CHECK(r.expert_total_bytes == 48ull * 128 * one_expert);
+  CHECK(r.kv_bytes == 48ull * 4096 * (512 + 512) * 2);
+  CHECK(r.min_slots == 16);
+  CHECK(r.min_budget == r.fixed_bytes + 16 * one_expert);
+  CHECK(r.min_budget < (2ull << 30));
+  CHECK(r.resident_bytes > (16ull << 30));
+  CHECK(r.resident_bytes < (20ull << 30));
+
+  opt.budget = parse_size("6G");
+  const MemoryPlan s = plan_memory(in, opt);
+  CHECK(s.mode == PlanMode::Streaming);
+  CHECK(s.n_slots == ((6ull << 30) - s.fixed_bytes) / one_expert);
+  CHECK(s.n_slots > 1500);  // about a third of the 6144 experts
+  CHECK(s.used_bytes <= opt.budget);
+  opt.budget = parse_size("20G");
+  CHECK(plan_memory(in, opt).mode == PlanMode::Resident);
+}
