@@ -163,7 +163,6 @@ uint16_t signed_scale(const float* x, int n, float lowest) {
   return fp32_to_fp16(vmax / lowest);
 }
 
-int quant_clamped(float v, int lo, int hi) { return std::clamp(int(std::lround(v)), lo, hi); }
 
 void dequant_q4_0(const BlockQ4_0* b, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; i++, y += QK) {
@@ -225,8 +224,8 @@ void quant_q4_0(const float* x, BlockQ4_0* b, int64_t nb) {
     b[i].d = signed_scale(x, QK, -8.0f);
     float d = h2f(b[i].d), id = d != 0 ? 1.0f / d : 0.0f;
     for (int j = 0; j < QK / 2; j++) {
-      int q0 = quant_clamped(x[j] * id, -8, 7) + 8,
-          q1 = quant_clamped(x[j + QK / 2] * id, -8, 7) + 8;
+      int q0 = round_clamped(x[j] * id, -8, 7) + 8,
+          q1 = round_clamped(x[j + QK / 2] * id, -8, 7) + 8;
       b[i].qs[j] = uint8_t(q0 | (q1 << 4));
     }
   }
@@ -238,8 +237,8 @@ void quant_q5_0(const float* x, BlockQ5_0* b, int64_t nb) {
     float d = h2f(b[i].d), id = d != 0 ? 1.0f / d : 0.0f;
     uint32_t qh = 0;
     for (int j = 0; j < QK / 2; j++) {
-      int q0 = quant_clamped(x[j] * id, -16, 15) + 16;
-      int q1 = quant_clamped(x[j + QK / 2] * id, -16, 15) + 16;
+      int q0 = round_clamped(x[j] * id, -16, 15) + 16;
+      int q1 = round_clamped(x[j + QK / 2] * id, -16, 15) + 16;
       b[i].qs[j] = uint8_t((q0 & 0xf) | ((q1 & 0xf) << 4));
       qh |= uint32_t(q0 >> 4) << j;
       qh |= uint32_t(q1 >> 4) << (j + 16);
@@ -258,8 +257,8 @@ void quant_affine(const float* x, Block* b, int64_t nb, int levels) {
     float d = h2f(b[i].d), m = h2f(b[i].m), id = d != 0 ? 1.0f / d : 0.0f;
     uint32_t qh = 0;
     for (int j = 0; j < QK / 2; j++) {
-      int q0 = quant_clamped((x[j] - m) * id, 0, levels);
-      int q1 = quant_clamped((x[j + QK / 2] - m) * id, 0, levels);
+      int q0 = round_clamped((x[j] - m) * id, 0, levels);
+      int q1 = round_clamped((x[j + QK / 2] - m) * id, 0, levels);
       b[i].qs[j] = uint8_t((q0 & 0xf) | ((q1 & 0xf) << 4));
       qh |= uint32_t(q0 >> 4) << j;
       qh |= uint32_t(q1 >> 4) << (j + 16);
@@ -274,7 +273,7 @@ void quant_q8_0(const float* x, BlockQ8_0* b, int64_t nb) {
     for (int j = 0; j < QK; j++) amax = std::max(amax, std::fabs(x[j]));
     b[i].d = fp32_to_fp16(amax / 127.0f);
     float d = h2f(b[i].d), id = d != 0 ? 1.0f / d : 0.0f;
-    for (int j = 0; j < QK; j++) b[i].qs[j] = int8_t(quant_clamped(x[j] * id, -127, 127));
+    for (int j = 0; j < QK; j++) b[i].qs[j] = int8_t(round_clamped(x[j] * id, -127, 127));
   }
 }
 

@@ -2,6 +2,7 @@
 // header: code outside loader/quants*.cpp uses loader/quants.h.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "loader/quants.h"
@@ -93,6 +94,20 @@ extern const int8_t kIQ4Values[16];
 // E2M1 values doubled (0, 0.5, 1, 1.5, 2, 3, 4, 6 -> integers); the E8M0 scale is halved to match.
 extern const int8_t kMXFP4Values[16];
 float e8m0_to_fp32_half(uint8_t e);
+
+// round(v) (halves away from zero) clamped to [lo, hi]; NaN gives the value in [lo, hi] nearest 0.
+// Safe for any float (no out-of-range float -> int conversion), so quantisers given inf/NaN still
+// write valid blocks.
+inline int round_clamped(float v, int lo, int hi) {
+  if (v != v) return lo > 0 ? lo : (hi < 0 ? hi : 0);
+  float r = std::round(v);
+  if (r <= float(lo)) return lo;
+  if (r >= float(hi)) return hi;
+  return int(r);
+}
+inline int ceil_clamped(float v, int lo, int hi) {
+  return round_clamped(std::ceil(v), lo, hi);
+}
 
 // Nearest index into a sorted 16-entry table.
 int nearest_level(const int8_t* table, float x);

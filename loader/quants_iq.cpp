@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "loader/quants_internal.h"
 
@@ -88,7 +89,7 @@ void quant_iq4_xs(const float* x, BlockIQ4_XS* b, int64_t nb) {
     o.scales_h = 0;
     std::memset(o.scales_l, 0, sizeof(o.scales_l));
     for (int ib = 0; ib < 8; ib++) {
-      int sc = d > 0 ? std::clamp(int(std::lround(s[ib] / d)), -31, 31) : 0;
+      int sc = d > 0 ? round_clamped(s[ib] / d, -31, 31) : 0;
       int ls = sc + 32;  // 1..63
       o.scales_l[ib / 2] |= uint8_t((ls & 0xf) << (4 * (ib % 2)));
       o.scales_h |= uint16_t((ls >> 4) << (2 * ib));
@@ -103,9 +104,10 @@ void quant_mxfp4(const float* x, BlockMXFP4* b, int64_t nb) {
     for (int j = 0; j < QK; j++) amax = std::max(amax, std::fabs(x[j]));
     // Smallest exponent with amax <= 12 * 2^(e-128) (12 is the largest doubled E2M1 value).
     int e = 0;
-    if (amax > 0) {
-      e = int(std::ceil(std::log2(double(amax) / 12.0))) + 128;
-      e = std::clamp(e, 0, 254);
+    if (!(amax <= std::numeric_limits<float>::max())) {
+      e = 254;  // inf / NaN input: the largest scale (the block stays valid)
+    } else if (amax > 0) {
+      e = std::clamp(int(std::ceil(std::log2(double(amax) / 12.0))) + 128, 0, 254);
       while (e < 254 && double(amax) > 12.0 * double(e8m0_to_fp32_half(uint8_t(e)))) e++;
     }
     b[i].e = uint8_t(e);

@@ -21,7 +21,6 @@ namespace moevk::quant {
 namespace {
 
 float h2f(uint16_t h) { return fp16_to_fp32(h); }
-int qclamp(float v, int lo, int hi) { return std::clamp(int(std::lround(v)), lo, hi); }
 
 // 6-bit scale and min j of Q4_K/Q5_K from the 12 packed bytes.
 void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
@@ -74,8 +73,8 @@ AffineFit fit_affine(const float* x, int n_sub, int sub_len, int levels, int max
   float d = h2f(f.d), dmin = h2f(f.dmin);
   for (int s = 0; s < n_sub; s++) {
     // Round the scale up so the sub-block's range still fits in [0, levels].
-    f.sc[s] = d > 0 ? uint8_t(std::clamp(int(std::ceil(scale[s] / d)), 0, max_code)) : 0;
-    f.m[s] = dmin > 0 ? uint8_t(qclamp(neg_min[s] / dmin, 0, max_code)) : 0;
+    f.sc[s] = d > 0 ? uint8_t(ceil_clamped(scale[s] / d, 0, max_code)) : 0;
+    f.m[s] = dmin > 0 ? uint8_t(round_clamped(neg_min[s] / dmin, 0, max_code)) : 0;
   }
   return f;
 }
@@ -84,7 +83,7 @@ AffineFit fit_affine(const float* x, int n_sub, int sub_len, int levels, int max
 int affine_code(float x, float d, float dmin, int sc, int m, int levels) {
   float step = d * float(sc);
   if (step == 0) return 0;
-  return qclamp((x + dmin * float(m)) / step, 0, levels);
+  return round_clamped((x + dmin * float(m)) / step, 0, levels);
 }
 
 // Symmetric sub-block fit used by Q3_K/Q6_K: each sub-block's signed scale maps its value of
@@ -102,7 +101,7 @@ void fit_symmetric(const float* x, int n_sub, int sub_len, float lowest, int max
   }
   d16 = fp32_to_fp16(amax / float(max_code));
   float d = h2f(d16);
-  for (int b = 0; b < n_sub; b++) sc[b] = d > 0 ? qclamp(s[b] / d, -max_code, max_code) : 0;
+  for (int b = 0; b < n_sub; b++) sc[b] = d > 0 ? round_clamped(s[b] / d, -max_code, max_code) : 0;
 }
 
 }  // namespace
@@ -238,7 +237,7 @@ void quant_q3_k(const float* x, BlockQ3_K* b, int64_t nb) {
     float d = h2f(o.d);
     for (int e = 0; e < QK_K; e++) {
       float step = d * float(sc[e / 16]);
-      int q = step != 0 ? qclamp(x[e] / step, -4, 3) : 0;
+      int q = step != 0 ? round_clamped(x[e] / step, -4, 3) : 0;
       int u = q + 4;  // 0..7: low 2 bits in qs, bit 2 in hmask (set means "no -4")
       int k = (e % 128) / 32;
       o.qs[32 * (e / 128) + e % 32] |= uint8_t((u & 3) << (2 * k));
@@ -282,7 +281,7 @@ void quant_q6_k(const float* x, BlockQ6_K* b, int64_t nb) {
     float d = h2f(o.d);
     for (int e = 0; e < QK_K; e++) {
       float step = d * float(sc[e / 16]);
-      int u = (step != 0 ? qclamp(x[e] / step, -32, 31) : 0) + 32;  // 0..63
+      int u = (step != 0 ? round_clamped(x[e] / step, -32, 31) : 0) + 32;  // 0..63
       int h = e / 128, k = (e % 128) / 32, l = e % 32;
       o.ql[64 * h + 32 * (k & 1) + l] |= uint8_t((u & 0xf) << (k >= 2 ? 4 : 0));
       o.qh[32 * h + l] |= uint8_t((u >> 4) << (2 * k));

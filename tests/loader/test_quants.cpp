@@ -273,3 +273,18 @@ TEST_CASE("quants: random_blocks are valid: finite, bounded, deterministic, not 
     CHECK(distinct_from_first > n / 2);
   }
 }
+
+TEST_CASE("quants: non-finite and extreme inputs quantise without undefined behaviour") {
+  // Under scripts/sanitize.sh (UBSan) this catches out-of-range float -> int conversions.
+  std::vector<float> x(256 * 2);
+  for (size_t i = 0; i < x.size(); i++) x[i] = float(int(i % 7) - 3);
+  x[3] = INFINITY, x[40] = -INFINITY, x[77] = NAN, x[300] = 3e38f, x[301] = -3e38f, x[400] = 1e-40f;
+  for (GgmlType t : kSupported) {
+    CAPTURE(traits(t).name);
+    std::vector<uint8_t> q(*row_bytes(t, int64_t(x.size())));
+    quantize_row(t, x.data(), q.data(), int64_t(x.size()));
+    std::vector<float> y(x.size());
+    dequantize_row(t, q.data(), y.data(), int64_t(y.size()));
+    CHECK(y.size() == x.size());
+  }
+}
