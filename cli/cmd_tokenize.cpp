@@ -81,7 +81,10 @@ int cmd_tokenize(const std::vector<std::string>& args) {
   std::string out;
   if (!cases) {
     const std::vector<TokenId> ids = tok.tokenize(text, add_special, parse_special);
-    for (size_t i = 0; i < ids.size(); ++i) out += fmt::format(i ? " {}" : "{}", ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i) out += ' ';
+      out += fmt::format("{}", ids[i]);
+    }
     out += '\n';
   } else {
     static constexpr std::string_view kSep = "\n__ggml_vocab_test__\n";
