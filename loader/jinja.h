@@ -52,6 +52,11 @@ class Value {
   Value(std::string s) : type_(Type::String), s_(std::move(s)) {}
   Value(std::string_view s) : type_(Type::String), s_(s) {}
   Value(Array a) : type_(Type::Array), arr_(std::make_shared<Array>(std::move(a))) {}
+  static Value tuple(Array a) {
+    Value v(std::move(a));
+    v.tuple_ = true;
+    return v;
+  }
   static Value object() { return Value(std::make_shared<Object>()); }
   static Value function(Function f) { return Value(std::make_shared<Function>(std::move(f))); }
   explicit Value(std::shared_ptr<Object> o) : type_(Type::Object), obj_(std::move(o)) {}
@@ -68,6 +73,7 @@ class Value {
   bool is_array() const { return type_ == Type::Array; }
   bool is_object() const { return type_ == Type::Object; }
   bool is_function() const { return type_ == Type::Function; }
+  bool is_tuple() const { return tuple_; }  // an array that prints as a Python tuple
 
   bool as_bool() const { return i_ != 0; }
   int64_t as_int() const { return i_; }
@@ -93,6 +99,7 @@ class Value {
 
  private:
   Type type_ = Type::Undefined;
+  bool tuple_ = false;
   int64_t i_ = 0;
   double f_ = 0;
   std::string s_;

@@ -131,7 +131,7 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
     if (in.is_undefined()) return Value(Array{});
     if (!in.is_object()) fail("items expects a dict, got {}", in.type_name());
     Array out;
-    for (auto& [k, v] : in.as_object().items) out.emplace_back(Array{Value(k), v});
+    for (auto& [k, v] : in.as_object().items) out.push_back(Value::tuple(Array{Value(k), v}));
     return Value(std::move(out));
   }
   if (name == "string") return Value(in.str());
@@ -290,7 +290,7 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
     auto items = in.as_object().items;
     std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) { return a.first < b.first; });
     Array out;
-    for (auto& [k, v] : items) out.emplace_back(Array{Value(k), v});
+    for (auto& [k, v] : items) out.push_back(Value::tuple(Array{Value(k), v}));
     return Value(std::move(out));
   }
   if (name == "wordcount") {

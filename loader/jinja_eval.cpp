@@ -280,7 +280,7 @@ class Interp {
       case Expr::List: {
         Array a;
         for (auto& x : e.args) a.push_back(eval(*x, scope));
-        return Value(std::move(a));
+        return e.name == "tuple" ? Value::tuple(std::move(a)) : Value(std::move(a));
       }
       case Expr::Dict: {
         Value d = Value::object();

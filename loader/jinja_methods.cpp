@@ -170,7 +170,7 @@ Value object_method(const Value& self, const std::string& name, std::vector<Valu
   if (name == "items" || name == "keys" || name == "values") {
     Array out;
     for (auto& [k, v] : o.items) {
-      if (name == "items") out.emplace_back(Array{Value(k), v});
+      if (name == "items") out.push_back(Value::tuple(Array{Value(k), v}));
       else if (name == "keys") out.emplace_back(k);
       else out.push_back(v);
     }

@@ -202,7 +202,7 @@ class Parser {
     const Token& at = peek();
     ExprPtr e = parse_expr();
     if (!is_op(",")) return e;
-    auto list = make(Expr::List, at);
+    auto list = make(Expr::List, at, "tuple");
     list->args.push_back(std::move(e));
     while (is_op(",")) {
       next();
@@ -365,7 +365,7 @@ class Parser {
         if (t.text == "(") {
           if (is_op(")")) {
             next();
-            return make(Expr::List, t);
+            return make(Expr::List, t, "tuple");
           }
           ExprPtr e = parse_tuple_or_expr();
           expect_op(")");

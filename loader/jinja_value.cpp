@@ -131,8 +131,9 @@ std::string Value::repr() const {
     case Type::Float: return float_str(f_);
     case Type::String: return quote_repr(s_);
     case Type::Array: {
-      std::string out = "[";
+      std::string out = tuple_ ? "(" : "[";
       for (size_t k = 0; k < arr_->size(); ++k) out += (k ? ", " : "") + (*arr_)[k].repr();
+      if (tuple_) return out + (arr_->size() == 1 ? ",)" : ")");
       return out + "]";
     }
     case Type::Object: {

@@ -226,6 +226,8 @@ TEST_CASE("jinja: filters") {
         "['c']");
   CHECK(render(std::string(people) + "{{ p | selectattr('n', 'equalto', 'b') | list | length }}") == "1");
   CHECK(render("{% for k, v in {'x': 1} | items %}{{ k }}{{ v }}{% endfor %}{{ [2, 1] | sort }}") == "x1[1, 2]");
+  // items() yields tuples, which print as Python tuples.
+  CHECK(render("{{ {'a': 1}.items() | list }} {{ (1,) }} {{ () }}") == "[('a', 1)] (1,) ()");
 }
 
 TEST_CASE("jinja: tests") {
