@@ -11,6 +11,7 @@
 #include "loader/chat_template.h"
 #include "loader/error.h"
 #include "loader/gguf.h"
+#include "loader/jinja.h"
 
 namespace moevk::cli {
 
@@ -25,6 +26,7 @@ ChatML (with a warning on stderr).
 
 FILE.json: a list of {"role": ..., "content": ...} objects, e.g.
   [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
+Other fields (tool_calls, reasoning_content, thinking...) are passed to the template as they are.
 
 options:
   -m, --model MODEL.gguf      the model (only its metadata is read)
@@ -43,23 +45,40 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::vector<ChatMessage> read_messages(const std::string& path) {
-  nlohmann::json j;
+jinja::Value to_value(const nlohmann::ordered_json& j) {
+  using jinja::Value;
+  if (j.is_null()) return Value(nullptr);
+  if (j.is_boolean()) return Value(j.get<bool>());
+  if (j.is_number_integer()) return Value(j.get<int64_t>());
+  if (j.is_number()) return Value(j.get<double>());
+  if (j.is_string()) return Value(j.get<std::string>());
+  if (j.is_array()) {
+    jinja::Array a;
+    for (const auto& x : j) a.push_back(to_value(x));
+    return Value(std::move(a));
+  }
+  Value o = Value::object();
+  for (const auto& [k, v] : j.items()) o.set(k, to_value(v));
+  return o;
+}
+
+// The messages file as template values (key order kept, like Python's json.load).
+jinja::Value read_messages(const std::string& path) {
+  nlohmann::ordered_json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    j = nlohmann::ordered_json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
     fail("{}: invalid JSON: {}", path, e.what());
   }
   if (!j.is_array()) fail("{}: expected a JSON list of messages", path);
-  std::vector<ChatMessage> msgs;
   for (size_t i = 0; i < j.size(); ++i) {
     const auto& m = j[i];
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-        !m["content"].is_string())
-      fail("{}: message {} must be an object with string 'role' and 'content'", path, i);
-    msgs.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      fail("{}: message {} must be an object with a string 'role'", path, i);
+    if (!m.contains("content") || !(m["content"].is_string() || m["content"].is_null()))
+      fail("{}: message {} needs a 'content' string (or null)", path, i);
   }
-  return msgs;
+  return to_value(j);
 }
 
 int cmd_template(const std::vector<std::string>& args) {

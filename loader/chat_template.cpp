@@ -38,18 +38,34 @@ std::tm parse_date(const std::string& date) {
   return tm;
 }
 
-jinja::Value globals_for(const std::vector<ChatMessage>& msgs, bool add_generation_prompt,
-                         const ChatContext& ctx) {
-  using jinja::Value;
+jinja::Value to_values(const std::vector<ChatMessage>& msgs) {
   jinja::Array messages;
   for (const ChatMessage& m : msgs) {
-    Value o = Value::object();
-    o.set("role", Value(m.role)).set("content", Value(m.content));
+    jinja::Value o = jinja::Value::object();
+    o.set("role", jinja::Value(m.role)).set("content", jinja::Value(m.content));
     messages.push_back(o);
   }
+  return jinja::Value(std::move(messages));
+}
+
+// role/content of template-value messages, for the ChatML fallback.
+std::vector<ChatMessage> from_values(const jinja::Value& messages) {
+  std::vector<ChatMessage> out;
+  if (!messages.is_array()) return out;
+  for (const jinja::Value& m : messages.as_array()) {
+    if (!m.is_object()) continue;
+    const jinja::Value* role = m.as_object().find("role");
+    const jinja::Value* content = m.as_object().find("content");
+    out.push_back({role ? role->str() : "", content && !content->is_none() ? content->str() : ""});
+  }
+  return out;
+}
+
+jinja::Value globals_for(const jinja::Value& messages, bool add_generation_prompt, const ChatContext& ctx) {
+  using jinja::Value;
   std::tm date = parse_date(ctx.date.empty() ? today() : ctx.date);
   Value g = Value::object();
-  g.set("messages", Value(std::move(messages)));
+  g.set("messages", messages);
   g.set("add_generation_prompt", Value(add_generation_prompt));
   g.set("bos_token", Value(ctx.bos_token));
   g.set("eos_token", Value(ctx.eos_token));
@@ -78,23 +94,29 @@ std::string render_chatml(const std::vector<ChatMessage>& msgs, bool add_generat
 std::string render_chat_strict(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
                                bool add_generation_prompt, const ChatContext& ctx) {
   jinja::Template t(tmpl);
-  return t.render(globals_for(msgs, add_generation_prompt, ctx));
+  return t.render(globals_for(to_values(msgs), add_generation_prompt, ctx));
 }
 
-std::string render_chat(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
-                        bool add_generation_prompt, const ChatContext& ctx) {
+std::string render_chat(const std::string& tmpl, const jinja::Value& messages, bool add_generation_prompt,
+                        const ChatContext& ctx) {
   if (tmpl.empty()) {
     std::fprintf(stderr, "warning: the model has no chat template; using ChatML\n");
-    return render_chatml(msgs, add_generation_prompt);
+    return render_chatml(from_values(messages), add_generation_prompt);
   }
   try {
-    return render_chat_strict(tmpl, msgs, add_generation_prompt, ctx);
+    jinja::Template t(tmpl);
+    return t.render(globals_for(messages, add_generation_prompt, ctx));
   } catch (const jinja::TemplateRaised&) {
     throw;
   } catch (const Error& e) {
     std::fprintf(stderr, "warning: cannot render the chat template (%s); using ChatML\n", e.what());
-    return render_chatml(msgs, add_generation_prompt);
+    return render_chatml(from_values(messages), add_generation_prompt);
   }
+}
+
+std::string render_chat(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
+                        bool add_generation_prompt, const ChatContext& ctx) {
+  return render_chat(tmpl, to_values(msgs), add_generation_prompt, ctx);
 }
 
 std::optional<std::string> chat_template_of(const gguf::File& f) {

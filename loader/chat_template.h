@@ -12,6 +12,9 @@ namespace moevk {
 namespace gguf {
 class File;
 }
+namespace jinja {
+class Value;
+}
 
 struct ChatMessage {
   std::string role;     // "system", "user", "assistant", "tool", "developer"
@@ -34,6 +37,11 @@ std::string render_chat(const std::string& tmpl, const std::vector<ChatMessage>&
 // Like render_chat but never falls back: template errors are moevk::Error (line and column).
 std::string render_chat_strict(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
                                bool add_generation_prompt, const ChatContext& ctx);
+
+// Messages given as template values: a list of dicts with any fields the template reads (role,
+// content, tool_calls, reasoning_content, thinking...). Same fallback rules as render_chat.
+std::string render_chat(const std::string& tmpl, const jinja::Value& messages, bool add_generation_prompt,
+                        const ChatContext& ctx);
 
 // The ChatML rendering used as the fallback.
 std::string render_chatml(const std::vector<ChatMessage>& msgs, bool add_generation_prompt);

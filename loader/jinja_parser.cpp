@@ -206,6 +206,7 @@ class Parser {
     list->args.push_back(std::move(e));
     while (is_op(",")) {
       next();
+      if (is_op(")")) break;  // (a,)
       list->args.push_back(parse_expr());
     }
     return list;

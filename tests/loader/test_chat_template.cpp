@@ -252,3 +252,28 @@ TEST_CASE("jinja: errors name the line and column") {
   CHECK(error_of("{{ raise_exception('no') }}").find("'raise_exception' is not callable") != std::string::npos);
   CHECK(error_of("{{ 1 // 0 }}").find("division by zero") != std::string::npos);
 }
+
+TEST_CASE("messages as template values: DeepSeek-V3 tool calls (expected text from Python jinja2)") {
+  MOEVK_REQUIRE_SHARED(vocab, "vocab/vocab-deepseek_v3.gguf");
+  auto file = moevk::gguf::File::open(vocab);
+  ChatContext ctx = moevk::chat_context_of(file);
+  using moevk::jinja::Array;
+  auto msg = [](const char* role, Value content) {
+    Value m = Value::object();
+    m.set("role", Value(role)).set("content", std::move(content));
+    return m;
+  };
+  Value fn = Value::object();
+  fn.set("name", Value("get_w")).set("arguments", Value("{\"city\": \"Paris\"}"));
+  Value call = Value::object();
+  call.set("type", Value("function")).set("function", fn);
+  Value with_call = msg("assistant", Value(nullptr));
+  with_call.set("tool_calls", Value(Array{call}));
+  Value messages(Array{msg("user", Value("weather?")), with_call, msg("tool", Value("sunny")),
+                       msg("assistant", Value("It is sunny."))});
+  CHECK(moevk::render_chat(*moevk::chat_template_of(file), messages, true, ctx) ==
+        "<｜begin▁of▁sentence｜><｜User｜>weather?<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function"
+        "<｜tool▁sep｜>get_w\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜><｜tool▁outputs▁begin｜>"
+        "<｜tool▁output▁begin｜>sunny<｜tool▁output▁end｜><｜tool▁outputs▁end｜>It is sunny.<｜end▁of▁sentence｜>"
+        "<｜Assistant｜>");
+}
