@@ -1,0 +1,214 @@
+// matvec.comp (every weight type, subgroup and shared-memory reductions) against ref::matmul, and the
+// GLSL dequantisers against the oracle values of ../shared/oracle/dequant.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "loader/gguf.h"
+#include "runtime/ops/matvec.h"
+#include "tests/ops/test_matvec_util.h"
+#include "tests/support/test_data.h"
+
+using namespace moevk;
+using test::DeviceArray;
+
+namespace {
+
+struct Case {
+  GgmlType type;
+  uint32_t n_rows, n_cols, n_batch;
+  bool bias;
+  ops::MatvecConfig cfg;
+};
+
+void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
+  CAPTURE(traits(c.type).name);
+  CAPTURE(c.n_rows);
+  CAPTURE(c.n_cols);
+  CAPTURE(c.n_batch);
+  CAPTURE(c.cfg.wg);
+  CAPTURE(c.cfg.rows);
+  CAPTURE(seed);
+  auto w = test::random_weights(c.type, c.n_rows, c.n_cols, seed);
+  auto x = test::random_floats(seed + 1, size_t(c.n_batch) * c.n_cols);
+  auto bias = test::random_floats(seed + 2, c.n_rows);
+  DeviceArray dw(ctx, w.bytes.size()), dx(ctx, x.size() * 4), db(ctx, bias.size() * 4),
+      dy(ctx, uint64_t(c.n_batch) * c.n_rows * 4);
+  dw.upload(w.bytes);
+  dx.upload(x);
+  db.upload(bias);
+  ops::MatvecArgs a;
+  a.w = {dw.view(), c.type, c.n_rows, c.n_cols};
+  a.x = dx.view();
+  a.y = dy.view();
+  if (c.bias) a.bias = db.view();
+  a.n_batch = c.n_batch;
+  vk::Recorder rec(ctx);
+  ops::matvec(ctx, rec, a, c.cfg);
+  rec.submit_and_wait();
+  std::vector<float> want(size_t(c.n_batch) * c.n_rows);
+  ref::matmul(w.matrix(), x, c.n_batch, want);
+  if (c.bias) ref::add_bias(want, bias);
+  test::check_close(dy.read_f32(), want, test::matvec_tolerance(c.n_cols, test::weight_rms(w)));
+}
+
+// n_cols of one block, three blocks (plus, for the one-element "blocks" of F32/F16/BF16, lengths
+// that leave a tail after the 8-element units).
+std::vector<uint32_t> small_cols(GgmlType t) {
+  const uint32_t qk = traits(t).block_size;
+  if (qk == 1) return {1, 3, 37, 256};
+  return {qk, 3 * qk};
+}
+
+void small_shapes(vk::Context& ctx) {
+  uint64_t seed = 100;
+  for (GgmlType t : test::kMatvecTypes)
+    for (uint32_t n_rows : {1u, 7u, 67u, 257u})
+      for (uint32_t n_cols : small_cols(t))
+        for (uint32_t n_batch : {1u, 3u}) run_case(ctx, {t, n_rows, n_cols, n_batch, n_batch == 3, {}}, seed++);
+}
+
+}  // namespace
+
+TEST_CASE("matvec: every type, rows 1/7/67/257, 1 and 3 blocks, batch 1 and 3 (subgroup reduction)") {
+  small_shapes(test::gpu());
+}
+
+TEST_CASE("matvec: every type, small shapes, shared-memory reduction (no subgroup ops)") {
+  small_shapes(test::gpu_without("subgroup"));
+}
+
+TEST_CASE("matvec: workgroup sizes and rows per workgroup (spec constants)") {
+  const ops::MatvecConfig cfgs[] = {{32, 1}, {128, 4}, {256, 8}, {16, 4}};
+  uint64_t seed = 500;
+  for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")})
+    for (auto cfg : cfgs)
+      for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::F16})
+        for (uint32_t n_batch : {1u, 5u}) run_case(*ctx, {t, 67, 768, n_batch, true, cfg}, seed++);
+}
+
+TEST_CASE("matvec: model shapes 2048x768 and 768x2048 for every type") {
+  uint64_t seed = 700;
+  for (GgmlType t : test::kMatvecTypes) {
+    run_case(test::gpu(), {t, 2048, 768, 1, false, {}}, seed++);
+    run_case(test::gpu(), {t, 768, 2048, t == GgmlType::Q4_K ? 3u : 1u, false, {}}, seed++);
+  }
+  run_case(test::gpu_without("subgroup"), {GgmlType::Q6_K, 768, 2048, 2, true, {}}, seed++);
+}
+
+TEST_CASE("matvec: model shapes 2880x2880 (gpt-oss) and 4096x14336") {
+  uint64_t seed = 800;
+  for (GgmlType t : {GgmlType::MXFP4, GgmlType::Q8_0, GgmlType::BF16})
+    run_case(test::gpu(), {t, 2880, 2880, 1, true, {}}, seed++);
+  run_case(test::gpu(), {GgmlType::Q4_K, 4096, 14336, 1, false, {}}, seed++);
+}
+
+TEST_CASE("matvec: more row groups than one dispatch dimension (vocab-sized output)") {
+  // 151936 rows / 2 per workgroup = 75968 groups > 65535: the host splits them over x and y.
+  run_case(test::gpu(), {GgmlType::Q8_0, 151936, 32, 1, false, {}}, 900);
+  run_case(test::gpu_without("subgroup"), {GgmlType::F16, 70001, 24, 2, true, {64, 1}}, 901);
+}
+
+TEST_CASE("matvec: exact inputs (F32/F16/BF16 weights, x and bias from {-0.5, 0, 0.5, 1, 1.5}) with ==") {
+  // Every product is a multiple of 0.25 below 2.25 and every partial sum stays far below 2^22 * 0.25,
+  // so fp32 sums in any order equal the double reference exactly; f16 and bf16 hold these values.
+  for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")})
+    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16})
+      for (uint32_t n_cols : {4096u, 1003u}) {
+        CAPTURE(traits(t).name);
+        CAPTURE(n_cols);
+        const uint32_t n_rows = 67, n_batch = 3;
+        auto wf = test::exact_floats(11 + n_cols, size_t(n_rows) * n_cols);
+        auto x = test::exact_floats(12, size_t(n_batch) * n_cols);
+        auto bias = test::exact_floats(13, n_rows);
+        std::vector<uint8_t> wb(*row_bytes(t, n_cols) * n_rows);
+        quantize_row(t, wf.data(), wb.data(), int64_t(wf.size()));
+        DeviceArray dw(*ctx, wb.size()), dx(*ctx, x.size() * 4), db(*ctx, n_rows * 4),
+            dy(*ctx, uint64_t(n_batch) * n_rows * 4);
+        dw.upload(wb);
+        dx.upload(x);
+        db.upload(bias);
+        ops::MatvecArgs a{{dw.view(), t, n_rows, n_cols}, dx.view(), dy.view(), db.view(), n_batch};
+        vk::Recorder rec(*ctx);
+        ops::matvec(*ctx, rec, a);
+        rec.submit_and_wait();
+        std::vector<float> want(size_t(n_batch) * n_rows);
+        ref::matmul(ref::f32_matrix(wf, n_cols), x, n_batch, want);
+        ref::add_bias(want, bias);
+        test::check_equal(dy.read_f32(), want);
+      }
+}
+
+namespace {
+
+// One entry of ../shared/oracle/dequant/index.json: the first n_values values of a tensor as the
+// reference implementation (gguf-py) dequantises them.
+struct OracleEntry {
+  const char* type;
+  const char* file;
+  const char* tensor;
+  uint32_t row_len;  // ne[0]
+};
+const OracleEntry kOracle[] = {
+    {"F16", "models/deepseek2-F16.gguf", "token_embd.weight", 256},
+    {"Q6_K", "models/deepseek2-Q4_0.gguf", "output.weight", 256},
+    {"Q4_0", "models/deepseek2-Q4_0.gguf", "token_embd.weight", 256},
+    {"Q4_K", "models/deepseek2-Q4_K_M.gguf", "token_embd.weight", 256},
+    {"Q5_0", "models/deepseek2-Q4_K_M.gguf", "blk.0.attn_k_b.weight", 64},
+    {"Q5_K", "models/deepseek2-Q4_K_M.gguf", "blk.0.attn_output.weight", 256},
+    {"Q8_0", "models/deepseek2-Q8_0.gguf", "output.weight", 256},
+    {"MXFP4", "models/gptoss-MXFP4_MOE.gguf", "blk.0.ffn_down_exps.weight", 256},
+    {"IQ4_XS", "models/qwen3moe-IQ4_XS.gguf", "token_embd.weight", 256},
+    {"Q2_K", "models/qwen3moe-Q2_K.gguf", "token_embd.weight", 256},
+    {"Q3_K", "models/qwen3moe-Q2_K.gguf", "blk.0.ffn_down_exps.weight", 256},
+};
+constexpr uint32_t kOracleValues = 65536;
+
+std::vector<float> read_f32_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  REQUIRE(f.good());
+  std::vector<float> v(kOracleValues);
+  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(v.size() * 4));
+  REQUIRE(f.gcount() == std::streamsize(v.size() * 4));
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("matvec: GLSL dequantisers equal the oracle (one-hot x, every type in oracle/dequant)") {
+  // y[b][r] = W[r][b] when x[b] is the b-th unit vector: every other product is +-0 and adding zeros
+  // is exact, so the output is the GPU's dequantised weight itself.
+  MOEVK_REQUIRE_SHARED(index, "oracle/dequant/index.json");
+  (void)index;
+  for (const OracleEntry& e : kOracle) {
+    CAPTURE(e.type);
+    CAPTURE(e.tensor);
+    MOEVK_REQUIRE_SHARED(model, std::string("oracle/") + e.file);
+    MOEVK_REQUIRE_SHARED(values, std::string("oracle/dequant/") + e.type + ".f32");
+    const GgmlType t = *type_from_name(e.type);
+    gguf::File f = gguf::File::open(model);
+    const gguf::TensorInfo* ti = f.find_tensor(e.tensor);
+    REQUIRE(ti != nullptr);
+    REQUIRE(ti->ne[0] == e.row_len);
+    const uint32_t n_cols = e.row_len, n_rows = kOracleValues / n_cols;
+    const uint64_t n_bytes = *row_bytes(t, n_cols) * n_rows;
+    auto data = f.tensor_data(*ti);
+    REQUIRE(data.size() >= n_bytes);
+    std::vector<float> want = read_f32_file(values), eye(size_t(n_cols) * n_cols, 0.0f);
+    for (uint32_t b = 0; b < n_cols; ++b) eye[size_t(b) * n_cols + b] = 1.0f;
+    for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")}) {
+      DeviceArray dw(*ctx, n_bytes), dx(*ctx, eye.size() * 4), dy(*ctx, uint64_t(n_cols) * n_rows * 4);
+      dw.upload(data.data(), n_bytes);
+      dx.upload(eye);
+      ops::MatvecArgs a{{dw.view(), t, n_rows, n_cols}, dx.view(), dy.view(), {}, n_cols};
+      vk::Recorder rec(*ctx);
+      ops::matvec(*ctx, rec, a);
+      rec.submit_and_wait();
+      std::vector<float> y = dy.read_f32(), got(kOracleValues);
+      for (uint32_t r = 0; r < n_rows; ++r)
+        for (uint32_t b = 0; b < n_cols; ++b) got[size_t(r) * n_cols + b] = y[size_t(b) * n_rows + r];
+      test::check_equal(got, want);
+    }
+  }
+}

@@ -1,0 +1,189 @@
+// matvec_id.comp (the expert matvec: ids on the GPU, slot table, slot pool) against ref::matvec_id,
+// for every weight type, with subgroup and shared-memory reductions.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "runtime/ops/matvec_id.h"
+#include "runtime/ref/matvec.h"
+#include "tests/ops/test_matvec_util.h"
+
+using namespace moevk;
+using test::DeviceArray;
+
+namespace {
+
+enum class Table {
+  Permutation,  // every expert resident, slot = a non-identity permutation of the expert id
+  Streaming,    // only the selected experts have slots (in an order of their own) plus a stale slot
+};
+
+struct Case {
+  GgmlType type;
+  uint32_t n_expert, n_used, n_rows, n_cols, n_tok;
+  bool x_per_expert, bias;
+  Table table;
+  ops::MatvecConfig cfg = {};
+};
+
+// n_used distinct experts per token.
+std::vector<int32_t> random_ids(std::mt19937_64& rng, uint32_t n_expert, uint32_t n_used, uint32_t n_tok) {
+  std::vector<int32_t> ids, all(n_expert);
+  for (uint32_t t = 0; t < n_tok; ++t) {
+    std::iota(all.begin(), all.end(), 0);
+    std::shuffle(all.begin(), all.end(), rng);
+    ids.insert(ids.end(), all.begin(), all.begin() + n_used);
+  }
+  return ids;
+}
+
+// The slot table and the number of slots the pool needs.
+std::vector<uint32_t> make_table(std::mt19937_64& rng, Table kind, uint32_t n_expert,
+                                 const std::vector<int32_t>& ids, uint32_t& n_slots) {
+  std::vector<uint32_t> slots(n_expert, ops::kNoSlot);
+  if (kind == Table::Permutation) {
+    std::iota(slots.begin(), slots.end(), 0u);
+    std::shuffle(slots.begin(), slots.end(), rng);
+    if (n_expert > 1 && slots[0] == 0) std::swap(slots[0], slots[1]);  // never the identity
+    n_slots = n_expert;
+    return slots;
+  }
+  std::vector<int32_t> used(ids);
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  std::shuffle(used.begin(), used.end(), rng);
+  n_slots = uint32_t(used.size()) + 1;  // slot 0 stays stale: it holds an expert no id selects
+  for (uint32_t k = 0; k < used.size(); ++k) slots[used[k]] = k + 1;
+  return slots;
+}
+
+void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
+  CAPTURE(traits(c.type).name);
+  CAPTURE(c.n_expert);
+  CAPTURE(c.n_used);
+  CAPTURE(c.n_rows);
+  CAPTURE(c.n_cols);
+  CAPTURE(c.n_tok);
+  CAPTURE(c.x_per_expert);
+  CAPTURE(int(c.table));
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  auto w = test::random_weights(c.type, uint64_t(c.n_expert) * c.n_rows, c.n_cols, seed);
+  const uint64_t expert_bytes = w.row_bytes * c.n_rows;
+  const uint64_t stride = (expert_bytes + 255) / 256 * 256 + 256;  // != the matrix size on purpose
+  auto ids = random_ids(rng, c.n_expert, c.n_used, c.n_tok);
+  uint32_t n_slots = 0;
+  auto slots = make_table(rng, c.table, c.n_expert, ids, n_slots);
+
+  std::vector<uint8_t> pool(n_slots * stride, 0xA5);
+  for (uint32_t e = 0; e < c.n_expert; ++e)
+    if (slots[e] != ops::kNoSlot)
+      std::memcpy(pool.data() + slots[e] * stride, w.bytes.data() + e * expert_bytes, expert_bytes);
+  if (c.table == Table::Streaming) {  // the stale slot: a valid but unselected expert
+    auto stale = test::random_weights(c.type, c.n_rows, c.n_cols, seed + 99);
+    std::memcpy(pool.data(), stale.bytes.data(), expert_bytes);
+  }
+  const uint64_t n_sel = uint64_t(c.n_tok) * c.n_used;
+  auto x = test::random_floats(seed + 1, (c.x_per_expert ? n_sel : c.n_tok) * c.n_cols);
+  auto bias = test::random_floats(seed + 2, uint64_t(c.n_expert) * c.n_rows);
+
+  DeviceArray dpool(ctx, pool.size()), dslots(ctx, slots.size() * 4), dids(ctx, ids.size() * 4),
+      dx(ctx, x.size() * 4), db(ctx, bias.size() * 4), dy(ctx, n_sel * c.n_rows * 4);
+  dpool.upload(pool);
+  dslots.upload(slots);
+  dids.upload(ids);
+  dx.upload(x);
+  db.upload(bias);
+  ops::MatvecIdArgs a;
+  a.experts = {dpool.view(), stride, dslots.view(), c.n_expert, c.type, c.n_rows, c.n_cols};
+  a.ids = dids.view();
+  a.x = dx.view();
+  a.x_per_expert = c.x_per_expert;
+  a.y = dy.view();
+  if (c.bias) a.bias = db.view();
+  a.n_used = c.n_used;
+  a.n_tok = c.n_tok;
+  vk::Recorder rec(ctx);
+  ops::matvec_id(ctx, rec, a, c.cfg);
+  rec.submit_and_wait();
+  std::vector<float> want(n_sel * c.n_rows);
+  ref::matvec_id(w.matrix(), c.n_rows, ids, c.n_used, c.n_tok, x, c.x_per_expert,
+                 c.bias ? std::span<const float>(bias) : std::span<const float>(), want);
+  test::check_close(dy.read_f32(), want, test::matvec_tolerance(c.n_cols, test::weight_rms(w)));
+}
+
+void every_type(vk::Context& ctx) {
+  uint64_t seed = 2000;
+  for (GgmlType t : test::kMatvecTypes) {
+    const uint32_t qk = std::max(traits(t).block_size, 8u);
+    // 128 experts top-8 (qwen3moe/olmoe-like routing), one block per row; gate/up: shared x.
+    run_case(ctx, {t, 128, 8, 67, qk, 1, false, false, Table::Permutation}, seed++);
+    // 32 top-4, three blocks, two tokens, down: one x per selected expert, per-expert bias (gpt-oss).
+    run_case(ctx, {t, 32, 4, 33, 3 * qk, 2, true, true, Table::Streaming}, seed++);
+    // 8 top-2 (mixtral-like), streamed, shared x; and resident with per-expert x over three tokens.
+    run_case(ctx, {t, 8, 2, 257, 2 * qk, 1, false, false, Table::Streaming}, seed++);
+    run_case(ctx, {t, 8, 2, 7, qk, 3, true, false, Table::Permutation}, seed++);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("matvec_id: every type, 128 top-8 / 32 top-4 / 8 top-2, resident and streamed (subgroup)") {
+  every_type(test::gpu());
+}
+
+TEST_CASE("matvec_id: every type, shared-memory reduction (no subgroup ops)") {
+  every_type(test::gpu_without("subgroup"));
+}
+
+TEST_CASE("matvec_id: model-like shapes (qwen3moe expert 768x2048 / 2048x768, gpt-oss 2880x2880)") {
+  run_case(test::gpu(), {GgmlType::Q4_K, 16, 4, 768, 2048, 1, false, false, Table::Permutation}, 3000);
+  run_case(test::gpu(), {GgmlType::Q6_K, 16, 4, 2048, 768, 1, true, false, Table::Streaming}, 3001);
+  run_case(test::gpu_without("subgroup"),
+           {GgmlType::MXFP4, 4, 2, 2880, 2880, 1, false, true, Table::Streaming}, 3002);
+  run_case(test::gpu(), {GgmlType::Q8_0, 8, 2, 300, 2880, 2, true, true, Table::Permutation, {128, 4}},
+           3003);
+}
+
+TEST_CASE("matvec_id: an expert without a slot gives NaN rows, the others stay correct") {
+  vk::Context& ctx = test::gpu();
+  const uint32_t n_expert = 4, n_rows = 9, n_cols = 64;
+  auto w = test::random_weights(GgmlType::Q8_0, n_expert * n_rows, n_cols, 4000);
+  const uint64_t eb = w.row_bytes * n_rows;
+  std::vector<uint32_t> slots = {1, ops::kNoSlot, 0, ops::kNoSlot};
+  std::vector<int32_t> ids = {2, 1, 0, 7};  // expert 1 has no slot; 7 is out of range
+  std::vector<uint8_t> pool(2 * eb);
+  std::memcpy(pool.data(), w.bytes.data() + 2 * eb, eb);
+  std::memcpy(pool.data() + eb, w.bytes.data(), eb);
+  auto x = test::random_floats(4001, n_cols);
+  DeviceArray dpool(ctx, pool.size()), dslots(ctx, 16), dids(ctx, 16), dx(ctx, n_cols * 4),
+      dy(ctx, 4 * n_rows * 4);
+  dpool.upload(pool);
+  dslots.upload(slots);
+  dids.upload(ids);
+  dx.upload(x);
+  ops::MatvecIdArgs a;
+  a.experts = {dpool.view(), eb, dslots.view(), n_expert, GgmlType::Q8_0, n_rows, n_cols};
+  a.ids = dids.view();
+  a.x = dx.view();
+  a.y = dy.view();
+  a.n_used = 4;
+  vk::Recorder rec(ctx);
+  ops::matvec_id(ctx, rec, a);
+  rec.submit_and_wait();
+  auto y = dy.read_f32();
+  std::vector<float> want(n_rows);
+  for (uint32_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    std::vector<float> got(y.begin() + i * n_rows, y.begin() + (i + 1) * n_rows);
+    if (i == 1 || i == 3) {
+      for (float v : got) CHECK(std::isnan(v));
+      continue;
+    }
+    ref::matvec(w.matrix().rows(uint64_t(ids[i]) * n_rows, n_rows), x, want);
+    test::check_close(got, want, test::matvec_tolerance(n_cols, test::weight_rms(w)));
+  }
+}
