@@ -14,7 +14,8 @@ void attention(vk::Context& ctx, vk::Recorder& rec, const AttentionShape& s, con
   const uint32_t q_stride = s.q_stride ? s.q_stride : s.n_head * s.head_dim_k;
   MOEVK_ASSERT(n_tokens > 0 && s.n_head > 0 && kl.n_head_kv > 0 && s.n_head % kl.n_head_kv == 0,
                "attention: n_head must be a multiple of n_head_kv");
-  MOEVK_ASSERT(vl.n_head_kv == kl.n_head_kv && vl.n_ctx == kl.n_ctx, "attention: K/V layouts differ");
+  MOEVK_ASSERT(vl.n_head_kv == kl.n_head_kv && vl.n_ctx == kl.n_ctx,
+               "attention: K/V layouts differ");
   MOEVK_ASSERT(s.head_dim_k % 2 == 0 && s.head_dim_v % 2 == 0 && s.head_dim_k > 0 &&
                    s.head_dim_v > 0 && s.head_dim_k <= 1024 && s.head_dim_v <= 4 * kBlock,
                "attention: head dims must be even, k <= 1024, v <= 512");
@@ -31,9 +32,24 @@ void attention(vk::Context& ctx, vk::Recorder& rec, const AttentionShape& s, con
   MOEVK_ASSERT(!sinks || sinks.size >= uint64_t(s.n_head) * 4, "attention: sinks view too small");
   MOEVK_ASSERT(out.size >= uint64_t(n_tokens) * s.n_head * s.head_dim_v * 4,
                "attention: out view too small");
-  AttentionPush pc{q.address(), k.address(), v.address(), sinks ? sinks.address() : q.address(),
-                   out.address(), n_tokens, s.n_head, kl.n_head_kv, s.head_dim_k, s.head_dim_v,
-                   kl.stride, vl.stride, kl.n_ctx, p0, s.window, q_stride, sinks ? 1u : 0u, s.scale,
+  AttentionPush pc{q.address(),
+                   k.address(),
+                   v.address(),
+                   sinks ? sinks.address() : q.address(),
+                   out.address(),
+                   n_tokens,
+                   s.n_head,
+                   kl.n_head_kv,
+                   s.head_dim_k,
+                   s.head_dim_v,
+                   kl.stride,
+                   vl.stride,
+                   kl.n_ctx,
+                   p0,
+                   s.window,
+                   q_stride,
+                   sinks ? 1u : 0u,
+                   s.scale,
                    0};
   const char* variant = ctx.features().subgroup_arith ? "attention_f16_subgroup" : "attention_f16";
   rec.dispatch(ctx.pipeline(variant, sizeof pc, {kBlock}), pc, s.n_head,

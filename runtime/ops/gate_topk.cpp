@@ -7,9 +7,10 @@
 
 namespace moevk::ops {
 
-void gate_topk(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p, const vk::View& logits,
-               const vk::View& sel_bias, const vk::View& ids, const vk::View& weights,
-               const vk::View& probs, uint32_t n_tokens, uint32_t n_expert, uint32_t k) {
+void gate_topk(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p,
+               const vk::View& logits, const vk::View& sel_bias, const vk::View& ids,
+               const vk::View& weights, const vk::View& probs, uint32_t n_tokens, uint32_t n_expert,
+               uint32_t k) {
   MOEVK_ASSERT(n_tokens > 0 && n_expert > 0 && n_expert <= kGateMaxExpert && k > 0 &&
                    k <= kGateMaxK && k <= n_expert,
                "gate_topk: unsupported shape");
@@ -18,14 +19,22 @@ void gate_topk(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p, co
                    (p.n_group == 1 || n_expert / p.n_group >= 2),
                "gate_topk: bad expert groups");
   const uint64_t nl = uint64_t(n_tokens) * n_expert * 4, nk = uint64_t(n_tokens) * k * 4;
-  MOEVK_ASSERT(logits.size >= nl && ids.size >= nk && weights.size >= nk, "gate_topk: views too small");
-  MOEVK_ASSERT(!sel_bias || sel_bias.size >= uint64_t(n_expert) * 4, "gate_topk: bias view too small");
+  MOEVK_ASSERT(logits.size >= nl && ids.size >= nk && weights.size >= nk,
+               "gate_topk: views too small");
+  MOEVK_ASSERT(!sel_bias || sel_bias.size >= uint64_t(n_expert) * 4,
+               "gate_topk: bias view too small");
   MOEVK_ASSERT(!probs || probs.size >= nl, "gate_topk: probs view too small");
   uint32_t gating = 0;
   switch (p.gating) {
-    case GatingFunc::Softmax: gating = 0; break;
-    case GatingFunc::Sigmoid: gating = 1; break;
-    case GatingFunc::SoftmaxSelected: gating = 2; break;
+    case GatingFunc::Softmax:
+      gating = 0;
+      break;
+    case GatingFunc::Sigmoid:
+      gating = 1;
+      break;
+    case GatingFunc::SoftmaxSelected:
+      gating = 2;
+      break;
   }
   const uint32_t flags = (sel_bias ? 1u : 0u) | (p.norm ? 2u : 0u) | (probs ? 4u : 0u);
   GateTopkPush pc{logits.address(),
@@ -33,8 +42,16 @@ void gate_topk(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p, co
                   ids.address(),
                   weights.address(),
                   probs ? probs.address() : logits.address(),
-                  n_expert, k, n_tokens, gating, flags, p.n_group, p.topk_group,
-                  p.norm_min, p.weights_scale, 0};
+                  n_expert,
+                  k,
+                  n_tokens,
+                  gating,
+                  flags,
+                  p.n_group,
+                  p.topk_group,
+                  p.norm_min,
+                  p.weights_scale,
+                  0};
   // Block: a power of two in [32, 128]; the rank loop is O(n_expert^2 / block).
   uint32_t block = 32;
   while (block < 128 && block < n_expert) block *= 2;

@@ -23,8 +23,9 @@ constexpr uint32_t kGateMaxExpert = 256, kGateMaxK = 16, kGateMaxGroup = 64;
 // logits: [n_tokens][n_expert] f32; sel_bias: [n_expert] f32 or an empty View (no selection bias);
 // ids: [n_tokens][k] i32 (selection order); weights: [n_tokens][k] f32;
 // probs: [n_tokens][n_expert] f32 gating probabilities, or an empty View (not written).
-void gate_topk(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p, const vk::View& logits,
-               const vk::View& sel_bias, const vk::View& ids, const vk::View& weights,
-               const vk::View& probs, uint32_t n_tokens, uint32_t n_expert, uint32_t k);
+void gate_topk(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p,
+               const vk::View& logits, const vk::View& sel_bias, const vk::View& ids,
+               const vk::View& weights, const vk::View& probs, uint32_t n_tokens, uint32_t n_expert,
+               uint32_t k);
 
 }  // namespace moevk::ops

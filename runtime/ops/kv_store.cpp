@@ -23,8 +23,17 @@ void kv_store(vk::Context& ctx, vk::Recorder& rec, const vk::View& src, const vk
                "kv_store: src view too small");
   MOEVK_ASSERT(pos.size >= uint64_t(n_tokens) * 4 && cache.size >= layout.bytes(),
                "kv_store: pos or cache view too small");
-  KvStorePush pc{src.address(), pos.address(),    cache.address(), n_tokens, layout.n_head_kv,
-                 head_dim,      src_stride,       layout.stride,   col0,     layout.n_ctx, 0};
+  KvStorePush pc{src.address(),
+                 pos.address(),
+                 cache.address(),
+                 n_tokens,
+                 layout.n_head_kv,
+                 head_dim,
+                 src_stride,
+                 layout.stride,
+                 col0,
+                 layout.n_ctx,
+                 0};
   const uint64_t n = uint64_t(n_tokens) * layout.n_head_kv * head_dim / 2;
   rec.dispatch(ctx.pipeline("kv_store_f16", sizeof pc), pc, groups_1d(n, 256));
 }

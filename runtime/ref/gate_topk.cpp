@@ -46,7 +46,8 @@ void gate_topk(const GateParams& p, std::span<const float> logits, std::span<con
   const uint64_t n_tokens = logits.size() / n_expert;
   MOEVK_ASSERT(ids.size() >= n_tokens * k && weights.size() >= n_tokens * k, "gate_topk: out size");
   MOEVK_ASSERT(sel_bias.empty() || sel_bias.size() == n_expert, "gate_topk: sel_bias size");
-  MOEVK_ASSERT(probs_out.empty() || probs_out.size() >= n_tokens * n_expert, "gate_topk: probs size");
+  MOEVK_ASSERT(probs_out.empty() || probs_out.size() >= n_tokens * n_expert,
+               "gate_topk: probs size");
   MOEVK_ASSERT(p.n_group >= 1 && n_expert % p.n_group == 0 && p.topk_group >= 1 &&
                    p.topk_group <= p.n_group && (p.n_group == 1 || n_expert / p.n_group >= 2),
                "gate_topk: bad expert groups");
@@ -67,10 +68,13 @@ void gate_topk(const GateParams& p, std::span<const float> logits, std::span<con
         for (uint32_t i = 0; i < n_expert; ++i)
           probs[i] = static_cast<float>(1.0 / (1.0 + std::exp(-double(l[i]))));
         break;
-      case GatingFunc::SoftmaxSelected: std::copy(l, l + n_expert, probs.begin()); break;
+      case GatingFunc::SoftmaxSelected:
+        std::copy(l, l + n_expert, probs.begin());
+        break;
     }
     if (!probs_out.empty()) std::copy(probs.begin(), probs.end(), probs_out.begin() + t * n_expert);
-    for (uint32_t i = 0; i < n_expert; ++i) score[i] = sel_bias.empty() ? probs[i] : probs[i] + sel_bias[i];
+    for (uint32_t i = 0; i < n_expert; ++i)
+      score[i] = sel_bias.empty() ? probs[i] : probs[i] + sel_bias[i];
     if (p.n_group > 1) {
       const uint32_t gs = n_expert / p.n_group;
       std::vector<float> gscore(p.n_group);

@@ -11,11 +11,11 @@ namespace moevk::ref {
 
 struct GateParams {
   GatingFunc gating = GatingFunc::Softmax;
-  bool norm = false;            // renormalise the k weights to sum 1 (denominator >= norm_min)
+  bool norm = false;  // renormalise the k weights to sum 1 (denominator >= norm_min)
   float norm_min = 0.0f;
-  float weights_scale = 1.0f;   // multiply the final weights
-  uint32_t n_group = 1;         // expert groups (1 = none): experts [g*n/n_group, (g+1)*n/n_group)
-  uint32_t topk_group = 1;      // groups kept: those with the largest sum of their top-2 scores
+  float weights_scale = 1.0f;  // multiply the final weights
+  uint32_t n_group = 1;        // expert groups (1 = none): experts [g*n/n_group, (g+1)*n/n_group)
+  uint32_t topk_group = 1;     // groups kept: those with the largest sum of their top-2 scores
 
   // The routing of a model (no groups: none of the supported GGUF archs sets them today).
   static GateParams of(const ModelDesc& d);

@@ -36,7 +36,8 @@ struct Cache {
 
 Cache make_cache(const std::vector<float>& vals, uint32_t n_head_kv, uint32_t n_ctx, uint32_t dim,
                  uint32_t stride) {
-  Cache c{{n_head_kv, n_ctx, stride}, std::vector<uint16_t>(uint64_t(n_head_kv) * n_ctx * stride, 0),
+  Cache c{{n_head_kv, n_ctx, stride},
+          std::vector<uint16_t>(uint64_t(n_head_kv) * n_ctx * stride, 0),
           std::vector<float>(uint64_t(n_ctx) * n_head_kv * dim)};
   for (uint32_t h = 0; h < n_head_kv; ++h)
     for (uint32_t p = 0; p < n_ctx; ++p)
@@ -65,8 +66,9 @@ std::vector<float> reference(const Case& c, const std::vector<float>& q, const C
   return out;
 }
 
-std::vector<float> run_gpu(vk::Context& ctx, const Case& c, const std::vector<float>& q, const Cache& k,
-                           const Cache* v, const std::vector<float>& sinks, float scale) {
+std::vector<float> run_gpu(vk::Context& ctx, const Case& c, const std::vector<float>& q,
+                           const Cache& k, const Cache* v, const std::vector<float>& sinks,
+                           float scale) {
   DeviceArray dq(ctx, q.size() * 4), dk(ctx, k.layout.bytes()), dv(ctx, v ? v->layout.bytes() : 4),
       ds(ctx, std::max<size_t>(1, sinks.size()) * 4),
       dout(ctx, uint64_t(c.n_tokens) * c.n_head * c.dv * 4);
@@ -84,7 +86,8 @@ std::vector<float> run_gpu(vk::Context& ctx, const Case& c, const std::vector<fl
 }
 
 void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
-  CAPTURE(c.what);
+  const std::string what = c.what;
+  CAPTURE(what);
   CAPTURE(c.n_head);
   CAPTURE(c.n_head_kv);
   CAPTURE(c.dk);
@@ -99,11 +102,12 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   auto q = test::random_floats(seed, uint64_t(c.n_tokens) * c.n_head * c.dk, -1.0f, 1.0f);
   for (float& x : q) x *= 3.0f;
   Cache k = make_cache(test::random_floats(seed + 1, uint64_t(c.n_head_kv) * n_ctx * c.dk),
-                             c.n_head_kv, n_ctx, c.dk, c.dk);
-  Cache v = c.v_in_k ? make_cache(test::random_floats(seed + 1, uint64_t(c.n_head_kv) * n_ctx * c.dk),
-                                  c.n_head_kv, n_ctx, c.dv, c.dk)
-                     : make_cache(test::random_floats(seed + 2, uint64_t(c.n_head_kv) * n_ctx * c.dv),
-                                  c.n_head_kv, n_ctx, c.dv, c.dv);
+                       c.n_head_kv, n_ctx, c.dk, c.dk);
+  Cache v = c.v_in_k
+                ? make_cache(test::random_floats(seed + 1, uint64_t(c.n_head_kv) * n_ctx * c.dk),
+                             c.n_head_kv, n_ctx, c.dv, c.dk)
+                : make_cache(test::random_floats(seed + 2, uint64_t(c.n_head_kv) * n_ctx * c.dv),
+                             c.n_head_kv, n_ctx, c.dv, c.dv);
   // NaN halves at positions no query may see (beyond the batch, before the first window): reading
   // one would poison the output.
   const uint32_t seen_from = c.window && c.p0 + 1 > c.window ? c.p0 + 1 - c.window : 0;
@@ -179,11 +183,13 @@ TEST_CASE("attention: kv_store then attention in one submission (f32 K/V written
   auto kv_old_k = test::random_floats(10, uint64_t(n_kv) * n_ctx * d);
   auto kv_old_v = test::random_floats(11, uint64_t(n_kv) * n_ctx * d);
   Cache k = make_cache(kv_old_k, n_kv, n_ctx, d, d), v = make_cache(kv_old_v, n_kv, n_ctx, d, d);
-  auto new_k = test::random_floats(12, uint64_t(T) * n_kv * d), new_v = test::random_floats(13, T * n_kv * d);
+  auto new_k = test::random_floats(12, uint64_t(T) * n_kv * d),
+       new_v = test::random_floats(13, T * n_kv * d);
   for (uint32_t t = 0; t < T; ++t)
     for (uint32_t h = 0; h < n_kv; ++h)
       for (uint32_t i = 0; i < d; ++i) {
-        const uint64_t c = (uint64_t(h) * n_ctx + p0 + t) * d + i, r = (uint64_t(p0 + t) * n_kv + h) * d + i;
+        const uint64_t c = (uint64_t(h) * n_ctx + p0 + t) * d + i,
+                       r = (uint64_t(p0 + t) * n_kv + h) * d + i;
         const uint16_t hk = fp32_to_fp16(new_k[(t * n_kv + h) * d + i]);
         const uint16_t hv = fp32_to_fp16(new_v[(t * n_kv + h) * d + i]);
         k.ref[r] = fp16_to_fp32(hk);
@@ -194,8 +200,9 @@ TEST_CASE("attention: kv_store then attention in one submission (f32 K/V written
   auto q = test::random_floats(14, uint64_t(T) * n_head * d, -2.0f, 2.0f);
   std::vector<int32_t> pos(T);
   for (uint32_t t = 0; t < T; ++t) pos[t] = int32_t(p0 + t);
-  DeviceArray dq(ctx, q.size() * 4), dk(ctx, l.bytes()), dv(ctx, l.bytes()), dnk(ctx, new_k.size() * 4),
-      dnv(ctx, new_v.size() * 4), dp(ctx, T * 4), dout(ctx, uint64_t(T) * n_head * d * 4);
+  DeviceArray dq(ctx, q.size() * 4), dk(ctx, l.bytes()), dv(ctx, l.bytes()),
+      dnk(ctx, new_k.size() * 4), dnv(ctx, new_v.size() * 4), dp(ctx, T * 4),
+      dout(ctx, uint64_t(T) * n_head * d * 4);
   dq.upload(q);
   dk.upload(k.halves);
   dv.upload(v.halves);

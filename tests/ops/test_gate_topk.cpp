@@ -34,12 +34,14 @@ GateOut run_gpu(vk::Context& ctx, const ref::GateParams& p, const std::vector<fl
   dl.upload(logits);
   if (!bias.empty()) db.upload(bias);
   vk::Recorder rec(ctx);
-  ops::gate_topk(ctx, rec, p, dl.view(), bias.empty() ? vk::View{} : db.view(), di.view(), dw.view(),
-                 want_probs ? dp.view() : vk::View{}, n_tokens, n_expert, k);
+  ops::gate_topk(ctx, rec, p, dl.view(), bias.empty() ? vk::View{} : db.view(), di.view(),
+                 dw.view(), want_probs ? dp.view() : vk::View{}, n_tokens, n_expert, k);
   rec.submit_and_wait();
   GateOut o{di.read_i32(), dw.read_f32(), {}};
-  if (want_probs) o.probs = dp.read_f32();
-  else dp.read_f32(false);  // still checks the guard: nothing written when probs are off
+  if (want_probs)
+    o.probs = dp.read_f32();
+  else
+    dp.read_f32(false);  // still checks the guard: nothing written when probs are off
   return o;
 }
 
@@ -116,15 +118,16 @@ std::vector<Case> model_cases() {
 
 void run_case(vk::Context& ctx, const Case& c, uint32_t n_tokens, uint32_t n_expert, uint32_t k,
               uint64_t seed) {
-  CAPTURE(c.what);
+  const std::string what = c.what;
+  CAPTURE(what);
   CAPTURE(n_tokens);
   CAPTURE(n_expert);
   CAPTURE(k);
   CAPTURE(seed);
   CAPTURE(c.p.n_group);
   auto logits = test::random_floats(seed, uint64_t(n_tokens) * n_expert, -3.0f, 3.0f);
-  std::vector<float> bias = c.bias ? test::random_floats(seed + 1, n_expert, -0.2f, 0.2f)
-                                   : std::vector<float>{};
+  std::vector<float> bias =
+      c.bias ? test::random_floats(seed + 1, n_expert, -0.2f, 0.2f) : std::vector<float>{};
   GateOut want{std::vector<int32_t>(n_tokens * k), std::vector<float>(n_tokens * k),
                std::vector<float>(uint64_t(n_tokens) * n_expert)};
   ref::gate_topk(c.p, logits, bias, n_expert, k, want.ids, want.weights, want.probs);
@@ -154,10 +157,11 @@ std::vector<float> tensor_f32(const gguf::File& f, const std::string& name) {
 }  // namespace
 
 TEST_CASE("gate_topk reference: llama.cpp's selected experts and probs for the six oracle models") {
-  for (const char* m : {"qwen3moe", "mixtral", "olmoe", "qwen2moe", "deepseek2", "gptoss"}) {
+  for (const std::string m : {"qwen3moe", "mixtral", "olmoe", "qwen2moe", "deepseek2", "gptoss"}) {
     CAPTURE(m);
     MOEVK_REQUIRE_SHARED(model_path, std::string("oracle/models/") + m + "-F16.gguf");
-    const std::string dir = model_path.substr(0, model_path.rfind("/models/")) + "/dumps/" + m + "-F16/";
+    const std::string dir =
+        model_path.substr(0, model_path.rfind("/models/")) + "/dumps/" + m + "-F16/";
     gguf::File f = gguf::File::open(model_path);
     const ModelDesc d = read_hparams(f);
     const ref::GateParams p = ref::GateParams::of(d);
@@ -201,7 +205,8 @@ TEST_CASE("gate_topk reference: llama.cpp's selected experts and probs for the s
 }
 
 TEST_CASE("gate_topk reference: expert groups drop the best expert of a weak group") {
-  // 4 groups of 2; group sums of sigmoid: g0 {5,-5} ~1.0, g1 {2,2} ~1.76, g2 {1.5,1.5} ~1.64, g3 low.
+  // 4 groups of 2; group sums of sigmoid: g0 {5,-5} ~1.0, g1 {2,2} ~1.76, g2 {1.5,1.5} ~1.64, g3
+  // low.
   const std::vector<float> logits = {5, -5, 2, 2, 1.5f, 1.5f, -1, -1};
   ref::GateParams p;
   p.gating = GatingFunc::Sigmoid;
@@ -219,9 +224,9 @@ TEST_CASE("gate_topk reference: expert groups drop the best expert of a weak gro
 }
 
 TEST_CASE("gate_topk: shapes 1, primes, non-multiples of the block, model shapes; every gating") {
-  const uint32_t shapes[][3] = {  // n_tokens, n_expert, k
-      {1, 1, 1}, {1, 8, 2}, {7, 7, 3}, {13, 8, 4}, {5, 32, 4}, {33, 97, 5}, {3, 200, 7},
-      {17, 128, 8}, {9, 256, 16}, {2, 60, 4}};
+  const uint32_t shapes[][3] = {// n_tokens, n_expert, k
+                                {1, 1, 1},   {1, 8, 2},   {7, 7, 3},    {13, 8, 4},   {5, 32, 4},
+                                {33, 97, 5}, {3, 200, 7}, {17, 128, 8}, {9, 256, 16}, {2, 60, 4}};
   for (bool no_subgroup : {false, true}) {
     CAPTURE(no_subgroup);
     vk::Context& ctx = no_subgroup ? test::gpu_without("subgroup") : test::gpu();
@@ -290,8 +295,8 @@ TEST_CASE("gate_topk: ties in exact inputs resolve like the reference (lowest in
   ref::gate_topk(p, logits, {}, n, k, want_ids, want_w);
   for (bool no_subgroup : {false, true}) {
     CAPTURE(no_subgroup);
-    GateOut got = run_gpu(no_subgroup ? test::gpu_without("subgroup") : test::gpu(), p, logits, {}, T,
-                          n, k);
+    GateOut got =
+        run_gpu(no_subgroup ? test::gpu_without("subgroup") : test::gpu(), p, logits, {}, T, n, k);
     CHECK(got.ids == want_ids);  // 5 distinct values among 64: every slot past the 5th is a tie
   }
 }
