@@ -14,9 +14,10 @@
 //   data_pos [n_tok] int32, data_ff [n_rot/2] f32 (read only when has_ff),
 //   data_d [n_tok][stride_d] f32 (may alias data_a: each invocation rewrites only the pair it read).
 // Defines: ROPE_NEOX (NeoX pairs) or none (normal pairs).   Host mirror: runtime/ops/rope.{h,cpp}.
-#include "buffers.glsl"
-
+// Declared before the includes: grid_stride() (buffers.glsl) reads gl_WorkGroupSize, which is
+// (1, 1, 1) in functions defined before this declaration.
 layout(local_size_x = 256) in;
+#include "buffers.glsl"
 
 layout(push_constant, std430) uniform PC {
   FloatRef data_a;

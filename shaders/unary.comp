@@ -8,11 +8,12 @@
 //                 (gpt-oss; alpha 1.702, limit 7.0)
 //   data_a [n_rows][stride_a] f32, data_b [n_rows][stride_b] f32 (two-input ops only),
 //   data_d [n_rows][stride_d] f32 (may alias data_a or data_b).
-// Defines: OP_SILU | OP_GELU | OP_SIGMOID | OP_SWIGLU | OP_SWIGLU_OAI.
+// Defines: OP_SILU | OP_GELU | OP_SIGMOID | OP_SWIGLU | OP_SWIGLU_OAI | OP_COPY (strided copy).
 // Host mirror: runtime/ops/unary.{h,cpp} (UnaryPush).
-#include "buffers.glsl"
-
+// Declared before the includes: grid_stride() (buffers.glsl) reads gl_WorkGroupSize, which is
+// (1, 1, 1) in functions defined before this declaration.
 layout(local_size_x = 256) in;
+#include "buffers.glsl"
 
 layout(push_constant, std430) uniform PC {
   FloatRef data_a;
@@ -46,7 +47,9 @@ void main() {
   for (uint i = gl_GlobalInvocationID.x; i < n; i += grid_stride()) {
     const uint r = i / pc.n_cols, c = i - r * pc.n_cols;
     const float a = pc.data_a.v[r * pc.stride_a + c];
-#if defined(OP_SILU)
+#if defined(OP_COPY)
+    const float d = a;
+#elif defined(OP_SILU)
     const float d = silu(a);
 #elif defined(OP_GELU)
     const float d = gelu(a);
