@@ -124,6 +124,8 @@ TEST_CASE("ref forward: prefill in one batch equals token-by-token decode") {
   const std::string dir = man_path.substr(0, man_path.rfind('/') + 1);
   const auto man = manifest(man_path);
   for (const auto& e : man["models"]) {
+    // The weight type does not change the code path of this check: one file per architecture.
+    if (e["variant"] != "F16") continue;
     const std::string file = e["file"];
     CAPTURE(file);
     const auto gf = moevk::gguf::File::open(dir + file);
