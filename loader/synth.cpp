@@ -276,12 +276,11 @@ GgmlType storage_type(const TensorSpec& s, GgmlType requested) {
 
 namespace {
 
-void put_metadata(gguf::Writer& w, const Options& o, const ModelDesc& d, const Vocab& v) {
+void put_metadata(gguf::Writer& w, const ModelDesc& d, const Vocab& v) {
   const std::string a(arch_name(d.arch));
   auto k = [&](std::string_view key) { return a + "." + std::string(key); };
   w.add_string("general.architecture", a);
   w.add_string("general.name", d.name);
-  w.add_u32("general.file_type", static_cast<uint32_t>(o.type));
   w.add_u32(k("block_count"), d.n_layer);
   w.add_u32(k("context_length"), d.n_ctx_train);
   w.add_u32(k("embedding_length"), d.n_embd);
@@ -375,7 +374,7 @@ std::vector<uint8_t> synth_gguf(const Options& o) {
   const Vocab v = make_vocab(o);
   const ModelDesc d = make_desc(o);
   gguf::Writer w;
-  put_metadata(w, o, d, v);
+  put_metadata(w, d, v);
   for (const TensorSpec& s : expected_tensors(d)) {
     const GgmlType type = storage_type(s, o.type);
     w.add_tensor(s.name, type, std::span<const uint64_t>(s.ne.data(), s.n_dims),

@@ -10,10 +10,12 @@
 #include <set>
 #include <tuple>
 
+#include "loader/chat_template.h"
 #include "loader/error.h"
 #include "loader/gguf.h"
 #include "loader/model.h"
 #include "loader/synth.h"
+#include "loader/tokenizer.h"
 #include "runtime/sched/memory_plan.h"
 
 using namespace moevk;
@@ -220,4 +222,28 @@ TEST_CASE("synth: write_synth_file never replaces a file unless asked, and leave
   // A folder that does not exist: a clear error, nothing created.
   CHECK_THROWS_AS(synth::write_synth_file(o, (dir / "no" / "m.gguf").string(), false), Error);
   fs::remove_all(dir);
+}
+
+TEST_CASE("synth: the tokenizer and chat template load and round-trip text") {
+  for (Arch a : {Arch::Qwen3Moe, Arch::GptOss}) {
+    CAPTURE(arch_name(a));
+    const synth::Options o = small(a, GgmlType::Q8_0);
+    const synth::Vocab v = synth::make_vocab(o);
+    const gguf::File f = gguf::File::from_memory(synth::synth_gguf(o));
+    const Tokenizer tok = Tokenizer::from_gguf(f);
+    const std::string text = "The router chooses the experts. Hello, world! 123 \xC3\xA9t\xC3\xA9";
+    const std::vector<TokenId> ids = tok.tokenize(text, false, false);
+    CHECK(ids.size() < text.size());  // merges were applied
+    CHECK(tok.detokenize(ids) == text);
+    for (TokenId id : ids) CHECK(id < static_cast<TokenId>(v.tokens.size()));
+
+    const std::string chat = render_chat_strict(
+        *chat_template_of(f), {{"system", "Be brief."}, {"user", "Hi"}}, true, chat_context_of(f));
+    CHECK(chat ==
+          "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+          "<|im_start|>assistant\n");
+    const std::vector<TokenId> chat_ids = tok.tokenize(chat, false, true);
+    CHECK(chat_ids.front() == static_cast<TokenId>(v.im_start));
+    CHECK(std::count(chat_ids.begin(), chat_ids.end(), static_cast<TokenId>(v.im_end)) == 2);
+  }
 }
