@@ -62,7 +62,7 @@ void main() {
     const float u = clamp(pc.data_b.v[r * pc.stride_b + c], -pc.limit, pc.limit);
     const float d = g * sigmoid(pc.alpha * g) * (u + 1.0);
 #else
-#error "unary.comp: define OP_SILU, OP_GELU, OP_SIGMOID, OP_SWIGLU or OP_SWIGLU_OAI"
+#error "unary.comp: define OP_SILU, OP_GELU, OP_SIGMOID, OP_SWIGLU, OP_SWIGLU_OAI or OP_COPY"
 #endif
     pc.data_d.v[r * pc.stride_d + c] = d;
   }

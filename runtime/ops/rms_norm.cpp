@@ -1,7 +1,7 @@
 #include "runtime/ops/rms_norm.h"
 
-#include "runtime/ops/dispatch.h"
 #include "loader/error.h"
+#include "runtime/ops/dispatch.h"
 #include "runtime/vk/pipeline.h"
 
 namespace moevk::ops {

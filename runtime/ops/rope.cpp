@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "runtime/ops/dispatch.h"
 #include "loader/error.h"
+#include "runtime/ops/dispatch.h"
 #include "runtime/vk/pipeline.h"
 
 namespace moevk::ops {
@@ -25,13 +25,15 @@ RopePush rope_push(RopeShape s, const ref::RopeParams& p) {
   pc.ext_factor = p.ext_factor;
   double mscale = p.attn_factor;
   if (p.ext_factor != 0.0f) {
-    // ggml_rope_yarn_corr_dims: the dims whose wavelength spans beta_fast / beta_slow rotations over
-    // the original context bound the ramp between extrapolation and interpolation.
+    // ggml_rope_yarn_corr_dims: the dims whose wavelength spans beta_fast / beta_slow rotations
+    // over the original context bound the ramp between extrapolation and interpolation.
     auto corr_dim = [&](double beta) {
-      return p.n_rot * std::log(double(p.n_ctx_orig) / (beta * 2.0 * M_PI)) / (2.0 * std::log(base));
+      return p.n_rot * std::log(double(p.n_ctx_orig) / (beta * 2.0 * M_PI)) /
+             (2.0 * std::log(base));
     };
     pc.corr_lo = static_cast<float>(std::max(0.0, std::floor(corr_dim(p.beta_fast))));
-    pc.corr_hi = static_cast<float>(std::min(double(p.n_rot) - 1.0, std::ceil(corr_dim(p.beta_slow))));
+    pc.corr_hi =
+        static_cast<float>(std::min(double(p.n_rot) - 1.0, std::ceil(corr_dim(p.beta_slow))));
     mscale *= 1.0 + 0.1 * std::log(1.0 / p.freq_scale);
   }
   pc.mscale = static_cast<float>(mscale);
@@ -51,7 +53,8 @@ void rope(vk::Context& ctx, vk::Recorder& rec, const vk::View& x, const vk::View
   MOEVK_ASSERT(pc.stride_a >= head_span && pc.stride_d >= head_span, "rope: stride below heads");
   const uint64_t a_bytes = (uint64_t(pc.n_tok - 1) * pc.stride_a + head_span) * 4;
   const uint64_t d_bytes = (uint64_t(pc.n_tok - 1) * pc.stride_d + head_span) * 4;
-  MOEVK_ASSERT(a_bytes / 4 <= UINT32_MAX && d_bytes / 4 <= UINT32_MAX, "rope: more than 2^32 elements");
+  MOEVK_ASSERT(a_bytes / 4 <= UINT32_MAX && d_bytes / 4 <= UINT32_MAX,
+               "rope: more than 2^32 elements");
   MOEVK_ASSERT(x.size >= a_bytes && d.size >= d_bytes, "rope: x or d view too small");
   MOEVK_ASSERT(pos.size >= uint64_t(pc.n_tok) * 4, "rope: pos view too small");
   MOEVK_ASSERT(!freq_factors || freq_factors.size >= uint64_t(p.n_rot / 2) * 4,

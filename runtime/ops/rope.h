@@ -27,7 +27,8 @@ struct RopeShape {
 };
 
 // x: the tokens' heads (see RopeShape), pos: [n_tok] int32 positions, d: like x (may be x).
-// freq_factors: [n_rot/2] f32 dividing each pair's theta (ggml's rope freq_factors), or an empty View.
+// freq_factors: [n_rot/2] f32 dividing each pair's theta (ggml's rope freq_factors), or an empty
+// View.
 void rope(vk::Context& ctx, vk::Recorder& rec, const vk::View& x, const vk::View& pos,
           const vk::View& d, RopeShape shape, const ref::RopeParams& p,
           const vk::View& freq_factors = {});

@@ -17,8 +17,9 @@ void softmax(vk::Context& ctx, vk::Recorder& rec, const vk::View& x, const vk::V
   if (!mask) mask_rows = 0;
   MOEVK_ASSERT(!mask || (mask_rows > 0 && mask.size >= uint64_t(mask_rows) * n_cols * 4),
                "softmax: mask view too small or mask_rows == 0");
-  SoftmaxPush pc{x.address(), mask ? mask.address() : x.address(), y.address(), n_cols, n_rows,
-                 scale, mask_rows};
+  SoftmaxPush pc{
+      x.address(), mask ? mask.address() : x.address(), y.address(), n_cols, n_rows, scale,
+      mask_rows};
   const char* variant = ctx.features().subgroup_arith ? "softmax_f32_subgroup" : "softmax_f32";
   rec.dispatch(ctx.pipeline(variant, sizeof pc, {row_block_size(n_cols)}), pc,
                std::min<uint32_t>(n_rows, 65535));

@@ -1,7 +1,7 @@
 #include "runtime/ops/unary.h"
 
-#include "runtime/ops/dispatch.h"
 #include "loader/error.h"
+#include "runtime/ops/dispatch.h"
 #include "runtime/vk/pipeline.h"
 
 namespace moevk::ops {
@@ -26,25 +26,43 @@ void run(vk::Context& ctx, vk::Recorder& rec, const char* variant, const vk::Vie
                    UINT32_MAX,
                "unary: operand spans more than 2^32 elements");
   MOEVK_ASSERT(a.size >= span_bytes(s.n_cols, s.n_rows, s.stride_a), "unary: a view too small");
-  MOEVK_ASSERT(!b || b->size >= span_bytes(s.n_cols, s.n_rows, s.stride_b), "unary: b view too small");
+  MOEVK_ASSERT(!b || b->size >= span_bytes(s.n_cols, s.n_rows, s.stride_b),
+               "unary: b view too small");
   MOEVK_ASSERT(d.size >= span_bytes(s.n_cols, s.n_rows, s.stride_d), "unary: d view too small");
-  UnaryPush pc{a.address(), b ? b->address() : a.address(), d.address(), s.n_cols, s.n_rows,
-               s.stride_a, s.stride_b, s.stride_d, alpha, limit, 0};
+  UnaryPush pc{a.address(),
+               b ? b->address() : a.address(),
+               d.address(),
+               s.n_cols,
+               s.n_rows,
+               s.stride_a,
+               s.stride_b,
+               s.stride_d,
+               alpha,
+               limit,
+               0};
   rec.dispatch(ctx.pipeline(variant, sizeof pc), pc, groups_1d(uint64_t(s.n_cols) * s.n_rows, 256));
 }
 
 }  // namespace
 
-void silu(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d, UnaryShape shape) {
+void silu(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d,
+          UnaryShape shape) {
   run(ctx, rec, "silu_f32", a, nullptr, d, shape, 0, 0);
 }
 
-void gelu(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d, UnaryShape shape) {
+void gelu(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d,
+          UnaryShape shape) {
   run(ctx, rec, "gelu_f32", a, nullptr, d, shape, 0, 0);
 }
 
-void sigmoid(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d, UnaryShape shape) {
+void sigmoid(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d,
+             UnaryShape shape) {
   run(ctx, rec, "sigmoid_f32", a, nullptr, d, shape, 0, 0);
+}
+
+void copy(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d,
+          UnaryShape shape) {
+  run(ctx, rec, "copy_f32", a, nullptr, d, shape, 0, 0);
 }
 
 void swiglu(vk::Context& ctx, vk::Recorder& rec, const vk::View& gate, const vk::View& up,

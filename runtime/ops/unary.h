@@ -26,9 +26,15 @@ struct UnaryShape {
 };
 
 // d = f(a) with f = silu | gelu (ggml's tanh approximation) | sigmoid. d may be a.
-void silu(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d, UnaryShape shape);
-void gelu(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d, UnaryShape shape);
-void sigmoid(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d, UnaryShape shape);
+void silu(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d,
+          UnaryShape shape);
+void gelu(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d,
+          UnaryShape shape);
+void sigmoid(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d,
+             UnaryShape shape);
+// d = a (a strided copy: gathers or scatters rows between buffers of different row widths).
+void copy(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& d,
+          UnaryShape shape);
 // d = silu(gate) * up. d may be gate or up.
 void swiglu(vk::Context& ctx, vk::Recorder& rec, const vk::View& gate, const vk::View& up,
             const vk::View& d, UnaryShape shape);

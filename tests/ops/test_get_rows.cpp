@@ -23,8 +23,13 @@ const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,   G
 // expressions that a GPU compiler may contract into an fma: 1 ulp-level differences.
 bool exact_type(GgmlType t) {
   switch (t) {
-    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0:
-    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::IQ4_NL:
+    case GgmlType::F32:
+    case GgmlType::F16:
+    case GgmlType::BF16:
+    case GgmlType::Q8_0:
+    case GgmlType::Q4_0:
+    case GgmlType::Q5_0:
+    case GgmlType::IQ4_NL:
       return true;
     default:
       return false;
@@ -33,7 +38,8 @@ bool exact_type(GgmlType t) {
 
 void run_case(GgmlType type, uint32_t n_cols, uint32_t n_table_rows, uint32_t n_tok, uint64_t seed,
               uint32_t stride_d = 0) {
-  CAPTURE(traits(type).name);
+  const std::string type_name(traits(type).name);
+  CAPTURE(type_name);
   CAPTURE(n_cols);
   CAPTURE(n_table_rows);
   CAPTURE(n_tok);
@@ -58,7 +64,8 @@ void run_case(GgmlType type, uint32_t n_cols, uint32_t n_table_rows, uint32_t n_
   std::vector<float> want(n_out, 0.0f);
   if (stride_d > n_cols) dd.upload(want);  // the gaps between rows are not written
   vk::Recorder rec(ctx);
-  ops::get_rows(ctx, rec, type, dt.view(), n_cols, n_table_rows, di.view(), n_tok, dd.view(), stride_d);
+  ops::get_rows(ctx, rec, type, dt.view(), n_cols, n_table_rows, di.view(), n_tok, dd.view(),
+                stride_d);
   rec.submit_and_wait();
   for (uint32_t t = 0; t < n_tok; ++t)
     dequantize_row(type, table.data() + uint64_t(ids[t]) * rb, want.data() + uint64_t(t) * stride_d,

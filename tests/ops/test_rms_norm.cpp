@@ -10,8 +10,11 @@ using test::DeviceArray;
 
 namespace {
 
-// Both reduction paths: the device's (subgroup arithmetic where it has it) and the shared-memory tree.
-vk::Context& device(bool subgroup) { return subgroup ? test::gpu() : test::gpu_without("subgroup"); }
+// Both reduction paths: the device's (subgroup arithmetic where it has it) and the shared-memory
+// tree.
+vk::Context& device(bool subgroup) {
+  return subgroup ? test::gpu() : test::gpu_without("subgroup");
+}
 
 void run_case(bool subgroup, uint32_t n_cols, uint32_t n_rows, bool weight, uint64_t seed) {
   CAPTURE(subgroup);
@@ -28,7 +31,8 @@ void run_case(bool subgroup, uint32_t n_cols, uint32_t n_rows, bool weight, uint
   dx.upload(x);
   if (weight) dw.upload(w);
   vk::Recorder rec(ctx);
-  ops::rms_norm(ctx, rec, dx.view(), weight ? dw.view() : vk::View{}, dy.view(), n_cols, n_rows, eps);
+  ops::rms_norm(ctx, rec, dx.view(), weight ? dw.view() : vk::View{}, dy.view(), n_cols, n_rows,
+                eps);
   rec.submit_and_wait();
   std::vector<float> want(n);
   ref::rms_norm(x, w, eps, n_cols, want);
@@ -41,8 +45,8 @@ void run_case(bool subgroup, uint32_t n_cols, uint32_t n_rows, bool weight, uint
 }  // namespace
 
 TEST_CASE("rms_norm: shapes 1, primes, non-multiples of the block, model shapes, both reductions") {
-  const uint32_t shapes[][2] = {{1, 1},    {7, 3},      {13, 5},     {31, 2},  {257, 3},
-                                {1000, 2}, {2048, 3},   {2880, 2},   {4096, 2}, {64, 32 * 3},
+  const uint32_t shapes[][2] = {{1, 1},        {7, 3},    {13, 5},   {31, 2},   {257, 3},
+                                {1000, 2},     {2048, 3}, {2880, 2}, {4096, 2}, {64, 32 * 3},
                                 {128, 64 * 2}, {5000, 1}, {1, 70001}};
   for (bool sg : {true, false})
     for (auto& s : shapes)
@@ -50,8 +54,8 @@ TEST_CASE("rms_norm: shapes 1, primes, non-multiples of the block, model shapes,
 }
 
 TEST_CASE("rms_norm: exact inputs compared with ==") {
-  // Rows of +-0.5 have mean(x^2) = 0.25 exactly, so with eps = 0 the scale is rsqrt(0.25) = 2 (exact
-  // for a power of four) and y = +-w exactly for w drawn from {-0.5, 0, 0.5, 1, 1.5}.
+  // Rows of +-0.5 have mean(x^2) = 0.25 exactly, so with eps = 0 the scale is rsqrt(0.25) = 2
+  // (exact for a power of four) and y = +-w exactly for w drawn from {-0.5, 0, 0.5, 1, 1.5}.
   for (bool sg : {true, false}) {
     CAPTURE(sg);
     vk::Context& ctx = device(sg);

@@ -1,5 +1,5 @@
-// rope.comp (normal and NeoX pairs, partial n_rot, YaRN, freq_factors, strided and in place) against
-// ref::rope (runtime/ref/ops.h), one token at a time.
+// rope.comp (normal and NeoX pairs, partial n_rot, YaRN, freq_factors, strided and in place)
+// against ref::rope (runtime/ref/ops.h), one token at a time.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -48,10 +48,12 @@ ref::RopeParams deepseek_yarn(uint32_t n_rot) {
 }
 
 // Per-token tolerance. theta = pos * base^(-2i/n_rot) in fp32 carries |theta| * a few 2^-24 of
-// rounding (the product and exp2; ggml's float rope has the same), so the rotated pair moves by up to
-// ~3e-7 * pos * |x| * mscale; sin/cos after the exact range reduction add ~1e-6. Inputs |x| <= 1.
+// rounding (the product and exp2; ggml's float rope has the same), so the rotated pair moves by up
+// to ~3e-7 * pos * |x| * mscale; sin/cos after the exact range reduction add ~1e-6. Inputs |x|
+// <= 1.
 double tol_for(int32_t pos, const ref::RopeParams& p) {
-  const double mscale = p.attn_factor * (p.ext_factor != 0.0f ? 1.0 + 0.1 * std::log(1.0 / p.freq_scale) : 1.0);
+  const double mscale =
+      p.attn_factor * (p.ext_factor != 0.0f ? 1.0 + 0.1 * std::log(1.0 / p.freq_scale) : 1.0);
   return mscale * (3e-6 + 1e-6 * pos);
 }
 
@@ -66,7 +68,8 @@ std::vector<float> reference(const std::vector<float>& x, const std::vector<int3
 }
 
 void check_tokens(const std::vector<float>& got, const std::vector<float>& want,
-                  const std::vector<int32_t>& pos, Case c, uint32_t stride, const ref::RopeParams& p) {
+                  const std::vector<int32_t>& pos, Case c, uint32_t stride,
+                  const ref::RopeParams& p) {
   size_t bad = 0;
   for (uint32_t t = 0; t < c.n_tok; ++t) {
     const double tol = tol_for(pos[t], p);
@@ -119,12 +122,14 @@ void run_case(Case c, const ref::RopeParams& p, uint64_t seed, uint32_t stride =
 
 TEST_CASE("rope: normal and NeoX over shapes 1, primes, partial n_rot, model shapes") {
   const Case cases[] = {
-      {1, 1, 2, 2, 0},        {1, 1, 2, 2, 5},         {3, 5, 10, 6, 100},   {7, 3, 14, 14, 37},
-      {2, 13, 22, 8, 1000},   {5, 32, 128, 128, 4096}, {4, 64, 64, 64, 4096}, {3, 8, 128, 64, 2048},
-      {1, 16, 64, 64, 131071}, {33, 4, 128, 128, 65536},
+      {1, 1, 2, 2, 0},          {1, 1, 2, 2, 5},       {3, 5, 10, 6, 100},
+      {7, 3, 14, 14, 37},       {2, 13, 22, 8, 1000},  {5, 32, 128, 128, 4096},
+      {4, 64, 64, 64, 4096},    {3, 8, 128, 64, 2048}, {1, 16, 64, 64, 131071},
+      {33, 4, 128, 128, 65536},
   };
   for (RopeType type : {RopeType::Normal, RopeType::Neox})
-    for (const Case& c : cases) run_case(c, plain(c.n_rot, type, 10000.0f), 900 + c.n_head * 31 + c.n_tok);
+    for (const Case& c : cases)
+      run_case(c, plain(c.n_rot, type, 10000.0f), 900 + c.n_head * 31 + c.n_tok);
   // qwen3moe's base of 10^6.
   run_case({6, 4, 128, 128, 40000}, plain(128, RopeType::Neox, 1e6f), 77);
 }
@@ -153,9 +158,9 @@ TEST_CASE("rope: strided tokens (the Q part of a fused QKV row) and in place") {
 }
 
 TEST_CASE("rope: freq_factors divide each pair's theta") {
-  // theta_extrap / ff[i] at position pos equals theta_extrap at pos / ff[i], so with ff[i] = 2^k_i and
-  // positions divisible by every 2^k_i, pair i of the GPU result must match ref::rope at pos / ff[i]
-  // (YaRN's ramp depends on i only, so this holds under YaRN too).
+  // theta_extrap / ff[i] at position pos equals theta_extrap at pos / ff[i], so with ff[i] = 2^k_i
+  // and positions divisible by every 2^k_i, pair i of the GPU result must match ref::rope at pos /
+  // ff[i] (YaRN's ramp depends on i only, so this holds under YaRN too).
   vk::Context& ctx = test::gpu();
   const uint32_t n_tok = 4, n_head = 3, head_dim = 64, n_rot = 64;
   for (ref::RopeParams p : {plain(n_rot, RopeType::Normal), gpt_oss_yarn(n_rot)}) {
@@ -200,9 +205,11 @@ TEST_CASE("rope: exact inputs compared with ==") {
     dx.upload(x);
     dp.upload(pos);
     vk::Recorder rec(ctx);
-    ops::rope(ctx, rec, dx.view(), dp.view(), dd.view(), {n_tok, n_head, head_dim}, plain(96, type));
+    ops::rope(ctx, rec, dx.view(), dp.view(), dd.view(), {n_tok, n_head, head_dim},
+              plain(96, type));
     rec.submit_and_wait();
-    test::check_equal(dd.read_f32(), reference(x, pos, {n_tok, n_head, head_dim, 96, 0}, n_head * head_dim, plain(96, type)));
+    test::check_equal(dd.read_f32(), reference(x, pos, {n_tok, n_head, head_dim, 96, 0},
+                                               n_head * head_dim, plain(96, type)));
     test::check_equal(dd.read_f32(), x);
   }
 }

@@ -13,7 +13,9 @@ using test::DeviceArray;
 
 namespace {
 
-vk::Context& device(bool subgroup) { return subgroup ? test::gpu() : test::gpu_without("subgroup"); }
+vk::Context& device(bool subgroup) {
+  return subgroup ? test::gpu() : test::gpu_without("subgroup");
+}
 
 // exp of a max-subtracted value (|error| a few ulp, Vulkan: 3 + 2|x| ulp for |x| up to ~20 here),
 // an fp32 sum in another order than the double reference, one reciprocal and multiply:
@@ -65,7 +67,7 @@ void run_case(bool subgroup, uint32_t n_cols, uint32_t n_rows, float scale, uint
 
 TEST_CASE("softmax: shapes 1, primes, non-multiples of the block, model shapes, both reductions") {
   // 128/256/64: expert counts (gating); 4096+: attention over a long context; 151936: a vocab.
-  const uint32_t shapes[][2] = {{1, 1},   {7, 3},    {13, 5},   {31, 4},   {64, 3},   {128, 2},
+  const uint32_t shapes[][2] = {{1, 1},   {7, 3},    {13, 5},   {31, 4},   {64, 3},     {128, 2},
                                 {257, 3}, {1000, 2}, {4096, 2}, {5003, 3}, {151936, 1}, {2, 70001}};
   for (bool sg : {true, false})
     for (auto& s : shapes) run_case(sg, s[0], s[1], 1.0f, 0, 300 + s[0] + s[1]);

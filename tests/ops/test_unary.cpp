@@ -1,5 +1,8 @@
-// unary.comp (silu, gelu, sigmoid, swiglu, gpt-oss clamped swiglu) against runtime/ref (ops.h, unary.h).
+// unary.comp (silu, gelu, sigmoid, swiglu, gpt-oss clamped swiglu, strided copy) against
+// runtime/ref (ops.h, unary.h).
 #include <doctest/doctest.h>
+
+#include <string>
 
 #include "runtime/ops/unary.h"
 #include "runtime/ref/ops.h"
@@ -11,14 +14,21 @@ using test::DeviceArray;
 
 namespace {
 
-enum class Op { Silu, Gelu, Sigmoid, Swiglu, SwigluOai };
-const char* name(Op op) {
+enum class Op { Silu, Gelu, Sigmoid, Swiglu, SwigluOai, Copy };
+std::string name(Op op) {
   switch (op) {
-    case Op::Silu: return "silu";
-    case Op::Gelu: return "gelu";
-    case Op::Sigmoid: return "sigmoid";
-    case Op::Swiglu: return "swiglu";
-    case Op::SwigluOai: return "swiglu_oai";
+    case Op::Silu:
+      return "silu";
+    case Op::Gelu:
+      return "gelu";
+    case Op::Sigmoid:
+      return "sigmoid";
+    case Op::Swiglu:
+      return "swiglu";
+    case Op::SwigluOai:
+      return "swiglu_oai";
+    case Op::Copy:
+      return "copy";
   }
   return "?";
 }
@@ -30,11 +40,24 @@ constexpr float kAlpha = 1.702f, kLimit = 7.0f;
 void record(vk::Context& ctx, vk::Recorder& rec, Op op, const vk::View& a, const vk::View& b,
             const vk::View& d, ops::UnaryShape s) {
   switch (op) {
-    case Op::Silu: ops::silu(ctx, rec, a, d, s); break;
-    case Op::Gelu: ops::gelu(ctx, rec, a, d, s); break;
-    case Op::Sigmoid: ops::sigmoid(ctx, rec, a, d, s); break;
-    case Op::Swiglu: ops::swiglu(ctx, rec, a, b, d, s); break;
-    case Op::SwigluOai: ops::swiglu_oai(ctx, rec, a, b, d, s, kAlpha, kLimit); break;
+    case Op::Silu:
+      ops::silu(ctx, rec, a, d, s);
+      break;
+    case Op::Gelu:
+      ops::gelu(ctx, rec, a, d, s);
+      break;
+    case Op::Sigmoid:
+      ops::sigmoid(ctx, rec, a, d, s);
+      break;
+    case Op::Swiglu:
+      ops::swiglu(ctx, rec, a, b, d, s);
+      break;
+    case Op::SwigluOai:
+      ops::swiglu_oai(ctx, rec, a, b, d, s, kAlpha, kLimit);
+      break;
+    case Op::Copy:
+      ops::copy(ctx, rec, a, d, s);
+      break;
   }
 }
 
@@ -44,12 +67,21 @@ std::vector<float> reference(Op op, const std::vector<float>& a, const std::vect
     case Op::Silu:
       for (size_t i = 0; i < a.size(); ++i) want[i] = ref::silu(a[i]);
       break;
-    case Op::Gelu: ref::gelu(a, want); break;
+    case Op::Gelu:
+      ref::gelu(a, want);
+      break;
     case Op::Sigmoid:
       for (size_t i = 0; i < a.size(); ++i) want[i] = ref::sigmoid(a[i]);
       break;
-    case Op::Swiglu: ref::swiglu(a, b, want); break;
-    case Op::SwigluOai: ref::swiglu_clamped(a, b, kAlpha, kLimit, want); break;
+    case Op::Swiglu:
+      ref::swiglu(a, b, want);
+      break;
+    case Op::SwigluOai:
+      ref::swiglu_clamped(a, b, kAlpha, kLimit, want);
+      break;
+    case Op::Copy:
+      want = a;
+      break;
   }
   return want;
 }
@@ -75,7 +107,7 @@ void run_case(Op op, uint32_t n, uint64_t seed) {
   test::check_close(dd.read_f32(), reference(op, a, b), kTol);
 }
 
-const Op kOps[] = {Op::Silu, Op::Gelu, Op::Sigmoid, Op::Swiglu, Op::SwigluOai};
+const Op kOps[] = {Op::Silu, Op::Gelu, Op::Sigmoid, Op::Swiglu, Op::SwigluOai, Op::Copy};
 
 }  // namespace
 
@@ -105,7 +137,7 @@ TEST_CASE("unary: exact inputs compared with ==") {
     vk::Recorder rec(ctx);
     record(ctx, rec, op, da.view(), db.view(), dd.view(), {n, 1});
     rec.submit_and_wait();
-    std::vector<float> want(n, op == Op::Sigmoid ? 0.5f : 0.0f);
+    std::vector<float> want(n, op == Op::Sigmoid ? 0.5f : 0.0f);  // copy of zeros: zeros
     test::check_equal(dd.read_f32(), want);
     test::check_equal(reference(op, gate, up), want);
   }
@@ -149,6 +181,15 @@ TEST_CASE("unary: strided rows (halves of a fused gate_up) and in place") {
     record(ctx, rec, op, g, u, dd.view(), {n_ff, n_tok, 2 * n_ff, 2 * n_ff, n_ff});
     rec.submit_and_wait();
     test::check_close(dd.read_f32(), reference(op, gate, up), kTol);
+  }
+  {  // copy: gather the up halves into a contiguous [n_tok][n_ff], exactly
+    DeviceArray dgu(ctx, gu.size() * 4), dd(ctx, uint64_t(n_tok) * n_ff * 4);
+    dgu.upload(gu);
+    const vk::View u = dgu.view().sub(n_ff * 4ull, gu.size() * 4 - n_ff * 4ull);
+    vk::Recorder rec(ctx);
+    ops::copy(ctx, rec, u, dd.view(), {n_ff, n_tok, 2 * n_ff, 0, n_ff});
+    rec.submit_and_wait();
+    test::check_equal(dd.read_f32(), up);
   }
   for (Op op : kOps) {  // d aliases a
     CAPTURE(name(op));
