@@ -43,11 +43,13 @@ void main() {
   const uint slot = id >= 0 && uint(id) < pc.n_expert ? UintRef(pc.data_slots).v[id] : 0xFFFFFFFFu;
   if (slot == 0xFFFFFFFFu) {
     const uint nr = min(NUM_ROWS, pc.n_rows - row0);
-    if (gl_LocalInvocationID.x < nr) FloatRef(y_addr).v[row0 + gl_LocalInvocationID.x] = uintBitsToFloat(0x7FC00000u);
+    if (gl_LocalInvocationID.x < nr)
+      FloatRef(y_addr).v[row0 + gl_LocalInvocationID.x] = uintBitsToFloat(0x7FC00000u);
     return;
   }
   const uint64_t bias = pc.data_bias == 0ul ? 0ul : pc.data_bias + uint64_t(id) * pc.n_rows * 4ul;
-  const uint64_t x_addr = pc.data_b + 4ul * (uint64_t(t) * pc.x_tok_stride + uint64_t(i) * pc.x_expert_stride);
+  const uint64_t x_addr =
+      pc.data_b + 4ul * (uint64_t(t) * pc.x_tok_stride + uint64_t(i) * pc.x_expert_stride);
   matvec_rows(pc.data_a + uint64_t(slot) * pc.slot_stride, row0, pc.n_rows, pc.row_bytes, pc.n_cols,
               x_addr, 0, 1, y_addr, 0, bias);
 }

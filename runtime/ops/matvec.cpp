@@ -14,7 +14,8 @@ bool matvec_supports(GgmlType t) {
 }
 
 std::string matvec_variant(const char* op, GgmlType t, bool subgroup) {
-  if (!matvec_supports(t)) fail("{}: weight type {} is not supported on the GPU", op, traits(t).name);
+  if (!matvec_supports(t))
+    fail("{}: weight type {} is not supported on the GPU", op, traits(t).name);
   std::string name = std::string(op) + "_";
   for (char c : traits(t).name) name += char(std::tolower(static_cast<unsigned char>(c)));
   name += "_f32";
@@ -37,13 +38,25 @@ void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConf
   MOEVK_ASSERT(w.data.size >= uint64_t(w.n_rows) * rb, "matvec: weight view too small");
   MOEVK_ASSERT(a.x.size >= uint64_t(a.n_batch) * w.n_cols * 4, "matvec: x view too small");
   MOEVK_ASSERT(a.y.size >= uint64_t(a.n_batch) * w.n_rows * 4, "matvec: y view too small");
-  MOEVK_ASSERT(uint64_t(a.n_batch) * std::max(w.n_rows, w.n_cols) <= UINT32_MAX, "matvec: batch too large");
+  MOEVK_ASSERT(uint64_t(a.n_batch) * std::max(w.n_rows, w.n_cols) <= UINT32_MAX,
+               "matvec: batch too large");
   MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4, "matvec: bias view too small");
 
-  MatvecPush pc{w.data.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
-                w.n_rows, w.n_cols, rb, a.n_batch, w.n_cols, w.n_rows, 0, 0};
+  MatvecPush pc{w.data.address(),
+                a.x.address(),
+                a.y.address(),
+                a.bias ? a.bias.address() : 0,
+                w.n_rows,
+                w.n_cols,
+                rb,
+                a.n_batch,
+                w.n_cols,
+                w.n_rows,
+                0,
+                0};
   const bool sg = ctx.features().subgroup_arith;
-  vk::Pipeline& p = ctx.pipeline(matvec_variant("matvec", w.type, sg), sizeof pc, {cfg.wg, cfg.rows});
+  vk::Pipeline& p =
+      ctx.pipeline(matvec_variant("matvec", w.type, sg), sizeof pc, {cfg.wg, cfg.rows});
   // More row groups than one dimension allows: spread them over x and y (the shader linearises).
   const uint64_t groups = (uint64_t(w.n_rows) + cfg.rows - 1) / cfg.rows;
   const uint64_t max_x = ctx.features().max_workgroup_count[0];

@@ -20,19 +20,35 @@ void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, Matve
   MOEVK_ASSERT(e.slots.size >= uint64_t(e.n_expert) * 4, "matvec_id: slot table too small");
   const uint64_t n_sel = uint64_t(a.n_tok) * a.n_used;
   MOEVK_ASSERT(a.ids.size >= n_sel * 4, "matvec_id: ids view too small");
-  MOEVK_ASSERT(a.x.size >= (a.x_per_expert ? n_sel : a.n_tok) * e.n_cols * 4, "matvec_id: x too small");
+  MOEVK_ASSERT(a.x.size >= (a.x_per_expert ? n_sel : a.n_tok) * e.n_cols * 4,
+               "matvec_id: x too small");
   MOEVK_ASSERT(a.y.size >= n_sel * e.n_rows * 4, "matvec_id: y view too small");
   MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(e.n_expert) * e.n_rows * 4,
                "matvec_id: bias view too small");
   MOEVK_ASSERT(n_sel * std::max(e.n_rows, e.n_cols) <= UINT32_MAX, "matvec_id: too many tokens");
 
-  const uint32_t x_expert_stride = a.x_per_expert ? e.n_cols : 0;
-  const uint32_t x_tok_stride = a.x_per_expert ? a.n_used * e.n_cols : e.n_cols;
-  MatvecIdPush pc{e.pool.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
-                  a.ids.address(), e.slots.address(), e.slot_stride, e.n_rows, e.n_cols, rb,
-                  a.n_used, e.n_expert, x_tok_stride, x_expert_stride, 0};
+  const uint32_t x_expert_stride =
+      a.x_expert_stride ? a.x_expert_stride : (a.x_per_expert ? e.n_cols : 0);
+  const uint32_t x_tok_stride =
+      a.x_tok_stride ? a.x_tok_stride : (a.x_per_expert ? a.n_used * e.n_cols : e.n_cols);
+  MatvecIdPush pc{e.pool.address(),
+                  a.x.address(),
+                  a.y.address(),
+                  a.bias ? a.bias.address() : 0,
+                  a.ids.address(),
+                  e.slots.address(),
+                  e.slot_stride,
+                  e.n_rows,
+                  e.n_cols,
+                  rb,
+                  a.n_used,
+                  e.n_expert,
+                  x_tok_stride,
+                  x_expert_stride,
+                  0};
   const bool sg = ctx.features().subgroup_arith;
-  vk::Pipeline& p = ctx.pipeline(matvec_variant("matvec_id", e.type, sg), sizeof pc, {cfg.wg, cfg.rows});
+  vk::Pipeline& p =
+      ctx.pipeline(matvec_variant("matvec_id", e.type, sg), sizeof pc, {cfg.wg, cfg.rows});
   const uint32_t gx = (e.n_rows + cfg.rows - 1) / cfg.rows;
   rec.dispatch(p, pc, gx, a.n_used, a.n_tok);
 }

@@ -1,7 +1,7 @@
-// matvec_id: the expert matvec. For each token and each selected expert (ids written on the GPU by the
-// gating shader), y = W_expert x (+ bias[expert]); W_expert is found through a slot table in a pool of
-// expert slots, so resident and streamed experts use the same kernel (only the table changes).
-// Shader: matvec_id.comp (the matvec body of shaders/common/dequant_matvec.glsl).
+// matvec_id: the expert matvec. For each token and each selected expert (ids written on the GPU by
+// the gating shader), y = W_expert x (+ bias[expert]); W_expert is found through a slot table in a
+// pool of expert slots, so resident and streamed experts use the same kernel (only the table
+// changes). Shader: matvec_id.comp (the matvec body of shaders/common/dequant_matvec.glsl).
 #pragma once
 
 #include <cstdint>
@@ -23,8 +23,8 @@ static_assert(sizeof(MatvecIdPush) == 88, "must match matvec_id.comp's push bloc
 // A slot table entry that holds no expert: the shader writes NaN rows for it.
 constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
 
-// Where the experts' matrices are: slot s at pool + s * slot_stride holds one expert's n_rows x n_cols
-// matrix in raw GGUF blocks; slots [n_expert] uint32 maps expert id -> slot (or kNoSlot).
+// Where the experts' matrices are: slot s at pool + s * slot_stride holds one expert's n_rows x
+// n_cols matrix in raw GGUF blocks; slots [n_expert] uint32 maps expert id -> slot (or kNoSlot).
 struct ExpertPool {
   vk::View pool;
   uint64_t slot_stride = 0;
@@ -37,13 +37,16 @@ struct ExpertPool {
 
 struct MatvecIdArgs {
   ExpertPool experts;
-  vk::View ids;             // [n_tok][n_used] int32
-  vk::View x;               // shared: [n_tok][n_cols]; per expert: [n_tok][n_used][n_cols] f32
+  vk::View ids;  // [n_tok][n_used] int32
+  vk::View x;    // shared: [n_tok][n_cols]; per expert: [n_tok][n_used][n_cols] f32
   bool x_per_expert = false;
-  vk::View y;               // [n_tok][n_used][n_rows] f32
-  vk::View bias;            // [n_expert][n_rows] f32, or empty
+  vk::View y;     // [n_tok][n_used][n_rows] f32
+  vk::View bias;  // [n_expert][n_rows] f32, or empty
   uint32_t n_used = 0;
   uint32_t n_tok = 1;
+  // Optional strides of x in floats (0: the packed layouts above), e.g. to read each head's part of
+  // a wider per-token row (MLA's q_nope inside q).
+  uint32_t x_tok_stride = 0, x_expert_stride = 0;
 };
 
 void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg = {});

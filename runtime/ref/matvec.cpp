@@ -4,10 +4,11 @@
 
 namespace moevk::ref {
 
-void matvec_id(const QMatrix& experts, uint32_t n_rows, std::span<const int32_t> ids, uint32_t n_used,
-               uint32_t n_tok, std::span<const float> x, bool x_per_expert,
+void matvec_id(const QMatrix& experts, uint32_t n_rows, std::span<const int32_t> ids,
+               uint32_t n_used, uint32_t n_tok, std::span<const float> x, bool x_per_expert,
                std::span<const float> bias, std::span<float> y) {
-  MOEVK_ASSERT(n_rows > 0 && experts.n_rows % n_rows == 0, "matvec_id: rows not a multiple of n_rows");
+  MOEVK_ASSERT(n_rows > 0 && experts.n_rows % n_rows == 0,
+               "matvec_id: rows not a multiple of n_rows");
   const uint64_t n_expert = experts.n_rows / n_rows, n_cols = experts.row_len;
   const uint64_t n_sel = uint64_t(n_tok) * n_used;
   MOEVK_ASSERT(ids.size() >= n_sel && y.size() >= n_sel * n_rows, "matvec_id: ids/y too small");

@@ -10,10 +10,10 @@
 namespace moevk::ref {
 
 // For t < n_tok, i < n_used: e = ids[t][i], y[t][i] = W_e x(t, i) (+ bias[e]), where W_e is rows
-// [e * n_rows, (e + 1) * n_rows) of `experts` (a 3-D expert tensor as a QMatrix), x(t, i) = x[t] when
-// !x_per_expert, else x[t][i]; bias [n_expert][n_rows] or empty. Double accumulation.
-void matvec_id(const QMatrix& experts, uint32_t n_rows, std::span<const int32_t> ids, uint32_t n_used,
-               uint32_t n_tok, std::span<const float> x, bool x_per_expert,
+// [e * n_rows, (e + 1) * n_rows) of `experts` (a 3-D expert tensor as a QMatrix), x(t, i) = x[t]
+// when !x_per_expert, else x[t][i]; bias [n_expert][n_rows] or empty. Double accumulation.
+void matvec_id(const QMatrix& experts, uint32_t n_rows, std::span<const int32_t> ids,
+               uint32_t n_used, uint32_t n_tok, std::span<const float> x, bool x_per_expert,
                std::span<const float> bias, std::span<float> y);
 
 }  // namespace moevk::ref

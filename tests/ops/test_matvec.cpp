@@ -1,5 +1,5 @@
-// matvec.comp (every weight type, subgroup and shared-memory reductions) against ref::matmul, and the
-// GLSL dequantisers against the oracle values of ../shared/oracle/dequant.
+// matvec.comp (every weight type, subgroup and shared-memory reductions) against ref::matmul, and
+// the GLSL dequantisers against the oracle values of ../shared/oracle/dequant.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -66,12 +66,14 @@ void small_shapes(vk::Context& ctx) {
   for (GgmlType t : test::kMatvecTypes)
     for (uint32_t n_rows : {1u, 7u, 67u, 257u})
       for (uint32_t n_cols : small_cols(t))
-        for (uint32_t n_batch : {1u, 3u}) run_case(ctx, {t, n_rows, n_cols, n_batch, n_batch == 3, {}}, seed++);
+        for (uint32_t n_batch : {1u, 3u})
+          run_case(ctx, {t, n_rows, n_cols, n_batch, n_batch == 3, {}}, seed++);
 }
 
 }  // namespace
 
-TEST_CASE("matvec: every type, rows 1/7/67/257, 1 and 3 blocks, batch 1 and 3 (subgroup reduction)") {
+TEST_CASE(
+    "matvec: every type, rows 1/7/67/257, 1 and 3 blocks, batch 1 and 3 (subgroup reduction)") {
   small_shapes(test::gpu());
 }
 
@@ -110,9 +112,11 @@ TEST_CASE("matvec: more row groups than one dispatch dimension (vocab-sized outp
   run_case(test::gpu_without("subgroup"), {GgmlType::F16, 70001, 24, 2, true, {64, 1}}, 901);
 }
 
-TEST_CASE("matvec: exact inputs (F32/F16/BF16 weights, x and bias from {-0.5, 0, 0.5, 1, 1.5}) with ==") {
-  // Every product is a multiple of 0.25 below 2.25 and every partial sum stays far below 2^22 * 0.25,
-  // so fp32 sums in any order equal the double reference exactly; f16 and bf16 hold these values.
+TEST_CASE(
+    "matvec: exact inputs (F32/F16/BF16 weights, x and bias from {-0.5, 0, 0.5, 1, 1.5}) with ==") {
+  // Every product is a multiple of 0.25 below 2.25 and every partial sum stays far below 2^22 *
+  // 0.25, so fp32 sums in any order equal the double reference exactly; f16 and bf16 hold these
+  // values.
   for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")})
     for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16})
       for (uint32_t n_cols : {4096u, 1003u}) {
@@ -177,8 +181,8 @@ std::vector<float> read_f32_file(const std::string& path) {
 }  // namespace
 
 TEST_CASE("matvec: GLSL dequantisers equal the oracle (one-hot x, every type in oracle/dequant)") {
-  // y[b][r] = W[r][b] when x[b] is the b-th unit vector: every other product is +-0 and adding zeros
-  // is exact, so the output is the GPU's dequantised weight itself.
+  // y[b][r] = W[r][b] when x[b] is the b-th unit vector: every other product is +-0 and adding
+  // zeros is exact, so the output is the GPU's dequantised weight itself.
   MOEVK_REQUIRE_SHARED(index, "oracle/dequant/index.json");
   (void)index;
   for (const OracleEntry& e : kOracle) {
@@ -198,7 +202,8 @@ TEST_CASE("matvec: GLSL dequantisers equal the oracle (one-hot x, every type in 
     std::vector<float> want = read_f32_file(values), eye(size_t(n_cols) * n_cols, 0.0f);
     for (uint32_t b = 0; b < n_cols; ++b) eye[size_t(b) * n_cols + b] = 1.0f;
     for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")}) {
-      DeviceArray dw(*ctx, n_bytes), dx(*ctx, eye.size() * 4), dy(*ctx, uint64_t(n_cols) * n_rows * 4);
+      DeviceArray dw(*ctx, n_bytes), dx(*ctx, eye.size() * 4),
+          dy(*ctx, uint64_t(n_cols) * n_rows * 4);
       dw.upload(data.data(), n_bytes);
       dx.upload(eye);
       ops::MatvecArgs a{{dw.view(), t, n_rows, n_cols}, dx.view(), dy.view(), {}, n_cols};
@@ -207,7 +212,8 @@ TEST_CASE("matvec: GLSL dequantisers equal the oracle (one-hot x, every type in 
       rec.submit_and_wait();
       std::vector<float> y = dy.read_f32(), got(kOracleValues);
       for (uint32_t r = 0; r < n_rows; ++r)
-        for (uint32_t b = 0; b < n_cols; ++b) got[size_t(r) * n_cols + b] = y[size_t(b) * n_rows + r];
+        for (uint32_t b = 0; b < n_cols; ++b)
+          got[size_t(r) * n_cols + b] = y[size_t(b) * n_rows + r];
       test::check_equal(got, want);
     }
   }

@@ -30,7 +30,8 @@ struct Case {
 };
 
 // n_used distinct experts per token.
-std::vector<int32_t> random_ids(std::mt19937_64& rng, uint32_t n_expert, uint32_t n_used, uint32_t n_tok) {
+std::vector<int32_t> random_ids(std::mt19937_64& rng, uint32_t n_expert, uint32_t n_used,
+                                uint32_t n_tok) {
   std::vector<int32_t> ids, all(n_expert);
   for (uint32_t t = 0; t < n_tok; ++t) {
     std::iota(all.begin(), all.end(), 0);
@@ -121,7 +122,8 @@ void every_type(vk::Context& ctx) {
     const uint32_t qk = std::max(traits(t).block_size, 8u);
     // 128 experts top-8 (qwen3moe/olmoe-like routing), one block per row; gate/up: shared x.
     run_case(ctx, {t, 128, 8, 67, qk, 1, false, false, Table::Permutation}, seed++);
-    // 32 top-4, three blocks, two tokens, down: one x per selected expert, per-expert bias (gpt-oss).
+    // 32 top-4, three blocks, two tokens, down: one x per selected expert, per-expert bias
+    // (gpt-oss).
     run_case(ctx, {t, 32, 4, 33, 3 * qk, 2, true, true, Table::Streaming}, seed++);
     // 8 top-2 (mixtral-like), streamed, shared x; and resident with per-expert x over three tokens.
     run_case(ctx, {t, 8, 2, 257, 2 * qk, 1, false, false, Table::Streaming}, seed++);
@@ -131,7 +133,8 @@ void every_type(vk::Context& ctx) {
 
 }  // namespace
 
-TEST_CASE("matvec_id: every type, 128 top-8 / 32 top-4 / 8 top-2, resident and streamed (subgroup)") {
+TEST_CASE(
+    "matvec_id: every type, 128 top-8 / 32 top-4 / 8 top-2, resident and streamed (subgroup)") {
   every_type(test::gpu());
 }
 
@@ -140,12 +143,13 @@ TEST_CASE("matvec_id: every type, shared-memory reduction (no subgroup ops)") {
 }
 
 TEST_CASE("matvec_id: model-like shapes (qwen3moe expert 768x2048 / 2048x768, gpt-oss 2880x2880)") {
-  run_case(test::gpu(), {GgmlType::Q4_K, 16, 4, 768, 2048, 1, false, false, Table::Permutation}, 3000);
+  run_case(test::gpu(), {GgmlType::Q4_K, 16, 4, 768, 2048, 1, false, false, Table::Permutation},
+           3000);
   run_case(test::gpu(), {GgmlType::Q6_K, 16, 4, 2048, 768, 1, true, false, Table::Streaming}, 3001);
   run_case(test::gpu_without("subgroup"),
            {GgmlType::MXFP4, 4, 2, 2880, 2880, 1, false, true, Table::Streaming}, 3002);
-  run_case(test::gpu(), {GgmlType::Q8_0, 8, 2, 300, 2880, 2, true, true, Table::Permutation, {128, 4}},
-           3003);
+  run_case(test::gpu(),
+           {GgmlType::Q8_0, 8, 2, 300, 2880, 2, true, true, Table::Permutation, {128, 4}}, 3003);
 }
 
 TEST_CASE("matvec_id: an expert without a slot gives NaN rows, the others stay correct") {

@@ -1,5 +1,5 @@
-// Shared by test_matvec.cpp and test_matvec_id.cpp: random weight matrices of every GPU type and the
-// matvec tolerance.
+// Shared by test_matvec.cpp and test_matvec_id.cpp: random weight matrices of every GPU type and
+// the matvec tolerance.
 #pragma once
 
 #include <cmath>
@@ -14,8 +14,9 @@ namespace moevk::test {
 
 // Every weight type the GPU matvec reads.
 inline const GgmlType kMatvecTypes[] = {
-    GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,   GgmlType::Q4_0,   GgmlType::Q4_1,
-    GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K,   GgmlType::Q4_K,   GgmlType::Q5_K,
+    GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,   GgmlType::Q8_0,
+    GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,   GgmlType::Q5_1,
+    GgmlType::Q2_K, GgmlType::Q3_K,   GgmlType::Q4_K,   GgmlType::Q5_K,
     GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::MXFP4};
 
 // n_rows rows of n_cols random valid blocks (every quant bit pattern random, sane scales).
@@ -46,8 +47,9 @@ inline double weight_rms(const HostWeights& w) {
 }
 
 // GPU: fp32 products of the same dequantised weights, summed in fp32 in a different order than the
-// double reference. That error grows like sqrt(n_cols) times the size of one term; 1e-4 * that is far
-// above fp32 rounding (~6e-8 per add) and far below what one wrong weight or index costs (~1 term).
+// double reference. That error grows like sqrt(n_cols) times the size of one term; 1e-4 * that is
+// far above fp32 rounding (~6e-8 per add) and far below what one wrong weight or index costs (~1
+// term).
 inline Tolerance matvec_tolerance(uint64_t n_cols, double w_rms) {
   const double term = std::max(w_rms, 1e-3);
   return {1e-4 * std::sqrt(double(n_cols)) * term, 1e-4, 1e-5 * std::sqrt(double(n_cols))};
