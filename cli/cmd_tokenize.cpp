@@ -1,11 +1,12 @@
-// moevk tokenize -m MODEL (-p TEXT | --text-file FILE): token ids of a text, as llama.cpp makes them.
+// moevk tokenize -m MODEL (-p TEXT | --text-file FILE): token ids of a text, as llama.cpp makes
+// them.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "cli/command.h"
 #include "loader/error.h"
@@ -15,7 +16,8 @@ namespace moevk::cli {
 
 namespace {
 
-constexpr const char* kTokenizeUsage = R"(usage: moevk tokenize -m MODEL.gguf (-p TEXT | --text-file FILE) [options]
+constexpr const char* kTokenizeUsage =
+    R"(usage: moevk tokenize -m MODEL.gguf (-p TEXT | --text-file FILE) [options]
 
 Prints the token ids of the text, separated by spaces, on one line. Only the tokenizer metadata of
 the GGUF file is read, so vocabulary-only files work.
@@ -90,7 +92,8 @@ int cmd_tokenize(const std::vector<std::string>& args) {
     static constexpr std::string_view kSep = "\n__ggml_vocab_test__\n";
     std::vector<std::string_view> parts;
     std::string_view rest = text;
-    for (size_t p; (p = rest.find(kSep)) != std::string_view::npos; rest.remove_prefix(p + kSep.size()))
+    for (size_t p; (p = rest.find(kSep)) != std::string_view::npos;
+         rest.remove_prefix(p + kSep.size()))
       parts.push_back(rest.substr(0, p));
     if (!rest.empty()) parts.push_back(rest);
     for (std::string_view c : parts) {

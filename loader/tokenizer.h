@@ -1,5 +1,5 @@
-// Text <-> token ids for GGUF vocabularies, matching llama.cpp: SentencePiece-style merges ("llama")
-// and byte-level BPE with the pre-tokenizer of tokenizer.ggml.pre ("gpt2").
+// Text <-> token ids for GGUF vocabularies, matching llama.cpp: SentencePiece-style merges
+// ("llama") and byte-level BPE with the pre-tokenizer of tokenizer.ggml.pre ("gpt2").
 #pragma once
 
 #include <memory>
@@ -30,8 +30,7 @@ class Tokenizer {
   // add_special: add BOS/EOS where the vocabulary asks for them (add_bos_token/add_eos_token).
   // parse_special: text equal to a control token's text becomes that token. User-defined tokens
   // are always split out, as llama.cpp does.
-  std::vector<TokenId> tokenize(std::string_view text, bool add_special,
-                                bool parse_special) const;
+  std::vector<TokenId> tokenize(std::string_view text, bool add_special, bool parse_special) const;
 
   // The bytes one token stands for. Control/unknown tokens give "" unless `special`.
   std::string token_to_piece(TokenId id, bool special = false) const;

@@ -24,25 +24,32 @@ using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
 void add_category(Ranges& r, char cat, std::string_view pattern) {
   auto add = [&](uint32_t a, uint32_t b) { r.emplace_back(a, b); };
   switch (cat) {
-    case 'N': add(kMarkNumber, kMarkNumber), add('0', '9'); break;
-    case 'L': add(kMarkLetter, kMarkLetter), add('A', 'Z'), add('a', 'z'); break;
+    case 'N':
+      add(kMarkNumber, kMarkNumber), add('0', '9');
+      break;
+    case 'L':
+      add(kMarkLetter, kMarkLetter), add('A', 'Z'), add('a', 'z');
+      break;
     case 'P':
       add(kMarkPunct, kMarkPunct), add('!', '#'), add('%', '*'), add(',', '/'), add(':', ';');
       add('?', '@'), add('[', ']'), add('_', '_'), add('{', '{'), add('}', '}');
       break;
-    case 'M': add(kMarkMark, kMarkMark); break;
+    case 'M':
+      add(kMarkMark, kMarkMark);
+      break;
     case 'S':
       add(kMarkSymbol, kMarkSymbol), add('$', '$'), add('+', '+'), add('<', '>'), add('^', '^');
       add('`', '`'), add('|', '|'), add('~', '~');
       break;
-    default: fail("regex '{}': unsupported category \\p{{{}}}", pattern, cat);
+    default:
+      fail("regex '{}': unsupported category \\p{{{}}}", pattern, cat);
   }
 }
 
 struct Node {
   enum Kind { kClass, kSeq, kAlt, kRepeat, kLook, kEnd } kind = kClass;
-  Ranges ranges;        // kClass
-  bool negated = false; // kClass: [^...]; kLook: (?!...)
+  Ranges ranges;         // kClass
+  bool negated = false;  // kClass: [^...]; kLook: (?!...)
   std::vector<int> kids;
   int min = 0, max = 0;  // kRepeat; max < 0: unbounded
 };
@@ -99,7 +106,8 @@ class Parser {
   int parse_number() {
     if (at_end() || peek() < '0' || peek() > '9') error("expected a number");
     int v = 0;
-    while (!at_end() && peek() >= '0' && peek() <= '9') v = v * 10 + static_cast<int>(cps_[pos_++] - '0');
+    while (!at_end() && peek() >= '0' && peek() <= '9')
+      v = v * 10 + static_cast<int>(cps_[pos_++] - '0');
     return v;
   }
 
@@ -185,20 +193,36 @@ class Parser {
     if (at_end()) error("trailing backslash");
     const uint32_t e = cps_[pos_++];
     switch (e) {
-      case 's': r.emplace_back(0x09, 0x0D), r.emplace_back(' ', ' '); return;
-      case 'd': r.emplace_back('0', '9'); return;
+      case 's':
+        r.emplace_back(0x09, 0x0D), r.emplace_back(' ', ' ');
+        return;
+      case 'd':
+        r.emplace_back('0', '9');
+        return;
       case 'S':
       case 'D':
         if (!negated) error("\\S or \\D inside a class is not supported");
         *negated = true;
-        if (e == 'S') r.emplace_back(0x09, 0x0D), r.emplace_back(' ', ' ');
-        else r.emplace_back('0', '9');
+        if (e == 'S')
+          r.emplace_back(0x09, 0x0D), r.emplace_back(' ', ' ');
+        else
+          r.emplace_back('0', '9');
         return;
-      case 'r': r.emplace_back('\r', '\r'); return;
-      case 'n': r.emplace_back('\n', '\n'); return;
-      case 't': r.emplace_back('\t', '\t'); return;
-      case 'v': r.emplace_back(0x0B, 0x0B); return;
-      case 'f': r.emplace_back(0x0C, 0x0C); return;
+      case 'r':
+        r.emplace_back('\r', '\r');
+        return;
+      case 'n':
+        r.emplace_back('\n', '\n');
+        return;
+      case 't':
+        r.emplace_back('\t', '\t');
+        return;
+      case 'v':
+        r.emplace_back(0x0B, 0x0B);
+        return;
+      case 'f':
+        r.emplace_back(0x0C, 0x0C);
+        return;
       case 'p': {
         if (!eat('{') || at_end()) error("expected \\p{X}");
         const uint32_t cat = cps_[pos_++];
@@ -333,13 +357,16 @@ struct Matcher {
   bool match(int id, size_t i, Cont k) const {
     const Node& nd = nodes[id];
     switch (nd.kind) {
-      case Node::kClass: return i < n && class_has(nd, text[i]) && k(i + 1);
-      case Node::kEnd: return i == n && k(i);
+      case Node::kClass:
+        return i < n && class_has(nd, text[i]) && k(i + 1);
+      case Node::kEnd:
+        return i == n && k(i);
       case Node::kAlt:
         for (int kid : nd.kids)
           if (match(kid, i, k)) return true;
         return false;
-      case Node::kSeq: return match_seq(nd, 0, i, k);
+      case Node::kSeq:
+        return match_seq(nd, 0, i, k);
       case Node::kLook: {
         const auto accept = [](size_t) { return true; };
         const bool found = match(nd.kids[0], i, make_cont(accept));
@@ -434,12 +461,24 @@ std::vector<uint32_t> regex_view(const std::vector<uint32_t>& cps, bool collapse
       out[i] = c;
     } else {
       switch (f & unicode::kCategoryMask) {
-        case unicode::kNumber: out[i] = kMarkNumber; break;
-        case unicode::kLetter: out[i] = kMarkLetter; break;
-        case unicode::kPunctuation: out[i] = kMarkPunct; break;
-        case unicode::kMark: out[i] = kMarkMark; break;
-        case unicode::kSymbol: out[i] = kMarkSymbol; break;
-        default: out[i] = kMarkOther; break;
+        case unicode::kNumber:
+          out[i] = kMarkNumber;
+          break;
+        case unicode::kLetter:
+          out[i] = kMarkLetter;
+          break;
+        case unicode::kPunctuation:
+          out[i] = kMarkPunct;
+          break;
+        case unicode::kMark:
+          out[i] = kMarkMark;
+          break;
+        case unicode::kSymbol:
+          out[i] = kMarkSymbol;
+          break;
+        default:
+          out[i] = kMarkOther;
+          break;
       }
     }
   }

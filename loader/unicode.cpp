@@ -10,8 +10,8 @@ uint32_t flags(uint32_t cp) {
   const detail::FlagRun* begin = detail::kFlagRuns;
   const detail::FlagRun* end = begin + detail::kFlagRunCount;
   // The last run whose first code point is <= cp.
-  const detail::FlagRun* it =
-      std::upper_bound(begin, end, cp, [](uint32_t v, const detail::FlagRun& r) { return v < r.first; });
+  const detail::FlagRun* it = std::upper_bound(
+      begin, end, cp, [](uint32_t v, const detail::FlagRun& r) { return v < r.first; });
   return it == begin ? kUndefined : (it - 1)->flags;
 }
 

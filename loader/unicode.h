@@ -13,18 +13,18 @@ namespace moevk::unicode {
 // One general-category group bit per code point (the groups llama.cpp's tokenizer distinguishes),
 // plus property bits.
 enum Flag : uint32_t {
-  kUndefined = 1,      // Cn
-  kNumber = 2,         // \p{N}
-  kLetter = 4,         // \p{L}
-  kSeparator = 8,      // \p{Z}
-  kMark = 16,          // \p{M}
-  kPunctuation = 32,   // \p{P}
-  kSymbol = 64,        // \p{S}
-  kControl = 128,      // \p{C} other than Cn
+  kUndefined = 1,     // Cn
+  kNumber = 2,        // \p{N}
+  kLetter = 4,        // \p{L}
+  kSeparator = 8,     // \p{Z}
+  kMark = 16,         // \p{M}
+  kPunctuation = 32,  // \p{P}
+  kSymbol = 64,       // \p{S}
+  kControl = 128,     // \p{C} other than Cn
   kCategoryMask = 255,
-  kWhitespace = 256,   // White_Space property
-  kLower = 512,        // Ll
-  kUpper = 1024,       // Lu
+  kWhitespace = 256,  // White_Space property
+  kLower = 512,       // Ll
+  kUpper = 1024,      // Lu
 };
 
 // Flags of a code point; code points past U+10FFFF are kUndefined.

@@ -20,13 +20,20 @@ constexpr std::string_view kKeyMerges = "tokenizer.ggml.merges";
 // GGUF token types (tokenizer.ggml.token_type) -> attributes.
 uint32_t attr_from_type(int64_t t) {
   switch (t) {
-    case 1: return kAttrNormal;
-    case 2: return kAttrUnknown;
-    case 3: return kAttrControl;
-    case 4: return kAttrUserDefined;
-    case 5: return kAttrUnused;
-    case 6: return kAttrByte;
-    default: return kAttrUndefined;
+    case 1:
+      return kAttrNormal;
+    case 2:
+      return kAttrUnknown;
+    case 3:
+      return kAttrControl;
+    case 4:
+      return kAttrUserDefined;
+    case 5:
+      return kAttrUnused;
+    case 6:
+      return kAttrByte;
+    default:
+      return kAttrUndefined;
   }
 }
 
@@ -44,12 +51,12 @@ PreTokenizer pre_from_name(std::string_view n, bool& ignore_merges, bool& add_bo
   if (n == "deepseek-coder") return PreTokenizer::kDeepseekCoder;
   if (n == "deepseek-v3") return PreTokenizer::kDeepseek3;
   if (n == "falcon") return PreTokenizer::kFalcon;
-  if (n == "starcoder" || n == "refact" || n == "command-r" || n == "smollm" ||
-      n == "codeshell" || n == "exaone" || n == "minerva-7b")
+  if (n == "starcoder" || n == "refact" || n == "command-r" || n == "smollm" || n == "codeshell" ||
+      n == "exaone" || n == "minerva-7b")
     return PreTokenizer::kStarcoder;
   if (any({"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
-           "a.x-4.0", "mellum", "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt", "olmo",
-           "jais", "exaone4", "trillion", "granite-docling"}))
+           "a.x-4.0", "mellum", "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais",
+           "exaone4", "trillion", "granite-docling"}))
     return PreTokenizer::kGpt2;
   if (any({"qwen2", "deepseek-r1-qwen", "kormo", "stablelm2", "megrez", "hunyuan"}))
     return PreTokenizer::kQwen2;
@@ -79,8 +86,7 @@ Vocab Vocab::from_gguf(const gguf::File& f) {
          kKeyModel);
   }
   v.pre_name_ = std::string(f.get_string(kKeyPre).value_or(""));
-  if (v.type_ == VocabType::kBpe)
-    v.pre_ = pre_from_name(v.pre_name_, v.ignore_merges_, v.add_bos_);
+  if (v.type_ == VocabType::kBpe) v.pre_ = pre_from_name(v.pre_name_, v.ignore_merges_, v.add_bos_);
   if (auto b = f.get_bool("tokenizer.ggml.add_space_prefix")) v.add_space_prefix_ = *b;
 
   // Tokens, scores, types.
@@ -114,7 +120,8 @@ Vocab Vocab::from_gguf(const gguf::File& f) {
     for (size_t i = 0; i < merges->size(); ++i) {
       const std::string_view m = (*merges)[i];
       const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
-      if (sp == std::string_view::npos) fail("key '{}': entry {} has no space: '{}'", kKeyMerges, i, m);
+      if (sp == std::string_view::npos)
+        fail("key '{}': entry {} has no space: '{}'", kKeyMerges, i, m);
       std::string key(m.substr(0, sp));
       key += '\0';
       key += m.substr(sp + 1);
@@ -179,9 +186,9 @@ void Vocab::detect_special_tokens() {
       }
     }
   };
-  detect(eot_, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                "<|end_of_text|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>",
-                "<end_of_utterance>"});
+  detect(eot_,
+         {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+          "<|end_of_text|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<end_of_utterance>"});
   detect(eom_, {"<|eom_id|>"});
   detect(fim_pad_, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>"});
   detect(fim_rep_, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
@@ -190,9 +197,9 @@ void Vocab::detect_special_tokens() {
   std::set<TokenId> eog;
   for (TokenId id : {fim_pad_, fim_rep_, fim_sep_})
     if (id != kNoToken) eog.insert(id);
-  for (std::string_view t :
-       {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
-        "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>"}) {
+  for (std::string_view t : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>",
+                             "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
+                             "<|end_of_text|>", "<end_of_utterance>"}) {
     if (TokenId id = find(t); id != kNoToken) {
       eog.insert(id);
       mark_control(id);
@@ -205,8 +212,8 @@ void Vocab::detect_special_tokens() {
     if (id != kNoToken) eog.insert(id);
   // o200k_harmony: with <|return|> and <|call|> present, <|end|> ends a message, not generation.
   const TokenId ret = find("<|return|>"), call = find("<|call|>"), end = find("<|end|>");
-  if (ret != kNoToken && call != kNoToken && end != kNoToken && eog.count(ret) &&
-      eog.count(call) && eog.count(end)) {
+  if (ret != kNoToken && call != kNoToken && end != kNoToken && eog.count(ret) && eog.count(call) &&
+      eog.count(end)) {
     eog.erase(end);
     tokens_[end].attr = kAttrUserDefined;
   }
@@ -221,13 +228,12 @@ void Vocab::detect_special_tokens() {
 }
 
 const Vocab::Token& Vocab::at(TokenId id) const {
-  if (id < 0 || id >= n_vocab()) fail("token id {} is outside the vocabulary of {} tokens", id, n_vocab());
+  if (id < 0 || id >= n_vocab())
+    fail("token id {} is outside the vocabulary of {} tokens", id, n_vocab());
   return tokens_[id];
 }
 
-bool Vocab::is_eog(TokenId id) const {
-  return std::binary_search(eog_.begin(), eog_.end(), id);
-}
+bool Vocab::is_eog(TokenId id) const { return std::binary_search(eog_.begin(), eog_.end(), id); }
 
 TokenId Vocab::find(std::string_view text) const {
   auto it = by_text_.find(std::string(text));

@@ -19,7 +19,15 @@ enum class VocabType { kSpm, kBpe };  // tokenizer.ggml.model "llama" / "gpt2"
 
 // BPE pre-tokenizer families (tokenizer.ggml.pre); each selects a list of split patterns.
 enum class PreTokenizer {
-  kDefault, kLlama3, kDeepseekLlm, kDeepseekCoder, kDeepseek3, kGpt2, kQwen2, kGpt4o, kFalcon,
+  kDefault,
+  kLlama3,
+  kDeepseekLlm,
+  kDeepseekCoder,
+  kDeepseek3,
+  kGpt2,
+  kQwen2,
+  kGpt4o,
+  kFalcon,
   kStarcoder,
 };
 

@@ -21,9 +21,15 @@ using namespace moevk;
 namespace {
 
 const char* const kVocabs[] = {
-    "ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf",        "ggml-vocab-gpt-2.gguf",
-    "ggml-vocab-deepseek-llm.gguf", "ggml-vocab-deepseek-coder.gguf", "vocab-qwen3.gguf",
-    "vocab-deepseek_v3.gguf",    "vocab-gptoss.gguf",            "vocab-llama3.gguf",
+    "ggml-vocab-llama-spm.gguf",
+    "ggml-vocab-phi-3.gguf",
+    "ggml-vocab-gpt-2.gguf",
+    "ggml-vocab-deepseek-llm.gguf",
+    "ggml-vocab-deepseek-coder.gguf",
+    "vocab-qwen3.gguf",
+    "vocab-deepseek_v3.gguf",
+    "vocab-gptoss.gguf",
+    "vocab-llama3.gguf",
 };
 
 std::string slurp(const std::string& path) {
@@ -180,8 +186,8 @@ TEST_CASE("tokenizer: regex engine semantics") {
     std::vector<std::string> out;
     size_t start = 0;
     for (size_t len : tok::regex_split(cps, res)) {
-      out.push_back(unicode::encode_utf8(std::vector<uint32_t>(cps.begin() + start,
-                                                               cps.begin() + start + len)));
+      out.push_back(unicode::encode_utf8(
+          std::vector<uint32_t>(cps.begin() + start, cps.begin() + start + len)));
       start += len;
     }
     return out;
@@ -202,18 +208,21 @@ TEST_CASE("tokenizer: metadata errors name the key") {
   {
     gguf::Writer w;
     w.add_array_string("tokenizer.ggml.tokens", std::span<const std::string>(toks));
-    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.model"), Error);
+    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.model"),
+                         Error);
   }
   {
     gguf::Writer w;
     w.add_string("tokenizer.ggml.model", "llama");
-    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.tokens"), Error);
+    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.tokens"),
+                         Error);
   }
   {
     gguf::Writer w;
     w.add_string("tokenizer.ggml.model", "gpt2");
     w.add_array_string("tokenizer.ggml.tokens", std::span<const std::string>(toks));
-    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.merges"), Error);
+    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.merges"),
+                         Error);
   }
   {
     gguf::Writer w;
@@ -221,27 +230,36 @@ TEST_CASE("tokenizer: metadata errors name the key") {
     w.add_array_string("tokenizer.ggml.tokens", std::span<const std::string>(toks));
     const float scores[] = {0.0f, 1.0f};
     w.add_array_f32("tokenizer.ggml.scores", scores);
-    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.scores"), Error);
+    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.scores"),
+                         Error);
   }
   {
     gguf::Writer w;
     w.add_string("tokenizer.ggml.model", "llama");
     w.add_array_string("tokenizer.ggml.tokens", std::span<const std::string>(toks));
     w.add_u32("tokenizer.ggml.eos_token_id", 7);
-    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.eos_token_id"),
-                         Error);
+    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)),
+                         doctest::Contains("tokenizer.ggml.eos_token_id"), Error);
   }
   {
     gguf::Writer w;
     w.add_string("tokenizer.ggml.model", "bert");
     w.add_array_string("tokenizer.ggml.tokens", std::span<const std::string>(toks));
-    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.model"), Error);
+    CHECK_THROWS_WITH_AS(Vocab::from_gguf(open(w)), doctest::Contains("tokenizer.ggml.model"),
+                         Error);
   }
   {
     // A tiny SPM vocabulary: merges by score, unknown characters fall back to <unk>.
     gguf::Writer w;
-    const std::vector<std::string> t = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b",
-                                        "ab", "\xE2\x96\x81" "ab"};
+    const std::vector<std::string> t = {"<unk>",
+                                        "<s>",
+                                        "</s>",
+                                        "\xE2\x96\x81",
+                                        "a",
+                                        "b",
+                                        "ab",
+                                        "\xE2\x96\x81"
+                                        "ab"};
     const float scores[] = {0, 0, 0, -1, -2, -2, -1, -0.5f};
     const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1};
     w.add_string("tokenizer.ggml.model", "llama");
