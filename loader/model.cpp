@@ -1,11 +1,11 @@
 // Hyper-parameters, validation and tensor lists of the supported architectures (see model.h).
 #include "loader/model.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "loader/error.h"
 #include "loader/gguf.h"
@@ -89,9 +89,12 @@ std::string layer_tensor_name(uint32_t il, std::string_view suffix) {
 
 std::string_view expert_tensor_suffix(ExpertMat m) {
   switch (m) {
-    case ExpertMat::Gate: return "ffn_gate_exps.weight";
-    case ExpertMat::Up: return "ffn_up_exps.weight";
-    case ExpertMat::Down: return "ffn_down_exps.weight";
+    case ExpertMat::Gate:
+      return "ffn_gate_exps.weight";
+    case ExpertMat::Up:
+      return "ffn_up_exps.weight";
+    case ExpertMat::Down:
+      return "ffn_down_exps.weight";
   }
   return "?";
 }
@@ -100,9 +103,10 @@ ModelDesc read_hparams(const gguf::File& f) {
   const std::string_view arch_s = f.require_string("general.architecture");
   const auto arch = arch_from_name(arch_s);
   if (!arch)
-    fail("unsupported architecture '{}' (general.architecture); supported: qwen3moe, llama, olmoe, "
-         "qwen2moe, deepseek2, gpt-oss",
-         arch_s);
+    fail(
+        "unsupported architecture '{}' (general.architecture); supported: qwen3moe, llama, olmoe, "
+        "qwen2moe, deepseek2, gpt-oss",
+        arch_s);
   const Keys k(f, arch_s);
   ModelDesc d;
   d.arch = *arch;
@@ -136,8 +140,8 @@ ModelDesc read_hparams(const gguf::File& f) {
 
   // Rope.
   d.rope_freq_base = k.f32_or("rope.freq_base", 10000.0f);
-  d.rope_type = (d.arch == Arch::Llama || d.arch == Arch::Deepseek2) ? RopeType::Normal
-                                                                      : RopeType::Neox;
+  d.rope_type =
+      (d.arch == Arch::Llama || d.arch == Arch::Deepseek2) ? RopeType::Normal : RopeType::Neox;
   {
     RopeScaling& rs = d.rope_scaling;
     const auto type = k.str("rope.scaling.type");
@@ -227,7 +231,8 @@ void validate_hparams(const ModelDesc& d) {
   constexpr uint64_t kMaxDim = 1u << 24;  // sanity bound for any single dimension
   need(d.n_layer > 0, key("block_count"), "zero layers");
   need(d.n_layer <= 4096, key("block_count"), "too many layers");
-  need(d.n_embd > 0 && d.n_embd <= kMaxDim, key("embedding_length"), "embedding length out of range");
+  need(d.n_embd > 0 && d.n_embd <= kMaxDim, key("embedding_length"),
+       "embedding length out of range");
   need(d.n_head > 0 && d.n_head <= 65536, key("attention.head_count"), "head count out of range");
   need(d.n_head_kv > 0, key("attention.head_count_kv"), "zero kv heads");
   need(d.n_head % d.n_head_kv == 0, key("attention.head_count_kv"),
@@ -251,8 +256,8 @@ void validate_hparams(const ModelDesc& d) {
     need(d.q_lora_rank <= kMaxDim, key("attention.q_lora_rank"), "q_lora_rank out of range");
     need(d.n_embd_head_k_mla > d.n_rot && d.n_embd_head_k_mla <= 65536,
          key("attention.key_length_mla"), "key_length_mla must exceed rope.dimension_count");
-    need(d.n_embd_head_v_mla > 0 && d.n_embd_head_v_mla <= 65536,
-         key("attention.value_length_mla"), "value_length_mla out of range");
+    need(d.n_embd_head_v_mla > 0 && d.n_embd_head_v_mla <= 65536, key("attention.value_length_mla"),
+         "value_length_mla out of range");
     need(d.n_rot > 0, key("rope.dimension_count"), "MLA needs a rope part");
   } else {
     need(d.n_rot <= d.n_embd_head_k, key("rope.dimension_count"),
@@ -473,7 +478,9 @@ uint64_t expert_bytes(const gguf::File& f, const ModelDesc& d, uint32_t il) {
 
 std::string describe_summary(const ModelDesc& d) {
   std::string s;
-  auto line = [&](std::string_view k, const std::string& v) { s += fmt::format("{:<22} {}\n", k, v); };
+  auto line = [&](std::string_view k, const std::string& v) {
+    s += fmt::format("{:<22} {}\n", k, v);
+  };
   line("architecture", std::string(arch_name(d.arch)));
   if (!d.name.empty()) line("name", d.name);
   line("layers", std::to_string(d.n_layer));
@@ -510,8 +517,8 @@ std::string describe_summary(const ModelDesc& d) {
     if (d.n_ff_shexp)
       line("shared experts", fmt::format("{} (ff {}){}", d.n_expert_shared, d.n_ff_shexp,
                                          d.routing.shared_gate ? ", sigmoid gate" : ""));
-    if (d.n_layer_dense_lead) line("leading dense layers", fmt::format("{} (ff {})",
-                                                                       d.n_layer_dense_lead, d.n_ff));
+    if (d.n_layer_dense_lead)
+      line("leading dense layers", fmt::format("{} (ff {})", d.n_layer_dense_lead, d.n_ff));
   } else {
     line("ffn", fmt::format("dense, ff {}", d.n_ff));
   }

@@ -1,15 +1,16 @@
 // Model descriptions: the hyper-parameters of the six supported MoE architectures read from GGUF
-// metadata (with llama.cpp's defaults), the routing variant, and the complete list of tensors a file
-// must hold. describe() validates a file against that list; expected_tensors() alone (no file) is what
-// `moevk synth` uses to build random models.
+// metadata (with llama.cpp's defaults), the routing variant, and the complete list of tensors a
+// file must hold. describe() validates a file against that list; expected_tensors() alone (no file)
+// is what `moevk synth` uses to build random models.
 //
 // Architectures (GGUF `general.architecture`):
 //   qwen3moe  per-head Q/K RMSNorm, NeoX rope, softmax -> top-k -> renormalise
 //   llama     Mixtral (experts in ffn_*_exps), normal rope, softmax -> top-k -> renormalise
-//   olmoe     Q/K RMSNorm over the whole q/k vectors, NeoX rope, softmax -> top-k, no renormalisation
-//   qwen2moe  QKV bias, softmax -> top-k (no renorm), shared expert scaled by sigmoid(gate_shexp . x)
-//   deepseek2 MLA attention, leading dense layers, sigmoid gating + selection bias, shared experts
-//   gpt-oss   biases, attention sinks, sliding window on alternating layers, YaRN, softmax over the
+//   olmoe     Q/K RMSNorm over the whole q/k vectors, NeoX rope, softmax -> top-k, no
+//   renormalisation qwen2moe  QKV bias, softmax -> top-k (no renorm), shared expert scaled by
+//   sigmoid(gate_shexp . x) deepseek2 MLA attention, leading dense layers, sigmoid gating +
+//   selection bias, shared experts gpt-oss   biases, attention sinks, sliding window on alternating
+//   layers, YaRN, softmax over the
 //             selected top-k logits, clamped SwiGLU
 #pragma once
 
@@ -40,25 +41,26 @@ enum class RopeScalingType { None, Linear, Yarn };
 
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::None;
-  float factor = 1.0f;         // rope.scaling.factor (freq_scale = 1 / factor)
-  uint32_t n_ctx_orig = 0;     // rope.scaling.original_context_length (default: context_length)
+  float factor = 1.0f;      // rope.scaling.factor (freq_scale = 1 / factor)
+  uint32_t n_ctx_orig = 0;  // rope.scaling.original_context_length (default: context_length)
   float yarn_beta_fast = 32.0f;
   float yarn_beta_slow = 1.0f;
   float yarn_ext_factor = 0.0f;  // 1 for YaRN, 0 otherwise (llama.cpp's default)
   float yarn_attn_factor = 1.0f;
-  float yarn_log_mul = 0.0f;     // rope.scaling.yarn_log_multiplier (deepseek2), 0 when absent
+  float yarn_log_mul = 0.0f;  // rope.scaling.yarn_log_multiplier (deepseek2), 0 when absent
 };
 
 // How the router's logits become expert ids and weights.
 enum class GatingFunc {
-  Softmax,          // p = softmax(logits over all experts); select top-k of p; weights = p[selected]
-  Sigmoid,          // p = sigmoid(logits); select top-k of p + selection bias; weights = p[selected]
+  Softmax,  // p = softmax(logits over all experts); select top-k of p; weights = p[selected]
+  Sigmoid,  // p = sigmoid(logits); select top-k of p + selection bias; weights = p[selected]
   SoftmaxSelected,  // gpt-oss: select top-k of logits (+ router bias); weights = softmax(selected)
 };
 
 enum class FfnAct {
   Swiglu,         // silu(gate) * up
-  SwigluClamped,  // gpt-oss: g = min(gate, limit), u = clamp(up, -limit, limit), g*sigmoid(alpha g)*(u+1)
+  SwigluClamped,  // gpt-oss: g = min(gate, limit), u = clamp(up, -limit, limit), g*sigmoid(alpha
+                  // g)*(u+1)
 };
 
 enum class QkNorm {
@@ -69,12 +71,12 @@ enum class QkNorm {
 
 struct Routing {
   GatingFunc gating = GatingFunc::Softmax;
-  bool norm_topk = false;        // renormalise the selected weights to sum 1
-  float norm_min = 0.0f;         // denominator clamp when renormalising (deepseek2: 6.103515625e-5)
-  float weights_scale = 1.0f;    // multiply the selected weights (deepseek2: expert_weights_scale)
-  bool selection_bias = false;   // exp_probs_b.bias added for selection only (deepseek2)
-  bool router_bias = false;      // ffn_gate_inp.bias added to the logits (gpt-oss)
-  bool shared_gate = false;      // qwen2moe: shared expert output scaled by sigmoid(gate_inp_shexp . x)
+  bool norm_topk = false;       // renormalise the selected weights to sum 1
+  float norm_min = 0.0f;        // denominator clamp when renormalising (deepseek2: 6.103515625e-5)
+  float weights_scale = 1.0f;   // multiply the selected weights (deepseek2: expert_weights_scale)
+  bool selection_bias = false;  // exp_probs_b.bias added for selection only (deepseek2)
+  bool router_bias = false;     // ffn_gate_inp.bias added to the logits (gpt-oss)
+  bool shared_gate = false;  // qwen2moe: shared expert output scaled by sigmoid(gate_inp_shexp . x)
 };
 
 struct ModelDesc {
@@ -94,13 +96,13 @@ struct ModelDesc {
   float rms_eps = 1e-5f;
 
   // FFN / experts.
-  uint32_t n_ff = 0;               // dense FFN width (feed_forward_length; deepseek2 leading layers)
-  uint32_t n_ff_exp = 0;           // one expert's width (expert_feed_forward_length, else n_ff)
-  uint32_t n_ff_shexp = 0;         // shared expert width (all shared experts together), 0 = none
-  uint32_t n_expert = 0;           // 0 = dense model (llama only)
+  uint32_t n_ff = 0;        // dense FFN width (feed_forward_length; deepseek2 leading layers)
+  uint32_t n_ff_exp = 0;    // one expert's width (expert_feed_forward_length, else n_ff)
+  uint32_t n_ff_shexp = 0;  // shared expert width (all shared experts together), 0 = none
+  uint32_t n_expert = 0;    // 0 = dense model (llama only)
   uint32_t n_expert_used = 0;
-  uint32_t n_expert_shared = 0;    // deepseek2: expert_shared_count; qwen2moe: 1
-  uint32_t n_layer_dense_lead = 0; // deepseek2: leading_dense_block_count
+  uint32_t n_expert_shared = 0;     // deepseek2: expert_shared_count; qwen2moe: 1
+  uint32_t n_layer_dense_lead = 0;  // deepseek2: leading_dense_block_count
   Routing routing;
   FfnAct act = FfnAct::Swiglu;
   float swiglu_alpha = 1.702f;  // gpt-oss clamped SwiGLU
@@ -108,13 +110,13 @@ struct ModelDesc {
 
   // Attention.
   QkNorm qk_norm = QkNorm::None;
-  bool qkv_bias = false;      // attn_{q,k,v}.bias
-  bool out_bias = false;      // attn_output.bias (gpt-oss)
-  bool attn_sinks = false;    // attn_sinks.weight [n_head] (gpt-oss)
-  uint32_t sliding_window = 0;   // 0 = none
-  uint32_t swa_pattern = 0;      // layer il is SWA when il % swa_pattern < swa_pattern - 1
-  uint32_t q_lora_rank = 0;      // deepseek2 (0: plain attn_q)
-  uint32_t kv_lora_rank = 0;     // deepseek2
+  bool qkv_bias = false;           // attn_{q,k,v}.bias
+  bool out_bias = false;           // attn_output.bias (gpt-oss)
+  bool attn_sinks = false;         // attn_sinks.weight [n_head] (gpt-oss)
+  uint32_t sliding_window = 0;     // 0 = none
+  uint32_t swa_pattern = 0;        // layer il is SWA when il % swa_pattern < swa_pattern - 1
+  uint32_t q_lora_rank = 0;        // deepseek2 (0: plain attn_q)
+  uint32_t kv_lora_rank = 0;       // deepseek2
   uint32_t n_embd_head_k_mla = 0;  // deepseek2: q/k head dim incl. rope part (key_length_mla)
   uint32_t n_embd_head_v_mla = 0;  // deepseek2: v head dim (value_length_mla)
 
@@ -131,9 +133,10 @@ struct ModelDesc {
   bool is_swa_layer(uint32_t il) const {
     return sliding_window > 0 && swa_pattern > 0 && il % swa_pattern < swa_pattern - 1;
   }
-  float freq_scale() const { return rope_scaling.type == RopeScalingType::None ? 1.0f
-                                                                                : 1.0f / rope_scaling.factor; }
-  uint32_t q_dim() const { return n_head * n_embd_head_k; }     // non-MLA
+  float freq_scale() const {
+    return rope_scaling.type == RopeScalingType::None ? 1.0f : 1.0f / rope_scaling.factor;
+  }
+  uint32_t q_dim() const { return n_head * n_embd_head_k; }      // non-MLA
   uint32_t kv_dim() const { return n_head_kv * n_embd_head_k; }  // non-MLA (k; v uses head_v)
   uint32_t v_dim() const { return n_head_kv * n_embd_head_v; }
   uint32_t attn_out_dim() const {  // input width of attn_output
@@ -147,24 +150,24 @@ struct ModelDesc {
 // What a tensor is, for synthesis (value ranges) and for the rule that routers, norms, biases and
 // sinks stay F32 in every file.
 enum class TensorKind {
-  Matrix,   // a weight matrix (quantisable): embeddings, projections, experts, output
-  Norm,     // RMSNorm weight (values near 1)
-  Bias,     // additive bias (F32)
-  Router,   // ffn_gate_inp.weight (F32 in llama.cpp's files)
-  Sinks,    // attn_sinks.weight (F32)
-  Gate,     // ffn_gate_inp_shexp.weight (F32 vector)
+  Matrix,  // a weight matrix (quantisable): embeddings, projections, experts, output
+  Norm,    // RMSNorm weight (values near 1)
+  Bias,    // additive bias (F32)
+  Router,  // ffn_gate_inp.weight (F32 in llama.cpp's files)
+  Sinks,   // attn_sinks.weight (F32)
+  Gate,    // ffn_gate_inp_shexp.weight (F32 vector)
 };
 
 enum class ExpertMat { Gate = 0, Up = 1, Down = 2 };
 
 struct TensorSpec {
-  std::string name;               // "blk.3.ffn_up_exps.weight"
+  std::string name;                        // "blk.3.ffn_up_exps.weight"
   std::array<uint64_t, 4> ne{1, 1, 1, 1};  // ggml order, unused dims 1
   uint32_t n_dims = 1;
   bool required = true;
-  bool expert = false;            // ffn_*_exps (weights or biases): ne[n_dims-1] == n_expert
+  bool expert = false;  // ffn_*_exps (weights or biases): ne[n_dims-1] == n_expert
   TensorKind kind = TensorKind::Matrix;
-  int32_t layer = -1;             // -1 for global tensors
+  int32_t layer = -1;  // -1 for global tensors
   bool must_be_f32() const { return kind != TensorKind::Matrix; }
 };
 
@@ -194,14 +197,15 @@ std::string_view expert_tensor_suffix(ExpertMat m);                   // "ffn_ga
 std::optional<uint64_t> expert_matrix_bytes(const ModelDesc& d, uint32_t il, ExpertMat m,
                                             GgmlType t);
 
-// Where one expert's matrix lies in a file: the tensor, its type, the slab's byte offset relative to
-// the tensor's data and the slab's size. Throws when the tensor is missing or il is not an MoE layer.
+// Where one expert's matrix lies in a file: the tensor, its type, the slab's byte offset relative
+// to the tensor's data and the slab's size. Throws when the tensor is missing or il is not an MoE
+// layer.
 struct ExpertSlab {
   const gguf::TensorInfo* tensor;
   GgmlType type;
-  uint64_t rows;       // output rows of one expert
-  uint64_t row_len;    // elements per row
-  uint64_t bytes;      // bytes of one expert
+  uint64_t rows;     // output rows of one expert
+  uint64_t row_len;  // elements per row
+  uint64_t bytes;    // bytes of one expert
   uint64_t offset(uint32_t expert) const { return bytes * expert; }
 };
 ExpertSlab expert_slab(const gguf::File& f, const ModelDesc& d, uint32_t il, ExpertMat m);

@@ -54,8 +54,12 @@ void Forward::Impl::load() {
   } else {
     k_row = d.n_head_kv * d.n_embd_head_k;
     v_row = d.n_head_kv * d.n_embd_head_v;
-    attn_p = {d.n_head, d.n_head_kv, d.n_embd_head_k, d.n_embd_head_v,
-            1.0f / std::sqrt(float(d.n_embd_head_k)), 0};
+    attn_p = {d.n_head,
+              d.n_head_kv,
+              d.n_embd_head_k,
+              d.n_embd_head_v,
+              1.0f / std::sqrt(float(d.n_embd_head_k)),
+              0};
   }
 
   layers.resize(d.n_layer);
@@ -136,7 +140,8 @@ std::vector<float> Forward::Impl::eval(std::span<const int32_t> tokens, uint32_t
 
   // x: the residual stream [T][n_embd].
   std::vector<float> x(uint64_t(T) * E), h(x.size()), y(x.size());
-  for (uint32_t t = 0; t < T; ++t) tok_embd.dequant_row(uint64_t(tokens[t]), x.data() + uint64_t(t) * E);
+  for (uint32_t t = 0; t < T; ++t)
+    tok_embd.dequant_row(uint64_t(tokens[t]), x.data() + uint64_t(t) * E);
 
   for (uint32_t il = 0; il < d.n_layer; ++il) {
     const LayerWeights& w = layers[il];

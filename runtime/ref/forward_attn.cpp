@@ -1,12 +1,13 @@
-// CPU reference attention: the standard multi-head / GQA block (q/k/v projections, biases, Q/K norm,
-// rope, sinks, sliding window) and deepseek2's multi-head latent attention in its absorbed form.
+// CPU reference attention: the standard multi-head / GQA block (q/k/v projections, biases, Q/K
+// norm, rope, sinks, sliding window) and deepseek2's multi-head latent attention in its absorbed
+// form.
 #include "loader/error.h"
 #include "runtime/ref/forward_impl.h"
 
 namespace moevk::ref {
 
-void Forward::Impl::attn_standard(uint32_t il, std::span<const float> h, uint32_t T,
-                                  uint32_t pos0, std::span<float> out) {
+void Forward::Impl::attn_standard(uint32_t il, std::span<const float> h, uint32_t T, uint32_t pos0,
+                                  std::span<float> out) {
   LayerWeights& w = layers[il];
   const uint32_t qd = d.q_dim(), kd = d.kv_dim(), vd = d.v_dim();
   const uint32_t od = d.n_head * d.n_embd_head_v;

@@ -23,7 +23,8 @@ struct LayerWeights {
   QMatrix ffn_gate, ffn_up, ffn_down;
   // MoE
   QMatrix router, gate_exps, up_exps, down_exps;
-  std::vector<float> router_b, sel_bias, gate_exps_b, up_exps_b, down_exps_b;  // expert biases [X][F]
+  std::vector<float> router_b, sel_bias, gate_exps_b, up_exps_b,
+      down_exps_b;  // expert biases [X][F]
   QMatrix gate_sh, up_sh, down_sh;
   std::vector<float> gate_inp_sh;
   // KV cache rows [n_ctx][k_row] / [n_ctx][v_row]
@@ -40,7 +41,7 @@ struct Forward::Impl {
   std::vector<LayerWeights> layers;
   uint32_t k_row = 0, v_row = 0;  // floats per cache row
   RopeParams rope_p;
-  AttnParams attn_p;              // scale, heads, dims (window per layer)
+  AttnParams attn_p;  // scale, heads, dims (window per layer)
   DumpFn dump;
 
   void load();

@@ -28,7 +28,8 @@ unsigned num_threads() {
 void parallel_for(uint64_t n, const std::function<void(uint64_t, uint64_t)>& fn,
                   uint64_t min_per_thread) {
   if (n == 0) return;
-  uint64_t nt = std::min<uint64_t>(num_threads(), std::max<uint64_t>(1, n / std::max<uint64_t>(1, min_per_thread)));
+  uint64_t nt = std::min<uint64_t>(
+      num_threads(), std::max<uint64_t>(1, n / std::max<uint64_t>(1, min_per_thread)));
   if (nt <= 1) {
     fn(0, n);
     return;
@@ -68,7 +69,8 @@ void QMatrix::dequant_row(uint64_t r, float* out) const {
 }
 
 QMatrix f32_matrix(std::span<const float> w, uint64_t row_len) {
-  MOEVK_ASSERT(row_len > 0 && w.size() % row_len == 0, "f32_matrix: size not a multiple of row_len");
+  MOEVK_ASSERT(row_len > 0 && w.size() % row_len == 0,
+               "f32_matrix: size not a multiple of row_len");
   QMatrix m;
   m.type = GgmlType::F32;
   m.data = reinterpret_cast<const uint8_t*>(w.data());
@@ -135,7 +137,8 @@ RopeParams rope_params(const ModelDesc& d) {
   return p;
 }
 
-void rope(std::span<float> x, uint32_t n_head, uint32_t head_dim, int64_t pos, const RopeParams& p) {
+void rope(std::span<float> x, uint32_t n_head, uint32_t head_dim, int64_t pos,
+          const RopeParams& p) {
   MOEVK_ASSERT(x.size() >= uint64_t(n_head) * head_dim, "rope: x too small");
   MOEVK_ASSERT(p.n_rot % 2 == 0 && p.n_rot <= head_dim, "rope: bad n_rot");
   const uint32_t half = p.n_rot / 2;
@@ -145,7 +148,8 @@ void rope(std::span<float> x, uint32_t n_head, uint32_t head_dim, int64_t pos, c
   const bool yarn = p.ext_factor != 0.0f;
   if (yarn) {
     auto corr_dim = [&](double n_rot_beta) {
-      return p.n_rot * std::log(double(p.n_ctx_orig) / (n_rot_beta * 2.0 * M_PI)) / (2.0 * std::log(base));
+      return p.n_rot * std::log(double(p.n_ctx_orig) / (n_rot_beta * 2.0 * M_PI)) /
+             (2.0 * std::log(base));
     };
     lo = std::max(0.0, std::floor(corr_dim(p.beta_fast)));
     hi = std::min(double(p.n_rot) - 1.0, std::ceil(corr_dim(p.beta_slow)));
@@ -199,11 +203,14 @@ void route(const Routing& r, std::span<const float> logits, std::span<const floa
   MOEVK_ASSERT(weights.size() == k && k <= n && k > 0, "route: bad sizes");
   std::vector<float> probs(logits.begin(), logits.end());
   switch (r.gating) {
-    case GatingFunc::Softmax: softmax(probs); break;
+    case GatingFunc::Softmax:
+      softmax(probs);
+      break;
     case GatingFunc::Sigmoid:
       for (float& p : probs) p = sigmoid(p);
       break;
-    case GatingFunc::SoftmaxSelected: break;
+    case GatingFunc::SoftmaxSelected:
+      break;
   }
   if (!probs_out.empty()) std::copy(probs.begin(), probs.end(), probs_out.begin());
   if (!sel_bias.empty()) {
@@ -228,11 +235,12 @@ void route(const Routing& r, std::span<const float> logits, std::span<const floa
 
 void swiglu(std::span<const float> gate, std::span<const float> up, std::span<float> out) {
   MOEVK_ASSERT(gate.size() == up.size() && out.size() >= gate.size(), "swiglu: sizes");
-  for (size_t i = 0; i < gate.size(); ++i) out[i] = static_cast<float>(double(silu(gate[i])) * up[i]);
+  for (size_t i = 0; i < gate.size(); ++i)
+    out[i] = static_cast<float>(double(silu(gate[i])) * up[i]);
 }
 
-void swiglu_clamped(std::span<const float> gate, std::span<const float> up, float alpha, float limit,
-                    std::span<float> out) {
+void swiglu_clamped(std::span<const float> gate, std::span<const float> up, float alpha,
+                    float limit, std::span<float> out) {
   MOEVK_ASSERT(gate.size() == up.size() && out.size() >= gate.size(), "swiglu_clamped: sizes");
   for (size_t i = 0; i < gate.size(); ++i) {
     const double g = std::min(double(gate[i]), double(limit));
@@ -246,7 +254,8 @@ void attention(std::span<const float> q, std::span<const float> k_cache,
                std::span<const float> sinks, std::span<float> out) {
   MOEVK_ASSERT(p.n_head > 0 && p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0, "attention: heads");
   const uint64_t n_kv = uint64_t(pos) + 1;
-  const uint64_t ks = uint64_t(p.n_head_kv) * p.head_dim_k, vs = uint64_t(p.n_head_kv) * p.head_dim_v;
+  const uint64_t ks = uint64_t(p.n_head_kv) * p.head_dim_k,
+                 vs = uint64_t(p.n_head_kv) * p.head_dim_v;
   MOEVK_ASSERT(q.size() >= uint64_t(p.n_head) * p.head_dim_k, "attention: q size");
   MOEVK_ASSERT(k_cache.size() >= n_kv * ks && v_cache.size() >= n_kv * vs, "attention: cache size");
   MOEVK_ASSERT(out.size() >= uint64_t(p.n_head) * p.head_dim_v, "attention: out size");

@@ -1,6 +1,6 @@
-// Plain CPU reference ops: naive loops, double accumulation, fp32 storage. They define what every GPU
-// op computes (the shader tests compare against them) and build the CPU forward pass (forward.h).
-// Vectors are float spans; a batch of T vectors of length n is T*n floats, row-major.
+// Plain CPU reference ops: naive loops, double accumulation, fp32 storage. They define what every
+// GPU op computes (the shader tests compare against them) and build the CPU forward pass
+// (forward.h). Vectors are float spans; a batch of T vectors of length n is T*n floats, row-major.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +21,9 @@ void parallel_for(uint64_t n, const std::function<void(uint64_t, uint64_t)>& fn,
 void set_num_threads(unsigned n);
 unsigned num_threads();
 
-// A matrix of n_rows rows of row_len elements stored in GGUF blocks of type `type` (a ggml 2-D view;
-// a 3-D expert tensor is n_expert * rows rows). Rows are dequantised on the fly with dequantize_row.
+// A matrix of n_rows rows of row_len elements stored in GGUF blocks of type `type` (a ggml 2-D
+// view; a 3-D expert tensor is n_expert * rows rows). Rows are dequantised on the fly with
+// dequantize_row.
 struct QMatrix {
   GgmlType type = GgmlType::F32;
   const uint8_t* data = nullptr;
@@ -50,10 +51,10 @@ void rms_norm(std::span<const float> x, std::span<const float> w, float eps, uin
 // x[t][i] += b[i] over each row of length b.size().
 void add_bias(std::span<float> x, std::span<const float> b);
 
-// Rotary position embedding of one token's vector of n_head heads of head_dim each; rotates the first
-// n_rot dims of every head. Normal: pairs (2i, 2i+1); Neox: pairs (i, i + n_rot/2).
-// theta_i = pos * base^(-2i/n_rot); YaRN (ext_factor > 0) mixes interpolated (freq_scale * theta)
-// and extrapolated theta with ggml's ramp over corr dims, and scales cos/sin by mscale.
+// Rotary position embedding of one token's vector of n_head heads of head_dim each; rotates the
+// first n_rot dims of every head. Normal: pairs (2i, 2i+1); Neox: pairs (i, i + n_rot/2). theta_i =
+// pos * base^(-2i/n_rot); YaRN (ext_factor > 0) mixes interpolated (freq_scale * theta) and
+// extrapolated theta with ggml's ramp over corr dims, and scales cos/sin by mscale.
 struct RopeParams {
   uint32_t n_rot = 0;
   RopeType type = RopeType::Normal;
@@ -85,8 +86,8 @@ void route(const Routing& r, std::span<const float> logits, std::span<const floa
 // out[i] = silu(gate[i]) * up[i]
 void swiglu(std::span<const float> gate, std::span<const float> up, std::span<float> out);
 // gpt-oss: g = min(gate, limit), u = clamp(up, -limit, limit), out = g * sigmoid(alpha g) * (u + 1)
-void swiglu_clamped(std::span<const float> gate, std::span<const float> up, float alpha, float limit,
-                    std::span<float> out);
+void swiglu_clamped(std::span<const float> gate, std::span<const float> up, float alpha,
+                    float limit, std::span<float> out);
 
 // Causal attention of one query at position pos over a KV cache holding positions 0..pos:
 // k_cache row p = n_head_kv * head_dim_k floats, v_cache row p = n_head_kv * head_dim_v floats.

@@ -19,8 +19,8 @@
 using namespace moevk;
 
 TEST_CASE("model: arch names round trip") {
-  for (Arch a : {Arch::Qwen3Moe, Arch::Llama, Arch::Olmoe, Arch::Qwen2Moe, Arch::Deepseek2,
-                 Arch::GptOss})
+  for (Arch a :
+       {Arch::Qwen3Moe, Arch::Llama, Arch::Olmoe, Arch::Qwen2Moe, Arch::Deepseek2, Arch::GptOss})
     CHECK(arch_from_name(arch_name(a)) == a);
   CHECK(!arch_from_name("gpt2"));
   CHECK(layer_tensor_name(3, "ffn_up_exps.weight") == "blk.3.ffn_up_exps.weight");
@@ -114,15 +114,15 @@ namespace {
 // A tiny qwen3moe file built key by key, so each test can break one thing.
 struct Mini {
   std::map<std::string, uint32_t> u = {
-      {"block_count", 1},  {"embedding_length", 32}, {"context_length", 64},
-      {"attention.head_count", 2}, {"attention.head_count_kv", 1}, {"expert_count", 4},
-      {"expert_used_count", 2}, {"expert_feed_forward_length", 32}, {"vocab_size", 16},
+      {"block_count", 1},          {"embedding_length", 32},           {"context_length", 64},
+      {"attention.head_count", 2}, {"attention.head_count_kv", 1},     {"expert_count", 4},
+      {"expert_used_count", 2},    {"expert_feed_forward_length", 32}, {"vocab_size", 16},
   };
   std::map<std::string, float> f = {{"attention.layer_norm_rms_epsilon", 1e-6f}};
-  std::set<std::string> drop;                             // tensors left out
-  std::map<std::string, std::vector<uint64_t>> reshape;   // tensors with other dims
-  std::map<std::string, uint32_t> retype;                 // tensors stored as another type id
-  std::vector<std::string> extra;                         // additional F32 [4] tensors
+  std::set<std::string> drop;                            // tensors left out
+  std::map<std::string, std::vector<uint64_t>> reshape;  // tensors with other dims
+  std::map<std::string, uint32_t> retype;                // tensors stored as another type id
+  std::vector<std::string> extra;                        // additional F32 [4] tensors
 
   std::vector<uint8_t> bytes() const {
     auto keys = [&](gguf::Writer& w) {

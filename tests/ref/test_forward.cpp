@@ -1,6 +1,7 @@
 // The CPU reference forward pass against llama.cpp's oracle (../shared/oracle), for every file of
 // the manifest: prompt logits vs the exact-fp32 logits, teacher-forced decode vs llama.cpp's decode
-// logits, greedy ids, prefill vs token-by-token decode, and the intermediate dumps of the F16 models.
+// logits, greedy ids, prefill vs token-by-token decode, and the intermediate dumps of the F16
+// models.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -104,7 +105,8 @@ TEST_CASE("ref forward matches the llama.cpp oracle on every manifest file") {
     CHECK(d_prompt <= tol);
     CHECK(d_gen <= gen_tol);
     // Exact fp32 math on the same weights: the reference should be far closer than the bar (numpy
-    // float64 agrees with f32ref to ~3e-6; this one to ~3e-6 too); 1e-4 leaves room for summation order.
+    // float64 agrees with f32ref to ~3e-6; this one to ~3e-6 too); 1e-4 leaves room for summation
+    // order.
     CHECK(d_prompt <= 1e-4);
     // Likewise the decode rows sit within llama.cpp's own measured decode deviation.
     CHECK(d_gen <= gen_dev + 1e-3);
@@ -191,7 +193,8 @@ TEST_CASE("ref forward: intermediate tensors match the F16 dumps layer by layer"
         const auto ref = read_f32(ddir + name + ".bin", n);
         double worst = 0.0;
         for (size_t i = 0; i < n; ++i)
-          worst = std::max(worst, std::fabs(double(mine[i]) - ref[i]) / (0.02 + 0.01 * std::fabs(ref[i])));
+          worst = std::max(worst,
+                           std::fabs(double(mine[i]) - ref[i]) / (0.02 + 0.01 * std::fabs(ref[i])));
         CHECK(worst <= 1.0);
       }
       ++n_checked;

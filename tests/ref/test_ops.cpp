@@ -194,7 +194,8 @@ TEST_CASE("ref swiglu and clamped swiglu") {
   CHECK(o[3] == doctest::Approx(7.0 / (1.0 + std::exp(-1.702 * 7.0)) * 8.0));
   const std::vector<float> gn = {-10}, un = {-10};
   std::vector<float> on(1);
-  swiglu_clamped(gn, un, 1.702f, 7.0f, on);  // up clamps to -7: (u + 1) = -6; gate not clamped below
+  swiglu_clamped(gn, un, 1.702f, 7.0f,
+                 on);  // up clamps to -7: (u + 1) = -6; gate not clamped below
   CHECK(on[0] == doctest::Approx(-10.0 / (1.0 + std::exp(17.02)) * -6.0));
 }
 
