@@ -14,7 +14,7 @@
 #include "loader/error.h"
 #include "loader/gguf.h"
 #include "loader/model.h"
-#include "runtime/ref/forward.h"
+#include "runtime/model/engine.h"
 #include "runtime/sched/size.h"
 
 namespace moevk::cli {
@@ -35,6 +35,7 @@ options:
   --backend NAME        vulkan (default) or cpu (the reference forward pass)
   --gpu-mem SIZE        GPU memory budget for the vulkan backend (6G, 512M, ...)
   --ctx N               KV cache size (default: prompt + decode length)
+  --stats               per decoded token: dispatches, barriers, round trips, weight bytes
   -h, --help            this text
 )";
 
@@ -57,44 +58,12 @@ std::vector<int32_t> parse_ids(const std::string& opt, const std::string& s) {
   return ids;
 }
 
-struct BackendOptions {
-  std::optional<uint64_t> gpu_mem;
-  uint32_t n_ctx = 0;
-};
-
-// What `moevk logits` needs of a backend: batches of ids at a start position -> logits rows.
-class LogitsBackend {
- public:
-  virtual ~LogitsBackend() = default;
-  virtual std::vector<float> eval(std::span<const int32_t> ids, uint32_t start_pos) = 0;
-};
-
-class CpuBackend final : public LogitsBackend {
- public:
-  CpuBackend(const gguf::File& f, const ModelDesc& d, const BackendOptions& o) : fwd_(f, d, o.n_ctx) {}
-  std::vector<float> eval(std::span<const int32_t> ids, uint32_t start_pos) override {
-    return fwd_.eval(ids, start_pos);
-  }
-
- private:
-  ref::Forward fwd_;
-};
-
-// Backends by name; the GPU forward pass registers here when it lands.
-std::unique_ptr<LogitsBackend> make_backend(const std::string& name, const gguf::File& f,
-                                            const ModelDesc& d, const BackendOptions& o) {
-  if (name == "cpu") return std::make_unique<CpuBackend>(f, d, o);
-  if (name == "vulkan")
-    fail("--backend vulkan: the GPU forward pass is not yet available in this build; use "
-         "--backend cpu");
-  fail("unknown backend '{}' (expected vulkan or cpu)", name);
-}
-
 int cmd_logits(const std::vector<std::string>& args) {
   std::string model, out, backend = "vulkan";
   std::optional<std::vector<int32_t>> prompt;
   std::vector<int32_t> decode;
-  BackendOptions opts;
+  EngineOptions opts;
+  bool stats = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -114,8 +83,11 @@ int cmd_logits(const std::vector<std::string>& args) {
       out = value();
     } else if (a == "--backend") {
       backend = value();
+      opts.backend = backend_from_name(backend);
     } else if (a == "--gpu-mem") {
       opts.gpu_mem = sched::parse_size(value());
+    } else if (a == "--stats") {
+      stats = true;
     } else if (a == "--ctx") {
       const std::string& v = value();
       uint32_t n = 0;
@@ -146,12 +118,28 @@ int cmd_logits(const std::vector<std::string>& args) {
     fail("--ctx {} is smaller than the {} prompt + decode tokens", opts.n_ctx, n_tok);
   }
 
-  auto be = make_backend(backend, file, d, opts);
+  std::unique_ptr<Engine> be = make_engine(file, opts);
   std::vector<float> logits = be->eval(*prompt, 0);
   uint32_t pos = static_cast<uint32_t>(prompt->size());
+  EvalStats total;
   for (int32_t id : decode) {
     std::vector<float> row = be->eval(std::span(&id, 1), pos++);
     logits.insert(logits.end(), row.begin(), row.end());
+    const EvalStats s = be->last_stats();
+    total.tokens += s.tokens;
+    total.dispatches += s.dispatches;
+    total.barriers += s.barriers;
+    total.submits += s.submits;
+    total.weight_bytes += s.weight_bytes;
+  }
+  if (stats && total.tokens) {
+    const double n = static_cast<double>(total.tokens);
+    std::fprintf(stderr,
+                 "per decoded token (%llu tokens, %s): %.1f compute dispatches, %.1f barriers, %.1f "
+                 "host-device round trips, %s of weights read\n",
+                 static_cast<unsigned long long>(total.tokens), be->backend_name().c_str(),
+                 total.dispatches / n, total.barriers / n, total.submits / n,
+                 sched::format_size(static_cast<uint64_t>(total.weight_bytes / n)).c_str());
   }
   if (logits.size() != n_tok * d.n_vocab)
     fail("internal error: {} logits for {} tokens x {} vocab", logits.size(), n_tok, d.n_vocab);

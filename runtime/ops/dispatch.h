@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "loader/error.h"
+
 namespace moevk::ops {
 
 // Workgroups for a grid-stride loop over n items with `wg` invocations per group (capped: the shader

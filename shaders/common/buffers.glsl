@@ -22,5 +22,6 @@ uint read_u32_unaligned(UintRef p, uint byte_off) {
 }
 float read_f16(UintRef p, uint byte_off) { return unpackHalf2x16(read_u16(p, byte_off)).x; }
 
-// Grid-stride helper: total invocations of a 1-D dispatch.
-uint grid_stride() { return gl_NumWorkGroups.x * gl_WorkGroupSize.x; }
+// Grid-stride helper: total invocations of a 1-D dispatch. A macro, not a function: a function
+// defined here would see gl_WorkGroupSize before the shader's local_size layout (as 1,1,1).
+#define grid_stride() (gl_NumWorkGroups.x * gl_WorkGroupSize.x)

@@ -1,0 +1,85 @@
+// moevk run: generate text from a prompt, streamed to stdout; speed and memory on stderr.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "loader/tokenizer.h"
+
+namespace moevk::cli {
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: moevk run -m MODEL.gguf -p TEXT [options]\n\n"
+    "Generates text after the prompt and streams it to stdout; prints prompt and generation speed and\n"
+    "memory use to stderr at the end.\n\n"
+    "options:\n"
+    "  -m, --model FILE      the GGUF model\n"
+    "  -p, --prompt TEXT     the prompt (a BOS token is added where the model asks for one)\n"
+    "  -f, --file FILE       read the prompt from a file instead\n"
+    "  -n, --n-predict N     tokens to generate (default 128; -1 = until the context is full)\n"
+    "  --stats               per decoded token: dispatches, barriers, round trips, weight bytes\n";
+
+std::atomic<bool> g_stop{false};
+void on_sigint(int) { g_stop = true; }
+
+}  // namespace
+
+static int cmd_run(const std::vector<std::string>& argv) {
+  Args args;
+  args.option({"-m", "--model"}).option({"-p", "--prompt"}).option({"-f", "--file"});
+  args.option({"-n", "--n-predict"}).option({"--stats"}, false).option({"-h", "--help"}, false);
+  engine_options(args);
+  sampler_options(args);
+  args.parse(argv);
+  if (args.has("--help")) {
+    std::printf("%s%s%s", kUsage, kEngineHelp, kSamplerHelp);
+    return 0;
+  }
+  const std::string model = args.require("--model");
+  std::string prompt;
+  if (auto f = args.get("--file")) {
+    std::ifstream in(*f, std::ios::binary);
+    if (!in) fail("cannot read prompt file '{}'", *f);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    prompt = ss.str();
+  } else {
+    prompt = args.require("--prompt");
+  }
+  const int n_predict = static_cast<int>(args.get_int("--n-predict", 128, -1, 1 << 24));
+  const SamplerParams sp = sampler_params_from(args);
+  const EngineOptions eo = engine_options_from(args);
+
+  gguf::File file = gguf::File::open(model);
+  Tokenizer tokenizer = Tokenizer::from_gguf(file);
+  std::unique_ptr<Engine> engine = make_engine(file, eo);
+  std::vector<int32_t> ids = tokenizer.tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (ids.empty()) fail("the prompt tokenizes to nothing");
+
+  Session session(*engine, tokenizer, sp);
+  std::signal(SIGINT, on_sigint);
+  std::fputs(prompt.c_str(), stdout);
+  std::fflush(stdout);
+  GenerationStats st = session.generate(
+      ids, n_predict,
+      [](const std::string& piece) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      },
+      &g_stop);
+  std::signal(SIGINT, SIG_DFL);
+  std::fputs("\n", stdout);
+  if (st.stop == StopReason::ContextFull)
+    std::fprintf(stderr, "moevk run: stopped at the context limit (%u tokens); raise it with -c\n",
+                 engine->n_ctx());
+  print_generation_stats(st, *engine, args.has("--stats"));
+  return 0;
+}
+
+MOEVK_COMMAND("run", "generate text from a prompt", cmd_run);
+
+}  // namespace moevk::cli

@@ -1,0 +1,75 @@
+#include "cli/common.h"
+
+#include <cstdio>
+
+#include "runtime/sched/size.h"
+
+namespace moevk::cli {
+
+const char* const kEngineHelp =
+    "  -c, --ctx-size N      context size in tokens (default: the model's, at most 4096)\n"
+    "  --backend NAME        vulkan (default) or cpu (the reference forward pass)\n"
+    "  --gpu-mem SIZE        GPU memory budget (6G, 512M, ...; default: no limit)\n"
+    "  --device N            Vulkan device index (see `moevk devices`; default: the best one)\n";
+
+const char* const kSamplerHelp =
+    "  --temp T              temperature (default 0.8; 0 = greedy)\n"
+    "  --top-k K             keep the K most likely tokens (default 40; 0 = off)\n"
+    "  --top-p P             nucleus sampling threshold (default 0.95; 1 = off)\n"
+    "  --min-p P             drop tokens below P x the top probability (default 0.05; 0 = off)\n"
+    "  --repeat-penalty R    penalise the last --repeat-last-n tokens (default 1.0 = off)\n"
+    "  --repeat-last-n N     window of the repeat penalty (default 64)\n"
+    "  --seed S              random seed (default 12648430)\n";
+
+void engine_options(Args& args) {
+  args.option({"-c", "--ctx-size"}).option({"--backend"}).option({"--gpu-mem"}).option({"--device"});
+}
+
+EngineOptions engine_options_from(const Args& args) {
+  EngineOptions o;
+  o.n_ctx = static_cast<uint32_t>(args.get_int("--ctx-size", 0, 1, 1 << 20));
+  o.backend = backend_from_name(args.get("--backend").value_or("vulkan"));
+  o.gpu_mem = args.get_size("--gpu-mem", 0);
+  o.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
+  return o;
+}
+
+void sampler_options(Args& args) {
+  args.option({"--temp"}).option({"--top-k"}).option({"--top-p"}).option({"--min-p"});
+  args.option({"--repeat-penalty"}).option({"--repeat-last-n"}).option({"--seed"});
+}
+
+SamplerParams sampler_params_from(const Args& args) {
+  SamplerParams p;
+  p.temperature = static_cast<float>(args.get_float("--temp", p.temperature));
+  p.top_k = static_cast<int32_t>(args.get_int("--top-k", p.top_k, 0, INT32_MAX));
+  p.top_p = static_cast<float>(args.get_float("--top-p", p.top_p));
+  p.min_p = static_cast<float>(args.get_float("--min-p", p.min_p));
+  p.repeat_penalty = static_cast<float>(args.get_float("--repeat-penalty", p.repeat_penalty));
+  p.repeat_last_n = static_cast<int32_t>(args.get_int("--repeat-last-n", p.repeat_last_n, 0, INT32_MAX));
+  p.seed = static_cast<uint64_t>(args.get_int("--seed", static_cast<int64_t>(p.seed), 0, INT64_MAX));
+  p.validate();
+  return p;
+}
+
+void print_generation_stats(const GenerationStats& st, const Engine& engine, bool stats) {
+  auto rate = [](uint64_t n, double s) { return s > 0 ? n / s : 0.0; };
+  std::fprintf(stderr, "\n[%s] prompt: %llu tokens in %.2f s (%.2f tok/s); generation: %llu tokens in %.2f s "
+                       "(%.2f tok/s); stopped: %s\n",
+               engine.backend_name().c_str(), (unsigned long long)st.prompt_tokens, st.prompt_seconds,
+               rate(st.prompt_tokens, st.prompt_seconds), (unsigned long long)st.generated_tokens,
+               st.generate_seconds, rate(st.generated_tokens, st.generate_seconds), stop_reason_text(st.stop));
+  std::fprintf(stderr, "memory: device %s, context %u tokens\n",
+               sched::format_size(engine.device_bytes()).c_str(), engine.n_ctx());
+  if (stats && st.decode_totals.tokens) {
+    const EvalStats& t = st.decode_totals;
+    const double n = static_cast<double>(t.tokens);
+    std::fprintf(stderr,
+                 "per decoded token (%llu tokens): %.1f compute dispatches, %.1f barriers, %.1f host-device "
+                 "round trips, %s of weights read\n",
+                 (unsigned long long)t.tokens, t.dispatches / n, t.barriers / n, t.submits / n,
+                 sched::format_size(static_cast<uint64_t>(t.weight_bytes / n)).c_str());
+  }
+}
+
+}  // namespace moevk::cli

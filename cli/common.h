@@ -1,0 +1,28 @@
+// What run, chat and logits share: the engine options every one of them takes, and printing stats.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cli/args.h"
+#include "loader/gguf.h"
+#include "runtime/model/engine.h"
+#include "runtime/model/sampler.h"
+#include "runtime/model/session.h"
+
+namespace moevk::cli {
+
+// Declares -c/--ctx-size, --backend, --gpu-mem, --device on args.
+void engine_options(Args& args);
+EngineOptions engine_options_from(const Args& args);
+// Declares --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --seed.
+void sampler_options(Args& args);
+SamplerParams sampler_params_from(const Args& args);
+
+extern const char* const kEngineHelp;   // help lines of engine_options
+extern const char* const kSamplerHelp;  // help lines of sampler_options
+
+// Prompt and generation speed and memory (stderr); with `stats`, per decoded token figures.
+void print_generation_stats(const GenerationStats& st, const Engine& engine, bool stats);
+
+}  // namespace moevk::cli

@@ -1,0 +1,278 @@
+// The forward pass on the GPU, recorded into one command buffer per batch: it reads top to bottom like
+// runtime/ref/forward.cpp, one op per line, with a barrier wherever the next op reads what the last
+// wrote. Expert ids never leave the GPU: gate_topk writes them, matvec_id reads them with the slot
+// table.
+#include <algorithm>
+
+#include "loader/error.h"
+#include "runtime/model/vk_model.h"
+#include "runtime/model/vk_scratch.h"
+#include "runtime/ops/attention.h"
+#include "runtime/ops/binary.h"
+#include "runtime/ops/gate_topk.h"
+#include "runtime/ops/get_rows.h"
+#include "runtime/ops/moe_combine.h"
+#include "runtime/ops/rms_norm.h"
+#include "runtime/ops/rope.h"
+#include "runtime/ops/unary.h"
+
+namespace moevk {
+
+namespace {
+
+vk::View opt(const DeviceTensor* t) { return t ? t->view() : vk::View{}; }
+
+// Rows [r0, r0 + n) of a weight matrix (row blocks stay whole, so the sub-view is valid GGUF data).
+ops::WeightView rows(const DeviceTensor& t, uint32_t r0, uint32_t n) {
+  const uint64_t rb = ops::matvec_row_bytes(t.w.type, t.w.n_cols);
+  ops::WeightView w = t.w;
+  w.data = t.w.data.sub(r0 * rb, n * rb);
+  w.n_rows = n;
+  return w;
+}
+
+}  // namespace
+
+void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0) {
+  vk::Context& c = *ctx_;
+  Scratch& s = *s_;
+  const uint32_t E = d_.n_embd;
+  const DeviceTensor& embd = *tensor("token_embd.weight");
+
+  // x [T][E] = token embeddings
+  ops::get_rows(c, rec, embd.w.type, embd.view(), E, embd.w.n_rows, s.tokens, T, s.x);
+  rec.barrier();
+
+  for (uint32_t il = 0; il < d_.n_layer; ++il) {
+    const LayerTensors& w = layers_[il];
+    // Attention block: x += attn(rms_norm(x))
+    ops::rms_norm(c, rec, s.x, w.attn_norm->view(), s.h, E, T, d_.rms_eps);
+    rec.barrier();
+    if (d_.is_mla())
+      record_attention_mla(rec, il, T, pos0);
+    else
+      record_attention(rec, il, T, pos0);
+    ops::add(c, rec, s.x, s.y, s.x, T * E, T * E);
+    rec.barrier();
+    dump(rec, fmt::format("ffn_inp-{}", il), s.x, E, T);
+
+    // FFN block: x += ffn(rms_norm(x)) (the MoE path adds the residual inside moe_combine)
+    ops::rms_norm(c, rec, s.x, w.ffn_norm->view(), s.h, E, T, d_.rms_eps);
+    rec.barrier();
+    record_ffn(rec, il, T);
+    dump(rec, fmt::format("l_out-{}", il), s.x, E, T);
+  }
+
+  // logits [T][n_vocab] = output(rms_norm(x))
+  ops::rms_norm(c, rec, s.x, tensor("output_norm.weight")->view(), s.h, E, T, d_.rms_eps);
+  rec.barrier();
+  dump(rec, "result_norm", s.h, E, T);
+  const DeviceTensor& out = d_.tied_output ? embd : *tensor("output.weight");
+  ops::matvec(c, rec, {out.w, s.h, s.logits, {}, T});
+  rec.barrier();
+}
+
+void VkEngine::record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint32_t pos0) {
+  vk::Context& c = *ctx_;
+  Scratch& s = *s_;
+  const LayerTensors& w = layers_[il];
+  const uint32_t H = d_.n_head, Hkv = d_.n_head_kv, dk = d_.n_embd_head_k, dv = d_.n_embd_head_v;
+
+  // q [T][H*dk], k [T][Hkv*dk], v [T][Hkv*dv]
+  ops::matvec(c, rec, {w.wq->w, s.h, s.q, opt(w.bq), T});
+  ops::matvec(c, rec, {w.wk->w, s.h, s.k, opt(w.bk), T});
+  ops::matvec(c, rec, {w.wv->w, s.h, s.v, opt(w.bv), T});
+  rec.barrier();
+  if (d_.qk_norm == QkNorm::PerHead) {
+    ops::rms_norm(c, rec, s.q, w.q_norm->view(), s.q, dk, T * H, d_.rms_eps);
+    ops::rms_norm(c, rec, s.k, w.k_norm->view(), s.k, dk, T * Hkv, d_.rms_eps);
+    rec.barrier();
+  } else if (d_.qk_norm == QkNorm::Full) {
+    ops::rms_norm(c, rec, s.q, w.q_norm->view(), s.q, H * dk, T, d_.rms_eps);
+    ops::rms_norm(c, rec, s.k, w.k_norm->view(), s.k, Hkv * dk, T, d_.rms_eps);
+    rec.barrier();
+  }
+  ops::rope(c, rec, s.q, s.pos, s.q, {T, H, dk}, rope_);
+  ops::rope(c, rec, s.k, s.pos, s.k, {T, Hkv, dk}, rope_);
+  ops::kv_store(c, rec, s.v, s.pos, w.v_cache, w.v_layout, T, dv);
+  rec.barrier();
+  ops::kv_store(c, rec, s.k, s.pos, w.k_cache, w.k_layout, T, dk);
+  rec.barrier();
+
+  // attn [T][H*dv] over the cache positions 0 .. pos0 + t
+  ops::AttentionShape shape{H, dk, dv, attn_scale_, d_.is_swa_layer(il) ? d_.sliding_window : 0, 0};
+  ops::attention(c, rec, shape, s.q, w.k_cache, w.k_layout, w.v_cache, w.v_layout, opt(w.sinks), s.attn, T,
+                 pos0);
+  rec.barrier();
+  ops::matvec(c, rec, {w.wo->w, s.attn, s.y, opt(w.bo), T});
+  rec.barrier();
+}
+
+// deepseek2's multi-head latent attention in its absorbed form (as runtime/ref/forward_attn.cpp): the
+// cache holds [rmsnorm(c_kv) | rope(k_pe)] per position, shared by all heads; each head's q_nope is
+// mapped into the latent space by attn_k_b[h] and its latent output back by attn_v_b[h] (per-head
+// matrices addressed through matvec_id with the head index as the "expert").
+void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, uint32_t pos0) {
+  vk::Context& c = *ctx_;
+  Scratch& s = *s_;
+  const LayerTensors& w = layers_[il];
+  const uint32_t H = d_.n_head, dk = d_.n_embd_head_k_mla, nope = d_.mla_nope(), rot = d_.n_rot;
+  const uint32_t kvr = d_.kv_lora_rank, row = kvr + rot;
+
+  // q [T][H][nope | rope]
+  if (d_.q_lora_rank > 0) {
+    ops::matvec(c, rec, {w.wq_a->w, s.h, s.qa, {}, T});
+    rec.barrier();
+    ops::rms_norm(c, rec, s.qa, w.q_a_norm->view(), s.qa, d_.q_lora_rank, T, d_.rms_eps);
+    rec.barrier();
+    ops::matvec(c, rec, {w.wq_b->w, s.qa, s.q, {}, T});
+  } else {
+    ops::matvec(c, rec, {w.wq->w, s.h, s.q, {}, T});
+  }
+  // kvc [T][kvr] and kpe [T][rot]: the two row blocks of attn_kv_a_mqa
+  ops::matvec(c, rec, {rows(*w.wkv_a, 0, kvr), s.h, s.kvc, {}, T});
+  ops::matvec(c, rec, {rows(*w.wkv_a, kvr, rot), s.h, s.kpe, {}, T});
+  rec.barrier();
+  ops::rms_norm(c, rec, s.kvc, w.kv_a_norm->view(), s.kvc, kvr, T, d_.rms_eps);
+  ops::rope(c, rec, s.kpe, s.pos, s.kpe, {T, 1, rot}, rope_);
+  // qn [T][H][kvr] = attn_k_b[h] q_nope[t][h]
+  ops::MatvecIdArgs kb;
+  kb.experts = w.wk_b;
+  kb.ids = s.head_ids;
+  kb.x = s.q;
+  kb.x_tok_stride = H * dk;
+  kb.x_expert_stride = dk;
+  kb.y = s.qn;
+  kb.n_used = H;
+  kb.n_tok = T;
+  ops::matvec_id(c, rec, kb);
+  // qf [T][H][kvr | rot]: the rope part of q moves behind the latent part
+  ops::copy(c, rec, s.q.sub(nope * 4ull, s.q.size - nope * 4ull), s.qf.sub(kvr * 4ull, s.qf.size - kvr * 4ull),
+            {rot, T * H, dk, 0, row});
+  rec.barrier();
+  ops::copy(c, rec, s.qn, s.qf, {kvr, T * H, kvr, 0, row});
+  ops::rope(c, rec, s.qf.sub(kvr * 4ull, s.qf.size - kvr * 4ull), s.pos_heads,
+            s.qf.sub(kvr * 4ull, s.qf.size - kvr * 4ull), {T * H, 1, rot, row, row}, rope_);
+  ops::kv_store(c, rec, s.kvc, s.pos, w.k_cache, w.k_layout, T, kvr, 0);
+  ops::kv_store(c, rec, s.kpe, s.pos, w.k_cache, w.k_layout, T, rot, kvr);
+  rec.barrier();
+
+  // oc [T][H][kvr]: attention over the latent cache (V = the first kvr halves of each K row)
+  ops::AttentionShape shape{H, row, kvr, attn_scale_, 0, H * row};
+  ops::attention(c, rec, shape, s.qf, w.k_cache, w.k_layout, w.v_cache, w.v_layout, {}, s.oc, T, pos0);
+  rec.barrier();
+  // attn [T][H][dv] = attn_v_b[h] oc[t][h]
+  ops::MatvecIdArgs vb;
+  vb.experts = w.wv_b;
+  vb.ids = s.head_ids;
+  vb.x = s.oc;
+  vb.x_per_expert = true;
+  vb.y = s.attn;
+  vb.n_used = H;
+  vb.n_tok = T;
+  ops::matvec_id(c, rec, vb);
+  rec.barrier();
+  ops::matvec(c, rec, {w.wo->w, s.attn, s.y, {}, T});
+  rec.barrier();
+}
+
+void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
+  vk::Context& c = *ctx_;
+  Scratch& s = *s_;
+  const LayerTensors& w = layers_[il];
+  const uint32_t E = d_.n_embd;
+
+  if (!d_.is_moe_layer(il)) {
+    const uint32_t F = d_.n_ff;
+    ops::matvec(c, rec, {w.ffn_gate->w, s.h, s.fg, {}, T});
+    ops::matvec(c, rec, {w.ffn_up->w, s.h, s.fu, {}, T});
+    rec.barrier();
+    ops::swiglu(c, rec, s.fg, s.fu, s.fg, {F, T});
+    rec.barrier();
+    ops::matvec(c, rec, {w.ffn_down->w, s.fg, s.y, {}, T});
+    rec.barrier();
+    ops::add(c, rec, s.x, s.y, s.x, T * E, T * E);
+    rec.barrier();
+    return;
+  }
+
+  const uint32_t X = d_.n_expert, K = d_.n_expert_used, F = d_.n_ff_exp;
+  // router [T][X] -> ids [T][K], wts [T][K]
+  ops::matvec(c, rec, {w.router->w, s.h, s.router, opt(w.router_b), T});
+  rec.barrier();
+  if (!w.router_b) dump(rec, fmt::format("ffn_moe_logits-{}", il), s.router, X, T);  // llama.cpp dumps before the bias
+  ops::gate_topk(c, rec, gate_, s.router, opt(w.sel_bias), s.ids, s.wts, {}, T, X, K);
+  rec.barrier();
+
+  // eg, eu [T][K][F] = gate/up of each selected expert (+ per-expert bias)
+  ops::MatvecIdArgs a;
+  a.ids = s.ids;
+  a.n_used = K;
+  a.n_tok = T;
+  a.x = s.h;
+  a.experts = w.gate_exps;
+  a.y = s.eg;
+  a.bias = opt(w.gate_exps_b);
+  ops::matvec_id(c, rec, a);
+  a.experts = w.up_exps;
+  a.y = s.eu;
+  a.bias = opt(w.up_exps_b);
+  ops::matvec_id(c, rec, a);
+  const bool shared = w.gate_sh != nullptr;
+  if (shared) {
+    ops::matvec(c, rec, {w.gate_sh->w, s.h, s.fg, {}, T});
+    ops::matvec(c, rec, {w.up_sh->w, s.h, s.fu, {}, T});
+    if (w.gate_inp_sh) {
+      ops::WeightView g = w.gate_inp_sh->w;  // [n_embd] as a one-row matrix
+      g.n_rows = 1;
+      ops::matvec(c, rec, {g, s.h, s.sh_logit, {}, T});
+    }
+  }
+  rec.barrier();
+  if (d_.act == FfnAct::SwigluClamped)
+    ops::swiglu_oai(c, rec, s.eg, s.eu, s.eg, {F, T * K}, d_.swiglu_alpha, d_.swiglu_limit);
+  else
+    ops::swiglu(c, rec, s.eg, s.eu, s.eg, {F, T * K});
+  if (shared) ops::swiglu(c, rec, s.fg, s.fu, s.fg, {d_.n_ff_shexp, T});
+  rec.barrier();
+
+  // ed [T][K][E] = down of each selected expert; sh [T][E] = shared expert
+  a.experts = w.down_exps;
+  a.x = s.eg;
+  a.x_per_expert = true;
+  a.y = s.ed;
+  a.bias = opt(w.down_exps_b);
+  ops::matvec_id(c, rec, a);
+  if (shared) ops::matvec(c, rec, {w.down_sh->w, s.fg, s.sh, {}, T});
+  rec.barrier();
+
+  // x = x + sum_k wts * ed (+ gate * sh)
+  ops::MoeCombineArgs m;
+  m.experts = s.ed;
+  m.weights = s.wts;
+  m.residual = s.x;
+  if (shared) m.shared = s.sh;
+  if (w.gate_inp_sh) m.shared_gate_logit = s.sh_logit;
+  m.out = s.x;
+  if (dump_) {  // the routed experts alone, as the oracle dumps them
+    ops::moe_combine(c, rec, {s.ed, s.wts, {}, {}, {}, s.y, E, K, T});
+    rec.barrier();
+    dump(rec, fmt::format("ffn_moe_out-{}", il), s.y, E, T);
+  }
+  m.n = E;
+  m.n_used = K;
+  m.n_tokens = T;
+  ops::moe_combine(c, rec, m);
+  rec.barrier();
+}
+
+void VkEngine::dump(vk::Recorder& rec, const std::string& name, const vk::View& v, uint32_t row_len,
+                    uint32_t T) {
+  if (!dump_) return;
+  const uint64_t n = uint64_t(T) * row_len * 4;
+  auto buf = std::make_unique<vk::Buffer>(*ctx_, n, vk::MemoryKind::Readback, "dump " + name);
+  rec.copy(v, vk::View{buf.get(), 0, n}, n);
+  pending_dumps_.push_back({name, row_len, std::move(buf)});
+}
+
+}  // namespace moevk

@@ -1,0 +1,106 @@
+// The Vulkan engine's state: weights uploaded once into device arenas (non-expert tensors, and every
+// expert in its layer's slot pool with a slot table), the f16 KV cache, activation scratch for one
+// batch, and the forward pass that records one command buffer per eval().
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "loader/gguf.h"
+#include "runtime/model/engine.h"
+#include "runtime/ops/kv_store.h"
+#include "runtime/ops/matvec.h"
+#include "runtime/ops/matvec_id.h"
+#include "runtime/ref/forward.h"
+#include "runtime/ref/gate_topk.h"
+#include "runtime/ref/ops.h"
+#include "runtime/vk/buffer.h"
+#include "runtime/vk/context.h"
+#include "runtime/vk/recorder.h"
+
+namespace moevk {
+
+// A weight on the device.
+struct DeviceTensor {
+  ops::WeightView w;  // rows x cols (all dims past ne[0] folded into rows)
+  uint64_t bytes = 0;
+  vk::View view() const { return w.data; }
+};
+
+struct LayerTensors {
+  const DeviceTensor* attn_norm = nullptr;
+  const DeviceTensor *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
+  const DeviceTensor *bq = nullptr, *bk = nullptr, *bv = nullptr, *bo = nullptr;
+  const DeviceTensor *q_norm = nullptr, *k_norm = nullptr, *sinks = nullptr;
+  // MLA
+  const DeviceTensor *wq_a = nullptr, *q_a_norm = nullptr, *wq_b = nullptr, *wkv_a = nullptr,
+                     *kv_a_norm = nullptr;
+  ops::ExpertPool wk_b, wv_b;  // per-head matrices, addressed as "experts" by head index
+  // FFN
+  const DeviceTensor* ffn_norm = nullptr;
+  const DeviceTensor *ffn_gate = nullptr, *ffn_up = nullptr, *ffn_down = nullptr;  // dense
+  const DeviceTensor *router = nullptr, *router_b = nullptr, *sel_bias = nullptr;
+  ops::ExpertPool gate_exps, up_exps, down_exps;
+  const DeviceTensor *gate_exps_b = nullptr, *up_exps_b = nullptr, *down_exps_b = nullptr;
+  const DeviceTensor *gate_sh = nullptr, *up_sh = nullptr, *down_sh = nullptr, *gate_inp_sh = nullptr;
+  // KV cache
+  vk::View k_cache, v_cache;
+  ops::KvLayout k_layout, v_layout;
+};
+
+class VkEngine final : public Engine {
+ public:
+  VkEngine(const gguf::File& file, const EngineOptions& options);
+  ~VkEngine() override;
+
+  const ModelDesc& desc() const override { return d_; }
+  uint32_t n_ctx() const override { return n_ctx_; }
+  uint32_t n_past() const override { return n_past_; }
+  std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos) override;
+  EvalStats last_stats() const override { return stats_; }
+  uint64_t device_bytes() const override;
+  std::string backend_name() const override;
+  // Receives intermediate tensors of each eval() batch, named as the oracle dumps name them
+  // (ffn_inp-L, l_out-L, ffn_moe_logits-L, ffn_moe_out-L, result_norm). Debugging and tests only:
+  // it adds copies to the command buffer.
+  void set_dump(ref::DumpFn fn) { dump_ = std::move(fn); }
+
+ private:
+  struct Scratch;
+  void upload_weights(bool progress);
+  const DeviceTensor* tensor(const std::string& name, bool required = true) const;
+  ops::ExpertPool expert_pool(const std::string& name, uint32_t n_expert, vk::View slots) const;
+  void alloc_kv_and_scratch();
+  // Records the forward pass of T tokens at positions pos0.. into rec; logits land in scratch.
+  void record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0);
+  void record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint32_t pos0);
+  void record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, uint32_t pos0);
+  void record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T);
+  uint64_t weight_bytes_per_token() const;
+  void dump(vk::Recorder& rec, const std::string& name, const vk::View& v, uint32_t row_len, uint32_t T);
+  struct PendingDump {
+    std::string name;
+    uint32_t row_len;
+    std::unique_ptr<vk::Buffer> buf;
+  };
+  ref::DumpFn dump_;
+  std::vector<PendingDump> pending_dumps_;
+
+  const gguf::File& file_;
+  ModelDesc d_;
+  uint32_t n_ctx_ = 0, n_past_ = 0, max_batch_ = 0;
+  std::unique_ptr<vk::Context> ctx_;
+  std::unique_ptr<vk::Arena> weights_, experts_, cache_, scratch_arena_;
+  std::map<std::string, DeviceTensor> tensors_;
+  std::vector<LayerTensors> layers_;
+  vk::View identity_slots_;  // [max(n_expert, n_head)] uint32: i -> i (resident: every expert has a slot)
+  std::unique_ptr<Scratch> s_;
+  ref::RopeParams rope_;
+  ref::GateParams gate_;
+  float attn_scale_ = 1.0f;
+  EvalStats stats_;
+};
+
+}  // namespace moevk

@@ -1,0 +1,64 @@
+// The Vulkan forward pass against llama.cpp's intermediate tensors (../shared/oracle/dumps): layer by
+// layer, so a wrong op shows up where it first goes wrong rather than only in the logits.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "loader/gguf.h"
+#include "runtime/model/vk_model.h"
+#include "tests/support/test_data.h"
+
+using namespace moevk;
+
+namespace {
+
+std::vector<float> read_f32(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in, "cannot read " << path);
+  in.seekg(0, std::ios::end);
+  std::vector<float> v(static_cast<size_t>(in.tellg()) / 4);
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
+  return v;
+}
+
+const int32_t kPrompt[] = {335, 845, 831, 620, 617, 563, 319, 696, 269, 476, 791, 963,
+                           743, 379, 667, 554, 458, 602, 883, 487, 795, 582, 278, 952};
+
+}  // namespace
+
+TEST_CASE("vulkan forward: F16 models match llama.cpp's dumps layer by layer") {
+  for (const char* model : {"qwen3moe", "mixtral", "olmoe", "qwen2moe", "deepseek2", "gptoss"}) {
+    CAPTURE(std::string(model));
+    const std::string stem = std::string(model) + "-F16";
+    MOEVK_REQUIRE_SHARED(path, "oracle/models/" + stem + ".gguf");
+    gguf::File f = gguf::File::open(path);
+    EngineOptions o;
+    o.n_ctx = 64;
+    o.progress = false;
+    VkEngine engine(f, o);
+    std::map<std::string, std::vector<float>> got;
+    engine.set_dump([&](const std::string& name, std::span<const float> data, uint32_t) {
+      got[name].assign(data.begin(), data.end());
+    });
+    engine.eval(kPrompt, 0);
+    const std::string dir = path.substr(0, path.rfind("/models/")) + "/dumps/" + stem + "/";
+    for (const auto& [name, v] : got) {
+      std::ifstream probe(dir + name + ".bin");
+      if (!probe) continue;
+      CAPTURE(name);
+      std::vector<float> want = read_f32(dir + name + ".bin");
+      REQUIRE(want.size() == v.size());
+      double mx = 0, ref = 0;
+      for (size_t i = 0; i < v.size(); ++i) {
+        mx = std::max(mx, double(std::fabs(v[i] - want[i])));
+        ref = std::max(ref, double(std::fabs(want[i])));
+      }
+      // llama.cpp rounds activations to F16 before F16 matmuls: relative differences ~1e-3 of the
+      // tensor's scale are legitimate; a wrong op is off by the scale itself.
+      CHECK_MESSAGE(mx <= 5e-3 * std::max(1.0, ref), name << ": max abs diff " << mx << " (scale " << ref << ")");
+    }
+  }
+}

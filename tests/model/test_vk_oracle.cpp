@@ -1,0 +1,141 @@
+// The Vulkan forward pass against llama.cpp's oracle (../shared/oracle) for every file of the manifest:
+// prompt logits vs the exact-fp32 logits, teacher-forced decode vs llama.cpp's decode logits, greedy
+// ids, and prefill vs token-by-token decode.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "loader/gguf.h"
+#include "runtime/model/engine.h"
+#include "tests/support/test_data.h"
+
+using namespace moevk;
+
+namespace {
+
+std::vector<float> read_f32(const std::string& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
+  std::vector<float> v(n);
+  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(n * sizeof(float)));
+  REQUIRE_MESSAGE(size_t(in.gcount()) == n * sizeof(float), "short file " << path);
+  return v;
+}
+
+double max_abs_diff(const float* a, const float* b, size_t n) {
+  double m = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = std::fabs(double(a[i]) - double(b[i]));
+    if (!(d <= m)) m = std::isnan(d) ? INFINITY : d;
+  }
+  return m;
+}
+
+std::unique_ptr<Engine> vulkan(const gguf::File& f, uint32_t n_ctx) {
+  EngineOptions o;
+  o.backend = Backend::Vulkan;
+  o.n_ctx = n_ctx;
+  o.progress = false;
+  return make_engine(f, o);
+}
+
+}  // namespace
+
+TEST_CASE("vulkan forward matches the llama.cpp oracle on every manifest file") {
+  MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
+  const std::string dir = man_path.substr(0, man_path.rfind('/') + 1);
+  std::ifstream man_in(man_path);
+  const auto man = nlohmann::json::parse(man_in);
+  REQUIRE(man["models"].size() >= 25);
+  for (const auto& e : man["models"]) {
+    const std::string file = e["file"];
+    CAPTURE(file);
+    const auto gf = gguf::File::open(dir + file);
+    const std::vector<int32_t> prompt = e["prompt_ids"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> greedy = e["greedy_ids"].get<std::vector<int32_t>>();
+    const size_t P = prompt.size(), G = greedy.size(), V = man["n_vocab"];
+    const auto f32ref = read_f32(dir + std::string(e["f32ref_logits_file"]), P * V);
+    const auto gen = read_f32(dir + std::string(e["gen_logits_file"]), G * V);
+    // The bar of ../shared/oracle/README.md: max(0.05, 1.5 x llama.cpp's own deviation from f32ref).
+    const double llama_dev = e["stats"]["vs_own_f32ref"]["max_abs"];
+    const double tol = std::max(0.05, 1.5 * llama_dev);
+    // Decode rows are compared with llama.cpp's own decode logits: |ours - gen| <= |ours - exact| +
+    // |exact - gen|, the second term being llama.cpp's measured decode deviation (as tests/ref does).
+    double gen_dev = llama_dev;
+    if (e.contains("checks") && e["checks"].contains("numpy_fp64_reference") &&
+        e["checks"]["numpy_fp64_reference"].contains("gen_max_abs_vs_llamacpp"))
+      gen_dev = e["checks"]["numpy_fp64_reference"]["gen_max_abs_vs_llamacpp"];
+    const double gen_tol = tol + gen_dev;
+
+    auto eng = vulkan(gf, uint32_t(P + G));
+    const std::vector<float> logits = eng->eval(prompt, 0);
+    REQUIRE(logits.size() == P * V);
+    const double d_prompt = max_abs_diff(logits.data(), f32ref.data(), P * V);
+    std::vector<float> dec(G * V);
+    for (size_t i = 0; i < G; ++i) {
+      auto row = eng->eval(std::span(&greedy[i], 1), uint32_t(P + i));
+      std::copy(row.begin(), row.end(), dec.begin() + i * V);
+    }
+    const double d_gen = max_abs_diff(dec.data(), gen.data(), G * V);
+    MESSAGE(file << ": max|vk - f32ref| = " << d_prompt << " (tol " << tol << "), max|vk decode - gen| = "
+                 << d_gen << " (tol " << gen_tol << ")");
+    CHECK(d_prompt <= tol);
+    CHECK(d_gen <= gen_tol);
+    const int robust = e["greedy_robust_prefix"];
+    for (int i = 0; i < robust; ++i) {
+      const float* row = i == 0 ? logits.data() + (P - 1) * V : dec.data() + size_t(i - 1) * V;
+      CAPTURE(i);
+      CHECK(std::max_element(row, row + V) - row == greedy[size_t(i)]);
+    }
+  }
+}
+
+TEST_CASE("vulkan forward: prefill in one batch equals token-by-token decode") {
+  MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
+  const std::string dir = man_path.substr(0, man_path.rfind('/') + 1);
+  std::ifstream man_in(man_path);
+  const auto man = nlohmann::json::parse(man_in);
+  for (const auto& e : man["models"]) {
+    if (e["variant"] != "F16" && e["variant"] != "Q4_K_M") continue;
+    const std::string file = e["file"];
+    CAPTURE(file);
+    const auto gf = gguf::File::open(dir + file);
+    const std::vector<int32_t> prompt = e["prompt_ids"].get<std::vector<int32_t>>();
+    const double llama_dev = e["stats"]["vs_own_f32ref"]["max_abs"];
+    const double tol = std::max(0.05, 1.5 * llama_dev);
+    auto a = vulkan(gf, uint32_t(prompt.size()));
+    const auto batch = a->eval(prompt, 0);
+    auto b = vulkan(gf, uint32_t(prompt.size()));
+    std::vector<float> steps;
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      auto r = b->eval(std::span(&prompt[i], 1), uint32_t(i));
+      steps.insert(steps.end(), r.begin(), r.end());
+    }
+    REQUIRE(steps.size() == batch.size());
+    // Same kernels, different batch shapes: only summation order may differ.
+    CHECK(max_abs_diff(batch.data(), steps.data(), batch.size()) <= tol);
+    // Re-evaluating from an earlier position truncates the cache and reproduces the rows.
+    const size_t V = batch.size() / prompt.size();
+    auto again = a->eval(std::span(prompt).subspan(10), 10);
+    CHECK(max_abs_diff(again.data(), batch.data() + 10 * V, again.size()) <= 1e-5);
+  }
+}
+
+TEST_CASE("vulkan engine: bad input gets a clear error") {
+  MOEVK_REQUIRE_SHARED(path, "oracle/models/qwen3moe-Q8_0.gguf");
+  const auto gf = gguf::File::open(path);
+  auto eng = vulkan(gf, 8);
+  const int32_t bad[] = {5, 100000};
+  CHECK_THROWS_WITH_AS(eng->eval(bad, 0), doctest::Contains("outside the vocabulary"), Error);
+  const int32_t many[9] = {};
+  CHECK_THROWS_WITH_AS(eng->eval(many, 0), doctest::Contains("context"), Error);
+  const int32_t one[] = {1};
+  CHECK_THROWS_WITH_AS(eng->eval(one, 3), doctest::Contains("past the"), Error);
+  EngineOptions o;
+  o.gpu_mem = 1 << 20;  // 1 MiB: below the minimum
+  o.progress = false;
+  CHECK_THROWS_WITH_AS(make_engine(gf, o), doctest::Contains("budget"), Error);
+}
