@@ -46,10 +46,16 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   vk::DeviceOptions dopt = vk::DeviceOptions::from_env();
   if (o.device >= 0) dopt.device_index = o.device;
   ctx_ = std::make_unique<vk::Context>(dopt);
-  weights_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, kChunk, "non-expert weights");
-  experts_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, kChunk, "expert pool");
-  cache_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, kChunk, "KV cache");
-  scratch_arena_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, kChunk, "activations");
+  // Arenas sized to what they will hold (each tensor 256-byte aligned), so small models stay small.
+  uint64_t non_expert = 4096, expert = 4096;
+  for (const auto& t : file.tensors()) (is_expert_tensor(t.name) ? expert : non_expert) += t.n_bytes + 256;
+  non_expert += 256 * 1024;  // slot tables
+  weights_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, std::min(kChunk, non_expert),
+                                         "non-expert weights");
+  experts_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, std::min(kChunk, expert), "expert pool");
+  cache_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, std::min(kChunk, plan.kv_bytes + 65536),
+                                       "KV cache");
+  scratch_arena_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, 16ull << 20, "activations");
 
   rope_ = ref::rope_params(d_);
   gate_ = ref::GateParams::of(d_);

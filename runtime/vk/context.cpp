@@ -94,6 +94,7 @@ int type_rank(const std::string& type) {
 }  // namespace
 
 uint64_t validation_message_count() { return g_validation_messages.load(); }
+void forget_validation_messages_for_test() { g_validation_messages = 0; }
 
 std::vector<Features> list_devices() {
   VkDebugUtilsMessengerEXT m = VK_NULL_HANDLE;

@@ -21,6 +21,8 @@ class Pipeline;
 
 // Validation-layer messages seen by any Context of this process (tests fail when this is non-zero).
 uint64_t validation_message_count();
+// Forgets messages counted so far: only for the test that proves the layer reports misuse.
+void forget_validation_messages_for_test();
 
 // Every Vulkan device on the system with its feature report (creates a throwaway instance).
 std::vector<Features> list_devices();

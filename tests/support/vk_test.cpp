@@ -5,7 +5,11 @@
 namespace moevk::test {
 
 vk::Context& gpu() {
-  static std::unique_ptr<vk::Context> ctx = std::make_unique<vk::Context>(vk::DeviceOptions::from_env());
+  static std::unique_ptr<vk::Context> ctx = [] {
+    vk::DeviceOptions o = vk::DeviceOptions::from_env();
+    o.validate = true;  // tests always run under the validation layer; any message fails the run
+    return std::make_unique<vk::Context>(o);
+  }();
   return *ctx;
 }
 
@@ -15,6 +19,7 @@ vk::Context& gpu_without(const std::string& disabled) {
   if (!c) {
     vk::DeviceOptions o = vk::DeviceOptions::from_env();
     o.disable(disabled);
+    o.validate = true;
     c = std::make_unique<vk::Context>(o);
   }
   return *c;

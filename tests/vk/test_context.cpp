@@ -123,3 +123,17 @@ TEST_CASE("transfer queue (where present) and fallback both copy") {
     test::check_equal(b.read_f32(), v);
   }
 }
+
+TEST_CASE("the validation layer is on under ctest and reports misuse") {
+  vk::Context& ctx = test::gpu();
+  REQUIRE_MESSAGE(ctx.options().validate, "tests must run with MOEVK_VALIDATE=1 (ctest sets it)");
+  REQUIRE(vk::validation_message_count() == 0);
+  // A deliberate misuse: a buffer of size 0 breaks VUID-VkBufferCreateInfo-size-00912.
+  VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  bci.size = 0;
+  bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
+  VkBuffer b = VK_NULL_HANDLE;
+  if (vkCreateBuffer(ctx.device(), &bci, nullptr, &b) == VK_SUCCESS && b) vkDestroyBuffer(ctx.device(), b, nullptr);
+  CHECK(vk::validation_message_count() > 0);
+  vk::forget_validation_messages_for_test();
+}
