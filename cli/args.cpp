@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "loader/error.h"
@@ -21,17 +22,44 @@ const Args::Opt* Args::find(const std::string& name) const {
   return nullptr;
 }
 
+Args& Args::positionals() {
+  positionals_ = true;
+  return *this;
+}
+
 void Args::parse(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const Opt* o = find(args[i]);
+    if (!o && positionals_ && !args[i].starts_with("-")) {
+      positional_.push_back(args[i]);
+      continue;
+    }
     if (!o) fail("unknown option '{}' (see --help)", args[i]);
+    ++counts_[o->names[0]];
     if (!o->takes_value) {
-      values_[o->names[0]] = "1";
+      values_[o->names[0]].assign(1, '1');
       continue;
     }
     if (i + 1 >= args.size()) fail("option {} needs a value", args[i]);
     values_[o->names[0]] = args[++i];
   }
+}
+
+bool Args::parse(const std::vector<std::string>& args, const char* command, const char* usage) {
+  try {
+    parse(args);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "moevk %s: %s\n\n%s", command, e.what(), usage);
+    return false;
+  }
+  return true;
+}
+
+size_t Args::count(const std::string& name) const {
+  const Opt* o = find(name);
+  MOEVK_ASSERT(o, "undeclared option " + name);
+  auto it = counts_.find(o->names[0]);
+  return it == counts_.end() ? 0 : it->second;
 }
 
 bool Args::has(const std::string& name) const {

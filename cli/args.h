@@ -14,8 +14,18 @@ class Args {
  public:
   // names: e.g. {"-m", "--model"}; takes_value false for switches.
   Args& option(std::vector<std::string> names, bool takes_value = true);
-  // Parses; throws moevk::Error on an unknown option or a missing value.
+  // Accepts arguments that do not start with '-' (and are not an option's value) as positional
+  // arguments, in order, instead of refusing them as unknown options.
+  Args& positionals();
+  // Parses; throws moevk::Error on an unknown option or a missing value. A repeated option keeps
+  // its last value (count() tells how often it was given).
   void parse(const std::vector<std::string>& args);
+  // Parses; on an unknown option or a missing value prints "moevk COMMAND: <message>", a blank line
+  // and the usage text to stderr and returns false (the caller exits with status 2).
+  bool parse(const std::vector<std::string>& args, const char* command, const char* usage);
+
+  const std::vector<std::string>& positional() const { return positional_; }
+  size_t count(const std::string& name) const;
 
   bool has(const std::string& name) const;
   std::optional<std::string> get(const std::string& name) const;
@@ -32,6 +42,9 @@ class Args {
   const Opt* find(const std::string& name) const;
   std::vector<Opt> opts_;
   std::map<std::string, std::string> values_;  // keyed by the option's first name
+  std::map<std::string, size_t> counts_;        // keyed by the option's first name
+  bool positionals_ = false;
+  std::vector<std::string> positional_;
 };
 
 }  // namespace moevk::cli

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/args.h"
 #include "cli/command.h"
 #include "loader/error.h"
 #include "loader/gguf.h"
@@ -46,43 +47,31 @@ uint64_t parse_count(const std::string& opt, const std::string& v) {
 
 std::string both(uint64_t b) { return fmt::format("{} ({} bytes)", sched::format_size(b), b); }
 
-int cmd_info(const std::vector<std::string>& args) {
-  std::string path;
-  std::optional<uint64_t> budget;
-  std::optional<uint64_t> ctx;
-  uint64_t batch = 512;
-  bool min_only = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail("option {} needs a value", a);
-      return args[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kInfoUsage, stdout);
-      return 0;
-    } else if (a == "--gpu-mem") {
-      budget = sched::parse_size(value());
-      if (*budget == 0) fail("option --gpu-mem: the budget must be more than 0 bytes");
-    } else if (a == "--min-gpu-mem") {
-      min_only = true;
-    } else if (a == "--ctx") {
-      ctx = parse_count(a, value());
-    } else if (a == "--batch") {
-      batch = parse_count(a, value());
-    } else if (a.starts_with("-")) {
-      std::fprintf(stderr, "moevk info: unknown option '%s'\n\n%s", a.c_str(), kInfoUsage);
-      return 2;
-    } else if (path.empty()) {
-      path = a;
-    } else {
-      fail("more than one model given: '{}' and '{}'", path, a);
-    }
+int cmd_info(const std::vector<std::string>& argv) {
+  Args args;
+  args.option({"-h", "--help"}, false).option({"--gpu-mem"}).option({"--min-gpu-mem"}, false);
+  args.option({"--ctx"}).option({"--batch"}).positionals();
+  if (!args.parse(argv, "info", kInfoUsage)) return 2;
+  if (args.has("--help")) {
+    std::fputs(kInfoUsage, stdout);
+    return 0;
   }
-  if (path.empty()) {
+  if (args.positional().size() > 1)
+    fail("more than one model given: '{}' and '{}'", args.positional()[0], args.positional()[1]);
+  if (args.positional().empty()) {
     std::fprintf(stderr, "moevk info: no model given\n\n%s", kInfoUsage);
     return 2;
   }
+  const std::string path = args.positional()[0];
+  std::optional<uint64_t> budget;
+  if (args.has("--gpu-mem")) {
+    budget = args.get_size("--gpu-mem", 0);
+    if (*budget == 0) fail("option --gpu-mem: the budget must be more than 0 bytes");
+  }
+  std::optional<uint64_t> ctx;
+  if (auto v = args.get("--ctx")) ctx = parse_count("--ctx", *v);
+  const uint64_t batch = parse_count("--batch", args.get("--batch").value_or("512"));
+  const bool min_only = args.has("--min-gpu-mem");
 
   const gguf::File file = gguf::File::open(path);
   const ModelDesc desc = describe(file);

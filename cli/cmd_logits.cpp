@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/args.h"
 #include "cli/command.h"
 #include "loader/error.h"
 #include "loader/gguf.h"
@@ -58,51 +59,34 @@ std::vector<int32_t> parse_ids(const std::string& opt, const std::string& s) {
   return ids;
 }
 
-int cmd_logits(const std::vector<std::string>& args) {
-  std::string model, out, backend = "vulkan";
-  std::optional<std::vector<int32_t>> prompt;
-  std::vector<int32_t> decode;
-  EngineOptions opts;
-  bool stats = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail("option {} needs a value", a);
-      return args[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kLogitsUsage, stdout);
-      return 0;
-    } else if (a == "-m" || a == "--model") {
-      model = value();
-    } else if (a == "--prompt-ids") {
-      prompt = parse_ids(a, value());
-    } else if (a == "--decode-ids") {
-      decode = parse_ids(a, value());
-    } else if (a == "--out") {
-      out = value();
-    } else if (a == "--backend") {
-      backend = value();
-      opts.backend = backend_from_name(backend);
-    } else if (a == "--gpu-mem") {
-      opts.gpu_mem = sched::parse_size(value());
-    } else if (a == "--stats") {
-      stats = true;
-    } else if (a == "--ctx") {
-      const std::string& v = value();
-      uint32_t n = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-      if (ec != std::errc() || p != v.data() + v.size() || n == 0)
-        fail("option --ctx: expected a positive integer, got '{}'", v);
-      opts.n_ctx = n;
-    } else {
-      fail("unknown option '{}' (see moevk logits --help)", a);
-    }
+int cmd_logits(const std::vector<std::string>& argv) {
+  Args args;
+  args.option({"-h", "--help"}, false).option({"-m", "--model"}).option({"--prompt-ids"});
+  args.option({"--decode-ids"}).option({"--out"}).option({"--backend"}).option({"--gpu-mem"});
+  args.option({"--stats"}, false).option({"--ctx"});
+  if (!args.parse(argv, "logits", kLogitsUsage)) return 2;
+  if (args.has("--help")) {
+    std::fputs(kLogitsUsage, stdout);
+    return 0;
   }
-  if (model.empty()) fail("no model given (-m MODEL.gguf)");
-  if (!prompt || prompt->empty()) fail("no prompt given (--prompt-ids A,B,...)");
-  if (out.empty()) fail("no output file given (--out FILE)");
-
+  const std::string model = args.get("--model").value_or("");
+  const std::string out = args.get("--out").value_or("");
+  const std::string backend = args.get("--backend").value_or("vulkan");
+  const bool stats = args.has("--stats");
+  std::optional<std::vector<int32_t>> prompt;
+  if (auto v = args.get("--prompt-ids")) prompt = parse_ids("--prompt-ids", *v);
+  std::vector<int32_t> decode;
+  if (auto v = args.get("--decode-ids")) decode = parse_ids("--decode-ids", *v);
+  EngineOptions opts;
+  opts.backend = backend_from_name(backend);
+  opts.gpu_mem = args.get_size("--gpu-mem", 0);
+  if (auto v = args.get("--ctx")) {
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc() || p != v->data() + v->size() || n == 0)
+      fail("option --ctx: expected a positive integer, got '{}'", *v);
+    opts.n_ctx = n;
+  }
   const gguf::File file = gguf::File::open(model);
   const ModelDesc d = describe(file);
   const uint64_t n_tok = prompt->size() + decode.size();

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/args.h"
 #include "cli/command.h"
 #include "loader/error.h"
 #include "loader/gguf.h"
@@ -58,74 +59,59 @@ uint32_t parse_dim(const std::string& opt, const std::string& v, uint32_t max) {
   return static_cast<uint32_t>(n);
 }
 
-int cmd_synth(const std::vector<std::string>& args) {
-  synth::Options o;
-  std::string out;
-  bool have_arch = false, force = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail("option {} needs a value", a);
-      return args[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kSynthUsage, stdout);
-      return 0;
-    } else if (a == "--arch") {
-      const std::string& v = value();
-      auto arch = arch_from_name(v == "mixtral" ? "llama" : v == "gptoss" ? "gpt-oss" : v);
-      if (!arch)
-        fail(
-            "unknown architecture '{}' (--arch): qwen3moe, llama, olmoe, qwen2moe, deepseek2, "
-            "gpt-oss",
-            v);
-      o.arch = *arch;
-      have_arch = true;
-    } else if (a == "-o" || a == "--output") {
-      out = value();
-    } else if (a == "--seed") {
-      o.seed = parse_u64(a, value());
-    } else if (a == "--type") {
-      const std::string& v = value();
-      auto t = type_from_name(v);
-      const auto tt = t ? type_traits(static_cast<uint32_t>(*t)) : std::nullopt;
-      if (!t || !tt || !tt->supported) fail("unknown or unsupported weight type '{}' (--type)", v);
-      o.type = *t;
-    } else if (a == "--layers") {
-      o.n_layer = parse_dim(a, value(), 4096);
-    } else if (a == "--embd") {
-      o.n_embd = parse_dim(a, value(), 1u << 16);
-    } else if (a == "--heads") {
-      o.n_head = parse_dim(a, value(), 1024);
-    } else if (a == "--heads-kv") {
-      o.n_head_kv = parse_dim(a, value(), 1024);
-    } else if (a == "--head-dim") {
-      o.head_dim = parse_dim(a, value(), 4096);
-    } else if (a == "--experts") {
-      o.n_expert = parse_dim(a, value(), 4096);
-    } else if (a == "--experts-used") {
-      o.n_expert_used = parse_dim(a, value(), 4096);
-    } else if (a == "--ff-exp") {
-      o.n_ff_exp = parse_dim(a, value(), 1u << 18);
-    } else if (a == "--ff") {
-      o.n_ff = parse_dim(a, value(), 1u << 18);
-    } else if (a == "--ctx") {
-      o.n_ctx = parse_dim(a, value(), 1u << 24);
-    } else if (a == "--merges") {
-      o.n_merges = static_cast<uint32_t>(std::min<uint64_t>(parse_u64(a, value()), 100000));
-    } else if (a == "--name") {
-      o.name = value();
-    } else if (a == "--force") {
-      force = true;
-    } else {
-      std::fprintf(stderr, "moevk synth: unknown argument '%s'\n\n%s", a.c_str(), kSynthUsage);
-      return 2;
-    }
+int cmd_synth(const std::vector<std::string>& argv) {
+  Args args;
+  args.option({"-h", "--help"}, false).option({"--arch"}).option({"-o", "--output"});
+  args.option({"--seed"}).option({"--type"}).option({"--layers"}).option({"--embd"});
+  args.option({"--heads"}).option({"--heads-kv"}).option({"--head-dim"}).option({"--experts"});
+  args.option({"--experts-used"}).option({"--ff-exp"}).option({"--ff"}).option({"--ctx"});
+  args.option({"--merges"}).option({"--name"}).option({"--force"}, false);
+  if (!args.parse(argv, "synth", kSynthUsage)) return 2;
+  if (args.has("--help")) {
+    std::fputs(kSynthUsage, stdout);
+    return 0;
   }
-  if (!have_arch || out.empty()) {
+  const std::string out = args.get("--output").value_or("");
+  if (!args.has("--arch") || out.empty()) {
     std::fprintf(stderr, "moevk synth: --arch and -o are required\n\n%s", kSynthUsage);
     return 2;
   }
+  synth::Options o;
+  {
+    const std::string v = args.require("--arch");
+    auto arch = arch_from_name(v == "mixtral" ? "llama" : v == "gptoss" ? "gpt-oss" : v);
+    if (!arch)
+      fail(
+          "unknown architecture '{}' (--arch): qwen3moe, llama, olmoe, qwen2moe, deepseek2, "
+          "gpt-oss",
+          v);
+    o.arch = *arch;
+  }
+  if (auto v = args.get("--type")) {
+    auto t = type_from_name(*v);
+    const auto tt = t ? type_traits(static_cast<uint32_t>(*t)) : std::nullopt;
+    if (!t || !tt || !tt->supported) fail("unknown or unsupported weight type '{}' (--type)", *v);
+    o.type = *t;
+  }
+  if (auto v = args.get("--seed")) o.seed = parse_u64("--seed", *v);
+  // A shape option, when given, replaces the synth::Options default.
+  auto dim = [&](const char* opt, uint32_t& field, uint32_t max) {
+    if (auto v = args.get(opt)) field = parse_dim(opt, *v, max);
+  };
+  dim("--layers", o.n_layer, 4096);
+  dim("--embd", o.n_embd, 1u << 16);
+  dim("--heads", o.n_head, 1024);
+  dim("--heads-kv", o.n_head_kv, 1024);
+  dim("--head-dim", o.head_dim, 4096);
+  dim("--experts", o.n_expert, 4096);
+  dim("--experts-used", o.n_expert_used, 4096);
+  dim("--ff-exp", o.n_ff_exp, 1u << 18);
+  dim("--ff", o.n_ff, 1u << 18);
+  dim("--ctx", o.n_ctx, 1u << 24);
+  if (auto v = args.get("--merges"))
+    o.n_merges = static_cast<uint32_t>(std::min<uint64_t>(parse_u64("--merges", *v), 100000));
+  if (auto v = args.get("--name")) o.name = *v;
+  const bool force = args.has("--force");
   synth::write_synth_file(o, out, force);
 
   // Read it back: what we wrote must load.

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/args.h"
 #include "cli/command.h"
 #include "loader/chat_template.h"
 #include "loader/error.h"
@@ -81,33 +82,20 @@ jinja::Value read_messages(const std::string& path) {
   return to_value(j);
 }
 
-int cmd_template(const std::vector<std::string>& args) {
-  std::string model, messages, date, template_file;
-  bool add_generation_prompt = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail("option {} needs a value", a);
-      return args[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kTemplateUsage, stdout);
-      return 0;
-    } else if (a == "-m" || a == "--model") {
-      model = value();
-    } else if (a == "--messages") {
-      messages = value();
-    } else if (a == "--add-generation-prompt") {
-      add_generation_prompt = true;
-    } else if (a == "--date") {
-      date = value();
-    } else if (a == "--chat-template-file") {
-      template_file = value();
-    } else {
-      std::fprintf(stderr, "moevk template: unknown option '%s'\n\n%s", a.c_str(), kTemplateUsage);
-      return 2;
-    }
+int cmd_template(const std::vector<std::string>& argv) {
+  Args args;
+  args.option({"-h", "--help"}, false).option({"-m", "--model"}).option({"--messages"});
+  args.option({"--add-generation-prompt"}, false).option({"--date"}).option({"--chat-template-file"});
+  if (!args.parse(argv, "template", kTemplateUsage)) return 2;
+  if (args.has("--help")) {
+    std::fputs(kTemplateUsage, stdout);
+    return 0;
   }
+  const std::string model = args.get("--model").value_or("");
+  const std::string messages = args.get("--messages").value_or("");
+  const std::string date = args.get("--date").value_or("");
+  const std::string template_file = args.get("--chat-template-file").value_or("");
+  const bool add_generation_prompt = args.has("--add-generation-prompt");
   if (model.empty() || messages.empty()) {
     std::fprintf(stderr, "moevk template: -m MODEL and --messages FILE are required\n\n%s", kTemplateUsage);
     return 2;

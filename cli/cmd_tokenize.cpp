@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
 #include "cli/command.h"
 #include "loader/error.h"
 #include "loader/tokenizer.h"
@@ -41,43 +42,28 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-int cmd_tokenize(const std::vector<std::string>& args) {
-  std::string model, text;
-  bool have_text = false, add_special = false, parse_special = false, cases = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail("option {} needs a value", a);
-      return args[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kTokenizeUsage, stdout);
-      return 0;
-    } else if (a == "-m" || a == "--model") {
-      model = value();
-    } else if (a == "-p" || a == "--prompt") {
-      if (have_text) fail("give the text once (-p or --text-file)");
-      text = value();
-      have_text = true;
-    } else if (a == "--text-file") {
-      if (have_text) fail("give the text once (-p or --text-file)");
-      text = read_file(value());
-      have_text = true;
-    } else if (a == "--add-special") {
-      add_special = true;
-    } else if (a == "--parse-special") {
-      parse_special = true;
-    } else if (a == "--cases") {
-      cases = true;
-    } else {
-      std::fputs(kTokenizeUsage, stderr);
-      fail("unknown option '{}'", a);
-    }
+int cmd_tokenize(const std::vector<std::string>& argv) {
+  Args args;
+  args.option({"-h", "--help"}, false).option({"-m", "--model"}).option({"-p", "--prompt"});
+  args.option({"--text-file"}).option({"--add-special"}, false).option({"--parse-special"}, false);
+  args.option({"--cases"}, false);
+  if (!args.parse(argv, "tokenize", kTokenizeUsage)) return 2;
+  if (args.has("--help")) {
+    std::fputs(kTokenizeUsage, stdout);
+    return 0;
   }
+  if (args.count("--prompt") + args.count("--text-file") > 1)
+    fail("give the text once (-p or --text-file)");
+  const std::string model = args.get("--model").value_or("");
+  const bool have_text = args.has("--prompt") || args.has("--text-file");
   if (model.empty() || !have_text) {
     std::fputs(kTokenizeUsage, stderr);
     return 2;
   }
+  const std::string text =
+      args.has("--prompt") ? args.require("--prompt") : read_file(args.require("--text-file"));
+  const bool add_special = args.has("--add-special"), parse_special = args.has("--parse-special"),
+             cases = args.has("--cases");
   const Tokenizer tok = Tokenizer::load(model);
 
   std::string out;
