@@ -8,21 +8,13 @@
 
 #include "loader/gguf.h"
 #include "runtime/model/vk_model.h"
+#include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
 
 using namespace moevk;
+using namespace moevk::test;
 
 namespace {
-
-std::vector<float> read_f32(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in, "cannot read " << path);
-  in.seekg(0, std::ios::end);
-  std::vector<float> v(static_cast<size_t>(in.tellg()) / 4);
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
-  return v;
-}
 
 const int32_t kPrompt[] = {335, 845, 831, 620, 617, 563, 319, 696, 269, 476, 791, 963,
                            743, 379, 667, 554, 458, 602, 883, 487, 795, 582, 278, 952};

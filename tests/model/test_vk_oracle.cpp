@@ -5,34 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "loader/gguf.h"
 #include "runtime/model/engine.h"
+#include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
 
 using namespace moevk;
+using namespace moevk::test;
 
 namespace {
-
-std::vector<float> read_f32(const std::string& path, size_t n) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-  std::vector<float> v(n);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(n * sizeof(float)));
-  REQUIRE_MESSAGE(size_t(in.gcount()) == n * sizeof(float), "short file " << path);
-  return v;
-}
-
-double max_abs_diff(const float* a, const float* b, size_t n) {
-  double m = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    const double d = std::fabs(double(a[i]) - double(b[i]));
-    if (!(d <= m)) m = std::isnan(d) ? INFINITY : d;
-  }
-  return m;
-}
 
 std::unique_ptr<Engine> vulkan(const gguf::File& f, uint32_t n_ctx) {
   EngineOptions o;
@@ -46,9 +28,8 @@ std::unique_ptr<Engine> vulkan(const gguf::File& f, uint32_t n_ctx) {
 
 TEST_CASE("vulkan forward matches the llama.cpp oracle on every manifest file") {
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = man_path.substr(0, man_path.rfind('/') + 1);
-  std::ifstream man_in(man_path);
-  const auto man = nlohmann::json::parse(man_in);
+  const std::string dir = dir_of(man_path);
+  const auto man = read_json(man_path);
   REQUIRE(man["models"].size() >= 25);
   for (const auto& e : man["models"]) {
     const std::string file = e["file"];
@@ -88,16 +69,15 @@ TEST_CASE("vulkan forward matches the llama.cpp oracle on every manifest file") 
     for (int i = 0; i < robust; ++i) {
       const float* row = i == 0 ? logits.data() + (P - 1) * V : dec.data() + size_t(i - 1) * V;
       CAPTURE(i);
-      CHECK(std::max_element(row, row + V) - row == greedy[size_t(i)]);
+      CHECK(argmax(row, V) == greedy[size_t(i)]);
     }
   }
 }
 
 TEST_CASE("vulkan forward: prefill in one batch equals token-by-token decode") {
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = man_path.substr(0, man_path.rfind('/') + 1);
-  std::ifstream man_in(man_path);
-  const auto man = nlohmann::json::parse(man_in);
+  const std::string dir = dir_of(man_path);
+  const auto man = read_json(man_path);
   for (const auto& e : man["models"]) {
     if (e["variant"] != "F16" && e["variant"] != "Q4_K_M") continue;
     const std::string file = e["file"];

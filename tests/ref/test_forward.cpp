@@ -8,55 +8,22 @@
 #include <cmath>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "loader/gguf.h"
 #include "loader/model.h"
 #include "runtime/ref/forward.h"
+#include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
 
 using moevk::ref::Forward;
-
-namespace {
-
-std::vector<float> read_f32(const std::string& path, size_t n) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-  std::vector<float> v(n);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(n * sizeof(float)));
-  REQUIRE_MESSAGE(size_t(in.gcount()) == n * sizeof(float), "short file " << path);
-  return v;
-}
-
-double max_abs_diff(const float* a, const float* b, size_t n) {
-  double m = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    const double d = std::fabs(double(a[i]) - double(b[i]));
-    if (!(d <= m)) m = std::isnan(d) ? INFINITY : d;
-  }
-  return m;
-}
-
-int32_t argmax(const float* v, size_t n) {  // ties -> lowest id
-  size_t best = 0;
-  for (size_t i = 1; i < n; ++i)
-    if (v[i] > v[best]) best = i;
-  return int32_t(best);
-}
-
-nlohmann::json manifest(const std::string& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
-
-}  // namespace
+using namespace moevk::test;
 
 TEST_CASE("ref forward matches the llama.cpp oracle on every manifest file") {
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = man_path.substr(0, man_path.rfind('/') + 1);
-  const auto man = manifest(man_path);
+  const std::string dir = dir_of(man_path);
+  const auto man = read_json(man_path);
   REQUIRE(man["models"].size() >= 25);
   for (const auto& e : man["models"]) {
     const std::string file = e["file"];
@@ -123,8 +90,8 @@ TEST_CASE("ref forward matches the llama.cpp oracle on every manifest file") {
 
 TEST_CASE("ref forward: prefill in one batch equals token-by-token decode") {
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = man_path.substr(0, man_path.rfind('/') + 1);
-  const auto man = manifest(man_path);
+  const std::string dir = dir_of(man_path);
+  const auto man = read_json(man_path);
   for (const auto& e : man["models"]) {
     // The weight type does not change the code path of this check: one file per architecture.
     if (e["variant"] != "F16") continue;
@@ -153,15 +120,14 @@ TEST_CASE("ref forward: prefill in one batch equals token-by-token decode") {
 
 TEST_CASE("ref forward: intermediate tensors match the F16 dumps layer by layer") {
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = man_path.substr(0, man_path.rfind('/') + 1);
-  const auto man = manifest(man_path);
+  const std::string dir = dir_of(man_path);
+  const auto man = read_json(man_path);
   int n_models = 0;
   for (const auto& e : man["models"]) {
     if (!e.contains("dumps_dir")) continue;
     const std::string ddir = dir + std::string(e["dumps_dir"]) + "/";
-    std::ifstream idx_in(ddir + "index.json");
-    if (!idx_in) continue;
-    const auto index = nlohmann::json::parse(idx_in);
+    if (!std::ifstream(ddir + "index.json")) continue;
+    const auto index = read_json(ddir + "index.json");
     const std::string file = e["file"];
     CAPTURE(file);
     ++n_models;
