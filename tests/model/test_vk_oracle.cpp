@@ -34,43 +34,27 @@ TEST_CASE("vulkan forward matches the llama.cpp oracle on every manifest file") 
   for (const auto& e : man["models"]) {
     const std::string file = e["file"];
     CAPTURE(file);
+    const OracleEntry o = load_oracle_entry(man, e, dir);
     const auto gf = gguf::File::open(dir + file);
-    const std::vector<int32_t> prompt = e["prompt_ids"].get<std::vector<int32_t>>();
-    const std::vector<int32_t> greedy = e["greedy_ids"].get<std::vector<int32_t>>();
-    const size_t P = prompt.size(), G = greedy.size(), V = man["n_vocab"];
-    const auto f32ref = read_f32(dir + std::string(e["f32ref_logits_file"]), P * V);
-    const auto gen = read_f32(dir + std::string(e["gen_logits_file"]), G * V);
-    // The bar of ../shared/oracle/README.md: max(0.05, 1.5 x llama.cpp's own deviation from f32ref).
-    const double llama_dev = e["stats"]["vs_own_f32ref"]["max_abs"];
-    const double tol = std::max(0.05, 1.5 * llama_dev);
-    // Decode rows are compared with llama.cpp's own decode logits: |ours - gen| <= |ours - exact| +
-    // |exact - gen|, the second term being llama.cpp's measured decode deviation (as tests/ref does).
-    double gen_dev = llama_dev;
-    if (e.contains("checks") && e["checks"].contains("numpy_fp64_reference") &&
-        e["checks"]["numpy_fp64_reference"].contains("gen_max_abs_vs_llamacpp"))
-      gen_dev = e["checks"]["numpy_fp64_reference"]["gen_max_abs_vs_llamacpp"];
-    const double gen_tol = tol + gen_dev;
+    const std::vector<int32_t>& greedy = o.greedy;
+    const size_t P = o.prompt.size(), G = greedy.size(), V = o.n_vocab;
+    const double tol = o.tol, gen_tol = o.gen_tol;
 
     auto eng = vulkan(gf, uint32_t(P + G));
-    const std::vector<float> logits = eng->eval(prompt, 0);
+    const std::vector<float> logits = eng->eval(o.prompt, 0);
     REQUIRE(logits.size() == P * V);
-    const double d_prompt = max_abs_diff(logits.data(), f32ref.data(), P * V);
+    const double d_prompt = max_abs_diff(logits.data(), o.f32ref.data(), P * V);
     std::vector<float> dec(G * V);
     for (size_t i = 0; i < G; ++i) {
       auto row = eng->eval(std::span(&greedy[i], 1), uint32_t(P + i));
       std::copy(row.begin(), row.end(), dec.begin() + i * V);
     }
-    const double d_gen = max_abs_diff(dec.data(), gen.data(), G * V);
+    const double d_gen = max_abs_diff(dec.data(), o.gen.data(), G * V);
     MESSAGE(file << ": max|vk - f32ref| = " << d_prompt << " (tol " << tol << "), max|vk decode - gen| = "
                  << d_gen << " (tol " << gen_tol << ")");
     CHECK(d_prompt <= tol);
     CHECK(d_gen <= gen_tol);
-    const int robust = e["greedy_robust_prefix"];
-    for (int i = 0; i < robust; ++i) {
-      const float* row = i == 0 ? logits.data() + (P - 1) * V : dec.data() + size_t(i - 1) * V;
-      CAPTURE(i);
-      CHECK(argmax(row, V) == greedy[size_t(i)]);
-    }
+    check_greedy(o, logits, dec);
   }
 }
 

@@ -28,36 +28,19 @@ TEST_CASE("ref forward matches the llama.cpp oracle on every manifest file") {
   for (const auto& e : man["models"]) {
     const std::string file = e["file"];
     CAPTURE(file);
+    const OracleEntry o = load_oracle_entry(man, e, dir);
     const auto gf = moevk::gguf::File::open(dir + file);
     const auto desc = moevk::describe(gf);
-    const uint32_t V = e.contains("n_vocab") ? uint32_t(e["n_vocab"]) : uint32_t(man["n_vocab"]);
-    REQUIRE(desc.n_vocab == V);
-    const std::vector<int32_t> prompt = e["prompt_ids"].get<std::vector<int32_t>>();
-    const std::vector<int32_t> greedy = e["greedy_ids"].get<std::vector<int32_t>>();
-    const size_t P = prompt.size(), G = greedy.size();
-    REQUIRE(std::vector<size_t>{P, V} == e["logits_shape"].get<std::vector<size_t>>());
-    REQUIRE(std::vector<size_t>{G, V} == e["gen_logits_shape"].get<std::vector<size_t>>());
-    const auto f32ref = read_f32(dir + std::string(e["f32ref_logits_file"]), P * V);
-    const auto gen = read_f32(dir + std::string(e["gen_logits_file"]), G * V);
-
-    // The README's bar: max |moevk - f32ref| <= max(0.05, 1.5 x llama.cpp's own max deviation from
-    // f32ref on this file), where that deviation is stats.vs_own_f32ref.max_abs.
-    const double llama_dev = e["stats"]["vs_own_f32ref"]["max_abs"];
-    const double tol = std::max(0.05, 1.5 * llama_dev);
-    // gen_logits are llama.cpp's own (activation-rounded) decode logits; there is no f32ref for the
-    // decode rows. |ours - gen| <= |ours - exact| + |exact - gen|: the first term is held to `tol`,
-    // the second is llama.cpp's measured deviation of its decode rows from exact float64 math
-    // (checks.numpy_fp64_reference.gen_max_abs_vs_llamacpp; the prompt-row deviation if absent).
-    double gen_dev = llama_dev;
-    if (e.contains("checks") && e["checks"].contains("numpy_fp64_reference") &&
-        e["checks"]["numpy_fp64_reference"].contains("gen_max_abs_vs_llamacpp"))
-      gen_dev = e["checks"]["numpy_fp64_reference"]["gen_max_abs_vs_llamacpp"];
-    const double gen_tol = tol + gen_dev;
+    REQUIRE(desc.n_vocab == o.n_vocab);
+    const std::vector<int32_t>& prompt = o.prompt;
+    const std::vector<int32_t>& greedy = o.greedy;
+    const size_t P = prompt.size(), G = greedy.size(), V = o.n_vocab;
+    const double tol = o.tol, gen_dev = o.gen_dev, gen_tol = o.gen_tol;
 
     Forward fwd(gf, desc, uint32_t(P + G));
     const std::vector<float> logits = fwd.eval(prompt, 0);
     REQUIRE(logits.size() == P * V);
-    const double d_prompt = max_abs_diff(logits.data(), f32ref.data(), P * V);
+    const double d_prompt = max_abs_diff(logits.data(), o.f32ref.data(), P * V);
 
     // Teacher-forced decode: feed llama.cpp's greedy ids one at a time.
     std::vector<float> dec(G * V);
@@ -66,7 +49,7 @@ TEST_CASE("ref forward matches the llama.cpp oracle on every manifest file") {
       REQUIRE(row.size() == V);
       std::copy(row.begin(), row.end(), dec.begin() + i * V);
     }
-    const double d_gen = max_abs_diff(dec.data(), gen.data(), G * V);
+    const double d_gen = max_abs_diff(dec.data(), o.gen.data(), G * V);
     MESSAGE(file << ": max|ref - f32ref| = " << d_prompt << " (tol " << tol
                  << "), max|ref decode - llama.cpp gen| = " << d_gen << " (tol " << gen_tol << ")");
     CHECK(d_prompt <= tol);
@@ -78,13 +61,7 @@ TEST_CASE("ref forward matches the llama.cpp oracle on every manifest file") {
     // Likewise the decode rows sit within llama.cpp's own measured decode deviation.
     CHECK(d_gen <= gen_dev + 1e-3);
 
-    // Greedy ids: argmax of the last prompt row, then of each decode row.
-    const int robust = e["greedy_robust_prefix"];
-    for (int i = 0; i < robust; ++i) {
-      const float* row = i == 0 ? logits.data() + (P - 1) * V : dec.data() + size_t(i - 1) * V;
-      CAPTURE(i);
-      CHECK(argmax(row, V) == greedy[size_t(i)]);
-    }
+    check_greedy(o, logits, dec);
   }
 }
 
