@@ -4,11 +4,19 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #include "loader/error.h"
 #include "runtime/sched/size.h"
 
 namespace moevk::cli {
+
+std::string read_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open {} '{}'", what, path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 Args& Args::option(std::vector<std::string> names, bool takes_value) {
   opts_.push_back({std::move(names), takes_value});

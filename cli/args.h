@@ -10,6 +10,9 @@
 
 namespace moevk::cli {
 
+// The whole file as bytes; moevk::Error "cannot open <what> '<path>'" when it cannot be read.
+std::string read_file(const std::string& path, const char* what);
+
 class Args {
  public:
   // names: e.g. {"-m", "--model"}; takes_value false for switches.

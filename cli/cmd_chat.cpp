@@ -63,11 +63,7 @@ static int cmd_chat(const std::vector<std::string>& argv) {
   gguf::File file = gguf::File::open(model);
   std::string tmpl;
   if (auto f = args.get("--chat-template-file")) {
-    std::ifstream in(*f, std::ios::binary);
-    if (!in) fail("cannot read chat template file '{}'", *f);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    tmpl = ss.str();
+    tmpl = read_file(*f, "chat template file");
   } else {
     tmpl = chat_template_of(file).value_or("");
     if (tmpl.empty()) std::fprintf(stderr, "moevk chat: the model has no chat template; using ChatML\n");

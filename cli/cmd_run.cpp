@@ -42,11 +42,7 @@ static int cmd_run(const std::vector<std::string>& argv) {
   const std::string model = args.require("--model");
   std::string prompt;
   if (auto f = args.get("--file")) {
-    std::ifstream in(*f, std::ios::binary);
-    if (!in) fail("cannot read prompt file '{}'", *f);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    prompt = ss.str();
+    prompt = read_file(*f, "prompt file");
   } else {
     prompt = args.require("--prompt");
   }

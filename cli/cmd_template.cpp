@@ -38,14 +38,6 @@ options:
   -h, --help                  this text
 )";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 jinja::Value to_value(const nlohmann::ordered_json& j) {
   using jinja::Value;
   if (j.is_null()) return Value(nullptr);
@@ -67,7 +59,7 @@ jinja::Value to_value(const nlohmann::ordered_json& j) {
 jinja::Value read_messages(const std::string& path) {
   nlohmann::ordered_json j;
   try {
-    j = nlohmann::ordered_json::parse(read_file(path));
+    j = nlohmann::ordered_json::parse(read_file(path, "messages file"));
   } catch (const nlohmann::json::exception& e) {
     fail("{}: invalid JSON: {}", path, e.what());
   }
@@ -105,7 +97,7 @@ int cmd_template(const std::vector<std::string>& argv) {
   ctx.date = date;
   std::string tmpl;
   if (!template_file.empty()) {
-    tmpl = read_file(template_file);
+    tmpl = read_file(template_file, "chat template file");
   } else if (auto t = chat_template_of(file)) {
     tmpl = *t;
   }

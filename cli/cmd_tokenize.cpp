@@ -36,12 +36,6 @@ options:
   -h, --help           this text
 )";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open text file '{}'", path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 int cmd_tokenize(const std::vector<std::string>& argv) {
   Args args;
   args.option({"-h", "--help"}, false).option({"-m", "--model"}).option({"-p", "--prompt"});
@@ -61,7 +55,7 @@ int cmd_tokenize(const std::vector<std::string>& argv) {
     return 2;
   }
   const std::string text =
-      args.has("--prompt") ? args.require("--prompt") : read_file(args.require("--text-file"));
+      args.has("--prompt") ? args.require("--prompt") : read_file(args.require("--text-file"), "text file");
   const bool add_special = args.has("--add-special"), parse_special = args.has("--parse-special"),
              cases = args.has("--cases");
   const Tokenizer tok = Tokenizer::load(model);
