@@ -168,21 +168,15 @@ ModelDesc read_hparams(const gguf::File& f) {
     need(factor > 0.0f, k.key("rope.scaling.factor"), "rope scaling factor must be > 0");
   }
 
-  // Per-architecture structure.
+  // Per-architecture structure: what the architecture fixes, then what its metadata says.
+  set_arch_structure(d);
   Routing& r = d.routing;
   switch (d.arch) {
     case Arch::Qwen3Moe:
-      d.qk_norm = QkNorm::PerHead;
-      r.norm_topk = true;
-      break;
     case Arch::Llama:
-      r.norm_topk = true;
-      break;
     case Arch::Olmoe:
-      d.qk_norm = QkNorm::Full;
       break;
     case Arch::Qwen2Moe:
-      d.qkv_bias = true;
       d.n_ff_shexp = k.u32_or("expert_shared_feed_forward_length", 0);
       d.n_expert_shared = d.n_ff_shexp > 0 ? 1 : 0;
       r.shared_gate = d.n_ff_shexp > 0;
@@ -198,7 +192,6 @@ ModelDesc read_hparams(const gguf::File& f) {
       r.weights_scale = k.f32_or("expert_weights_scale", 1.0f);
       if (r.weights_scale == 0.0f) r.weights_scale = 1.0f;
       r.norm_topk = k.bool_or("expert_weights_norm", false);
-      r.norm_min = 6.103515625e-5f;
       const uint32_t gf = k.u32_or("expert_gating_func", 0);
       if (gf == 0 || gf == 1) {
         r.gating = GatingFunc::Softmax;
@@ -211,18 +204,42 @@ ModelDesc read_hparams(const gguf::File& f) {
       break;
     }
     case Arch::GptOss:
+      d.sliding_window = k.u32_req("attention.sliding_window");
+      d.swa_pattern = k.u32_or("attention.sliding_window_pattern", 2);
+      break;
+  }
+  validate_hparams(d);
+  return d;
+}
+
+void set_arch_structure(ModelDesc& d) {
+  Routing& r = d.routing;
+  switch (d.arch) {
+    case Arch::Qwen3Moe:
+      d.qk_norm = QkNorm::PerHead;
+      r.norm_topk = true;
+      break;
+    case Arch::Llama:
+      r.norm_topk = true;
+      break;
+    case Arch::Olmoe:
+      d.qk_norm = QkNorm::Full;
+      break;
+    case Arch::Qwen2Moe:
+      d.qkv_bias = true;
+      break;
+    case Arch::Deepseek2:
+      r.norm_min = 6.103515625e-5f;
+      break;
+    case Arch::GptOss:
       d.qkv_bias = true;
       d.out_bias = true;
       d.attn_sinks = true;
-      d.sliding_window = k.u32_req("attention.sliding_window");
-      d.swa_pattern = k.u32_or("attention.sliding_window_pattern", 2);
       d.act = FfnAct::SwigluClamped;
       r.gating = GatingFunc::SoftmaxSelected;
       r.router_bias = true;
       break;
   }
-  validate_hparams(d);
-  return d;
 }
 
 void validate_hparams(const ModelDesc& d) {

@@ -179,6 +179,10 @@ std::vector<TensorSpec> expected_tensors(const ModelDesc& d);
 // inconsistent value, or an unsupported architecture.
 ModelDesc read_hparams(const gguf::File& f);
 
+// Sets what the architecture alone fixes (Q/K norm, biases, sinks, activation, gating variant);
+// read_hparams() then adds what the metadata says, and `moevk synth` builds on the same base.
+void set_arch_structure(ModelDesc& d);
+
 // Checks hyper-parameter consistency (expert_used_count <= expert_count, non-zero heads, GQA
 // divisibility, rope dims, ...). Throws moevk::Error naming the key. Called by read_hparams.
 void validate_hparams(const ModelDesc& d);

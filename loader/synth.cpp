@@ -208,20 +208,14 @@ ModelDesc make_desc(const Options& o) {
   d.rope_freq_base = 10000.0f;
   d.rope_type =
       (o.arch == Arch::Llama || o.arch == Arch::Deepseek2) ? RopeType::Normal : RopeType::Neox;
+  set_arch_structure(d);
   Routing& r = d.routing;
   switch (o.arch) {
     case Arch::Qwen3Moe:
-      d.qk_norm = QkNorm::PerHead;
-      r.norm_topk = true;
-      break;
     case Arch::Llama:
-      r.norm_topk = true;
-      break;
     case Arch::Olmoe:
-      d.qk_norm = QkNorm::Full;
       break;
     case Arch::Qwen2Moe:
-      d.qkv_bias = true;
       d.n_ff_shexp = o.n_ff;
       d.n_expert_shared = 1;
       r.shared_gate = true;
@@ -242,18 +236,11 @@ ModelDesc make_desc(const Options& o) {
       r.gating = GatingFunc::Sigmoid;
       r.selection_bias = true;
       r.norm_topk = true;
-      r.norm_min = 6.103515625e-5f;
       r.weights_scale = 2.5f;
       break;
     case Arch::GptOss:
-      d.qkv_bias = true;
-      d.out_bias = true;
-      d.attn_sinks = true;
       d.sliding_window = std::max<uint32_t>(1, std::min<uint32_t>(32, o.n_ctx / 2));
       d.swa_pattern = 2;
-      d.act = FfnAct::SwigluClamped;
-      r.gating = GatingFunc::SoftmaxSelected;
-      r.router_bias = true;
       d.rope_freq_base = 150000.0f;
       d.rope_scaling.type = RopeScalingType::Yarn;
       d.rope_scaling.factor = 4.0f;
