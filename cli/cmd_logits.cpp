@@ -35,6 +35,7 @@ options:
   --out FILE            output file (required)
   --backend NAME        vulkan (default) or cpu (the reference forward pass)
   --gpu-mem SIZE        GPU memory budget for the vulkan backend (6G, 512M, ...)
+  --device N            Vulkan device index (see `moevk devices`; default: the best one)
   --ctx N               KV cache size (default: prompt + decode length)
   --stats               per decoded token: dispatches, barriers, round trips, weight bytes
   -h, --help            this text
@@ -63,7 +64,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
   Args args;
   args.option({"-h", "--help"}, false).option({"-m", "--model"}).option({"--prompt-ids"});
   args.option({"--decode-ids"}).option({"--out"}).option({"--backend"}).option({"--gpu-mem"});
-  args.option({"--stats"}, false).option({"--ctx"});
+  args.option({"--stats"}, false).option({"--ctx"}).option({"--device"});
   if (!args.parse(argv, "logits", kLogitsUsage)) return 2;
   if (args.has("--help")) {
     std::fputs(kLogitsUsage, stdout);
@@ -80,6 +81,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
   EngineOptions opts;
   opts.backend = backend_from_name(backend);
   opts.gpu_mem = args.get_size("--gpu-mem", 0);
+  opts.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
   if (auto v = args.get("--ctx")) {
     uint32_t n = 0;
     auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
