@@ -61,6 +61,8 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   gate_ = ref::GateParams::of(d_);
   upload_weights(o.progress);
   alloc_kv_and_scratch();
+  weight_bytes_per_token_ = weight_bytes_per_token();
+  rec_ = std::make_unique<vk::Recorder>(*ctx_);
 }
 
 VkEngine::~VkEngine() = default;
@@ -264,7 +266,8 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
       for (uint32_t t = 0; t < n; ++t)
         for (uint32_t h = 0; h < d_.n_head; ++h) ph[t * d_.n_head + h] = static_cast<int32_t>(pos0 + c0 + t);
     }
-    vk::Recorder rec(*ctx_);
+    vk::Recorder& rec = *rec_;
+    const vk::Counters before = rec.counters();
     record_forward(rec, n, pos0 + c0);
     const uint64_t bytes = uint64_t(n) * d_.n_vocab * 4;
     rec.copy(s_->logits, s_->readback, bytes);
@@ -275,13 +278,13 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
     for (PendingDump& pd : pending_dumps_)
       dump_(pd.name, std::span(static_cast<const float*>(pd.buf->mapped()), pd.buf->size() / 4), pd.row_len);
     pending_dumps_.clear();
-    stats_.dispatches += rec.counters().dispatches;
-    stats_.barriers += rec.counters().barriers;
-    stats_.submits += rec.counters().submits;
+    stats_.dispatches += rec.counters().dispatches - before.dispatches;
+    stats_.barriers += rec.counters().barriers - before.barriers;
+    stats_.submits += rec.counters().submits - before.submits;
     n_past_ = pos0 + c0 + n;
   }
   stats_.tokens = T;
-  stats_.weight_bytes = weight_bytes_per_token() * ((T + max_batch_ - 1) / max_batch_);
+  stats_.weight_bytes = weight_bytes_per_token_ * ((T + max_batch_ - 1) / max_batch_);
   return logits;
 }
 

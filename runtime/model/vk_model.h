@@ -101,6 +101,8 @@ class VkEngine final : public Engine {
   ref::GateParams gate_;
   float attn_scale_ = 1.0f;
   EvalStats stats_;
+  uint64_t weight_bytes_per_token_ = 0;
+  std::unique_ptr<vk::Recorder> rec_;  // reused by every eval (one command buffer, re-recorded)
 };
 
 }  // namespace moevk

@@ -20,13 +20,4 @@ void moe_combine(vk::Context& ctx, vk::Recorder& rec, const MoeCombineArgs& a) {
   rec.dispatch(ctx.pipeline("moe_combine_f32", sizeof pc), pc, groups_1d(a.n, 256, 64), a.n_tokens);
 }
 
-void add_id(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& b,
-            const vk::View& ids, const vk::View& d, uint32_t n, uint32_t n_sel) {
-  MOEVK_ASSERT(a.size >= uint64_t(n_sel) * n * 4 && d.size >= uint64_t(n_sel) * n * 4 &&
-                   ids.size >= uint64_t(n_sel) * 4,
-               "add_id: views too small");
-  AddIdPush pc{a.address(), b.address(), ids.address(), d.address(), n, n_sel};
-  rec.dispatch(ctx.pipeline("add_id_f32", sizeof pc), pc, groups_1d(n, 256, 64), n_sel);
-}
-
 }  // namespace moevk::ops

@@ -1,5 +1,5 @@
 // moe_combine: weighted sum of the routed experts' outputs (+ gated shared expert, + residual).
-// Shader: moe_combine.comp. add_id: per-expert bias rows. Shader: add_id.comp.
+// Shader: moe_combine.comp. (Per-expert biases are added by matvec_id itself.)
 #pragma once
 
 #include <cstdint>
@@ -25,15 +25,5 @@ struct MoeCombineArgs {
   uint32_t n = 0, n_used = 0, n_tokens = 0;
 };
 void moe_combine(vk::Context& ctx, vk::Recorder& rec, const MoeCombineArgs& a);
-
-struct AddIdPush {
-  uint64_t data_a, data_b, data_ids, data_d;
-  uint32_t n, n_sel;
-};
-static_assert(sizeof(AddIdPush) == 40, "must match add_id.comp's push block");
-
-// d[j] = a[j] + b[ids[j]] for j < n_sel; rows of n floats.
-void add_id(vk::Context& ctx, vk::Recorder& rec, const vk::View& a, const vk::View& b,
-            const vk::View& ids, const vk::View& d, uint32_t n, uint32_t n_sel);
 
 }  // namespace moevk::ops

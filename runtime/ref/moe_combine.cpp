@@ -20,10 +20,4 @@ void moe_combine(std::span<const float> e, std::span<const float> w, std::span<c
   }
 }
 
-void add_id(std::span<const float> a, std::span<const float> b, std::span<const int32_t> ids,
-            std::span<float> d, uint32_t n) {
-  for (size_t j = 0; j < ids.size(); ++j)
-    for (uint32_t i = 0; i < n; ++i) d[j * n + i] = a[j * n + i] + b[size_t(ids[j]) * n + i];
-}
-
 }  // namespace moevk::ref

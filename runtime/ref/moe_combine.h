@@ -1,4 +1,4 @@
-// CPU reference of moe_combine.comp and add_id.comp.
+// CPU reference of moe_combine.comp.
 #pragma once
 
 #include <cstdint>
@@ -11,9 +11,5 @@ namespace moevk::ref {
 void moe_combine(std::span<const float> e, std::span<const float> w, std::span<const float> residual,
                  std::span<const float> shared, std::span<const float> gate_logit, std::span<float> out,
                  uint32_t n, uint32_t n_used, uint32_t n_tokens);
-
-// d[j][i] = a[j][i] + b[ids[j]][i]
-void add_id(std::span<const float> a, std::span<const float> b, std::span<const int32_t> ids,
-            std::span<float> d, uint32_t n);
 
 }  // namespace moevk::ref

@@ -118,17 +118,6 @@ uint64_t Arena::reserved() const {
   return n;
 }
 
-void Arena::reset() {
-  top_ = chunks_.empty() ? 0 : chunks_.back()->size();  // next alloc starts a fresh chunk...
-  if (!chunks_.empty()) {
-    std::unique_ptr<Buffer> keep = std::move(chunks_.front());
-    chunks_.clear();
-    chunks_.push_back(std::move(keep));  // ...reusing the first one
-    top_ = 0;
-  }
-  used_ = 0;
-}
-
 void upload(Context& ctx, const View& dst, const void* src, uint64_t n) {
   MOEVK_ASSERT(n <= dst.size, "upload larger than its view");
   if (n == 0) return;

@@ -65,7 +65,6 @@ class Arena {
   View alloc(uint64_t size, uint64_t align = 256);
   uint64_t used() const { return used_; }
   uint64_t reserved() const;
-  void reset();  // forget all views (the caller guarantees the GPU is done with them)
 
  private:
   Context& ctx_;

@@ -1,7 +1,5 @@
-// moe_combine.comp and add_id.comp against runtime/ref/moe_combine.
+// moe_combine.comp against runtime/ref/moe_combine.
 #include <doctest/doctest.h>
-
-#include <random>
 
 #include "runtime/ops/moe_combine.h"
 #include "runtime/ref/moe_combine.h"
@@ -75,27 +73,4 @@ TEST_CASE("moe_combine: shapes and flag combinations") {
 
 TEST_CASE("moe_combine: exact inputs compared with ==") {
   run({2048, 8, 3, true, true, false}, 5, true);
-}
-
-TEST_CASE("add_id: per-expert bias rows by GPU ids") {
-  vk::Context& ctx = test::gpu();
-  for (uint32_t n : {1u, 7u, 300u, 2880u}) {
-    const uint32_t n_expert = 32, n_sel = 12;
-    CAPTURE(n);
-    auto a = test::random_floats(n, size_t(n_sel) * n), b = test::random_floats(n + 1, size_t(n_expert) * n);
-    std::vector<int32_t> ids(n_sel);
-    std::mt19937 rng(n);
-    for (auto& id : ids) id = static_cast<int32_t>(rng() % n_expert);
-    ids[0] = n_expert - 1;
-    DeviceArray da(ctx, a.size() * 4), db(ctx, b.size() * 4), di(ctx, ids.size() * 4), dd(ctx, a.size() * 4);
-    da.upload(a);
-    db.upload(b);
-    di.upload(ids);
-    vk::Recorder rec(ctx);
-    ops::add_id(ctx, rec, da.view(), db.view(), di.view(), dd.view(), n, n_sel);
-    rec.submit_and_wait();
-    std::vector<float> want(a.size());
-    ref::add_id(a, b, ids, want, n);
-    test::check_equal(dd.read_f32(), want);  // one fp32 add on both sides
-  }
 }

@@ -32,7 +32,6 @@ std::string name(Op op) {
   }
   return "?";
 }
-bool two_inputs(Op op) { return op == Op::Swiglu || op == Op::SwigluOai; }
 
 // gpt-oss's constants (../shared/oracle/np_reference.py: np.minimum(g, 7.0), 1.702).
 constexpr float kAlpha = 1.702f, kLimit = 7.0f;
