@@ -1,7 +1,9 @@
 // The forward pass on the GPU, recorded into one command buffer per batch: it reads top to bottom like
 // runtime/ref/forward.cpp, one op per line, with a barrier wherever the next op reads what the last
 // wrote. Expert ids never leave the GPU: gate_topk writes them, matvec_id reads them with the slot
-// table.
+// table. A prefill batch (tiled(T)) runs its weight products as tiled matmuls, and its expert
+// products grouped by expert: moe_route sorts the (token, expert) pairs by expert on the GPU, then
+// one matmul_id multiplies each expert's matrix with its group of tokens.
 #include <algorithm>
 
 #include "loader/error.h"
@@ -11,6 +13,7 @@
 #include "runtime/ops/binary.h"
 #include "runtime/ops/gate_topk.h"
 #include "runtime/ops/get_rows.h"
+#include "runtime/ops/matmul.h"
 #include "runtime/ops/moe_combine.h"
 #include "runtime/ops/rms_norm.h"
 #include "runtime/ops/rope.h"
@@ -31,7 +34,27 @@ ops::WeightView rows(const DeviceTensor& t, uint32_t r0, uint32_t n) {
   return w;
 }
 
+// From this many tokens on, a batch uses the tiled kernels: the matvec reads every weight once per 4
+// tokens, a tile once per 32.
+constexpr uint32_t kTiledMinTokens = 8;
+
 }  // namespace
+
+bool VkEngine::tiled(uint32_t T) const { return T >= kTiledMinTokens && !ctx_->options().no_tiled; }
+
+void VkEngine::linear(vk::Recorder& rec, const ops::MatvecArgs& a) {
+  if (tiled(a.n_batch) && ops::matmul_supports(a.w.type, a.w.n_cols))
+    ops::matmul(*ctx_, rec, a);
+  else
+    ops::matvec(*ctx_, rec, a);
+}
+
+void VkEngine::linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View route) {
+  if (route && ops::matmul_supports(a.experts.type, a.experts.n_cols))
+    ops::matmul_id(*ctx_, rec, a, route);
+  else
+    ops::matvec_id(*ctx_, rec, a);
+}
 
 void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0) {
   vk::Context& c = *ctx_;
@@ -41,6 +64,8 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0) {
 
   // x [T][E] = token embeddings
   ops::get_rows(c, rec, embd.w.type, embd.view(), E, embd.w.n_rows, s.tokens, T, s.x);
+  if (d_.is_mla() && tiled(T))  // MLA's per-head products grouped by head (the same every layer)
+    ops::moe_route(c, rec, s.head_ids, T * d_.n_head, d_.n_head, s.head_route);
   rec.barrier();
 
   for (uint32_t il = 0; il < d_.n_layer; ++il) {
@@ -68,7 +93,7 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0) {
   rec.barrier();
   dump(rec, "result_norm", s.h, E, T);
   const DeviceTensor& out = d_.tied_output ? embd : *tensor("output.weight");
-  ops::matvec(c, rec, {out.w, s.h, s.logits, {}, T});
+  linear(rec, {out.w, s.h, s.logits, {}, T});
   rec.barrier();
 }
 
@@ -79,9 +104,9 @@ void VkEngine::record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint
   const uint32_t H = d_.n_head, Hkv = d_.n_head_kv, dk = d_.n_embd_head_k, dv = d_.n_embd_head_v;
 
   // q [T][H*dk], k [T][Hkv*dk], v [T][Hkv*dv]
-  ops::matvec(c, rec, {w.wq->w, s.h, s.q, opt(w.bq), T});
-  ops::matvec(c, rec, {w.wk->w, s.h, s.k, opt(w.bk), T});
-  ops::matvec(c, rec, {w.wv->w, s.h, s.v, opt(w.bv), T});
+  linear(rec, {w.wq->w, s.h, s.q, opt(w.bq), T});
+  linear(rec, {w.wk->w, s.h, s.k, opt(w.bk), T});
+  linear(rec, {w.wv->w, s.h, s.v, opt(w.bv), T});
   rec.barrier();
   if (d_.qk_norm == QkNorm::PerHead) {
     ops::rms_norm(c, rec, s.q, w.q_norm->view(), s.q, dk, T * H, d_.rms_eps);
@@ -104,7 +129,7 @@ void VkEngine::record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint
   ops::attention(c, rec, shape, s.q, w.k_cache, w.k_layout, w.v_cache, w.v_layout, opt(w.sinks), s.attn, T,
                  pos0);
   rec.barrier();
-  ops::matvec(c, rec, {w.wo->w, s.attn, s.y, opt(w.bo), T});
+  linear(rec, {w.wo->w, s.attn, s.y, opt(w.bo), T});
   rec.barrier();
 }
 
@@ -121,17 +146,17 @@ void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, 
 
   // q [T][H][nope | rope]
   if (d_.q_lora_rank > 0) {
-    ops::matvec(c, rec, {w.wq_a->w, s.h, s.qa, {}, T});
+    linear(rec, {w.wq_a->w, s.h, s.qa, {}, T});
     rec.barrier();
     ops::rms_norm(c, rec, s.qa, w.q_a_norm->view(), s.qa, d_.q_lora_rank, T, d_.rms_eps);
     rec.barrier();
-    ops::matvec(c, rec, {w.wq_b->w, s.qa, s.q, {}, T});
+    linear(rec, {w.wq_b->w, s.qa, s.q, {}, T});
   } else {
-    ops::matvec(c, rec, {w.wq->w, s.h, s.q, {}, T});
+    linear(rec, {w.wq->w, s.h, s.q, {}, T});
   }
   // kvc [T][kvr] and kpe [T][rot]: the two row blocks of attn_kv_a_mqa
-  ops::matvec(c, rec, {rows(*w.wkv_a, 0, kvr), s.h, s.kvc, {}, T});
-  ops::matvec(c, rec, {rows(*w.wkv_a, kvr, rot), s.h, s.kpe, {}, T});
+  linear(rec, {rows(*w.wkv_a, 0, kvr), s.h, s.kvc, {}, T});
+  linear(rec, {rows(*w.wkv_a, kvr, rot), s.h, s.kpe, {}, T});
   rec.barrier();
   ops::rms_norm(c, rec, s.kvc, w.kv_a_norm->view(), s.kvc, kvr, T, d_.rms_eps);
   ops::rope(c, rec, s.kpe, s.pos, s.kpe, {T, 1, rot}, rope_);
@@ -145,7 +170,8 @@ void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, 
   kb.y = s.qn;
   kb.n_used = H;
   kb.n_tok = T;
-  ops::matvec_id(c, rec, kb);
+  const vk::View head_route = tiled(T) ? s.head_route : vk::View{};
+  linear_id(rec, kb, head_route);
   // qf [T][H][kvr | rot]: the rope part of q moves behind the latent part
   ops::copy(c, rec, s.q.sub(nope * 4ull, s.q.size - nope * 4ull), s.qf.sub(kvr * 4ull, s.qf.size - kvr * 4ull),
             {rot, T * H, dk, 0, row});
@@ -170,9 +196,9 @@ void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, 
   vb.y = s.attn;
   vb.n_used = H;
   vb.n_tok = T;
-  ops::matvec_id(c, rec, vb);
+  linear_id(rec, vb, head_route);
   rec.barrier();
-  ops::matvec(c, rec, {w.wo->w, s.attn, s.y, {}, T});
+  linear(rec, {w.wo->w, s.attn, s.y, {}, T});
   rec.barrier();
 }
 
@@ -184,12 +210,12 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
 
   if (!d_.is_moe_layer(il)) {
     const uint32_t F = d_.n_ff;
-    ops::matvec(c, rec, {w.ffn_gate->w, s.h, s.fg, {}, T});
-    ops::matvec(c, rec, {w.ffn_up->w, s.h, s.fu, {}, T});
+    linear(rec, {w.ffn_gate->w, s.h, s.fg, {}, T});
+    linear(rec, {w.ffn_up->w, s.h, s.fu, {}, T});
     rec.barrier();
     ops::swiglu(c, rec, s.fg, s.fu, s.fg, {F, T});
     rec.barrier();
-    ops::matvec(c, rec, {w.ffn_down->w, s.fg, s.y, {}, T});
+    linear(rec, {w.ffn_down->w, s.fg, s.y, {}, T});
     rec.barrier();
     ops::add(c, rec, s.x, s.y, s.x, T * E, T * E);
     rec.barrier();
@@ -198,11 +224,16 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
 
   const uint32_t X = d_.n_expert, K = d_.n_expert_used, F = d_.n_ff_exp;
   // router [T][X] -> ids [T][K], wts [T][K]
-  ops::matvec(c, rec, {w.router->w, s.h, s.router, opt(w.router_b), T});
+  linear(rec, {w.router->w, s.h, s.router, opt(w.router_b), T});
   rec.barrier();
   if (!w.router_b) dump(rec, fmt::format("ffn_moe_logits-{}", il), s.router, X, T);  // llama.cpp dumps before the bias
   ops::gate_topk(c, rec, gate_, s.router, opt(w.sel_bias), s.ids, s.wts, {}, T, X, K);
   rec.barrier();
+  const vk::View route = tiled(T) ? s.route : vk::View{};
+  if (route) {  // prefill: group the (token, expert) pairs by expert
+    ops::moe_route(c, rec, s.ids, T * K, X, route);
+    rec.barrier();
+  }
 
   // eg, eu [T][K][F] = gate/up of each selected expert (+ per-expert bias)
   ops::MatvecIdArgs a;
@@ -213,19 +244,19 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
   a.experts = w.gate_exps;
   a.y = s.eg;
   a.bias = opt(w.gate_exps_b);
-  ops::matvec_id(c, rec, a);
+  linear_id(rec, a, route);
   a.experts = w.up_exps;
   a.y = s.eu;
   a.bias = opt(w.up_exps_b);
-  ops::matvec_id(c, rec, a);
+  linear_id(rec, a, route);
   const bool shared = w.gate_sh != nullptr;
   if (shared) {
-    ops::matvec(c, rec, {w.gate_sh->w, s.h, s.fg, {}, T});
-    ops::matvec(c, rec, {w.up_sh->w, s.h, s.fu, {}, T});
+    linear(rec, {w.gate_sh->w, s.h, s.fg, {}, T});
+    linear(rec, {w.up_sh->w, s.h, s.fu, {}, T});
     if (w.gate_inp_sh) {
       ops::WeightView g = w.gate_inp_sh->w;  // [n_embd] as a one-row matrix
       g.n_rows = 1;
-      ops::matvec(c, rec, {g, s.h, s.sh_logit, {}, T});
+      linear(rec, {g, s.h, s.sh_logit, {}, T});
     }
   }
   rec.barrier();
@@ -242,8 +273,8 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
   a.x_per_expert = true;
   a.y = s.ed;
   a.bias = opt(w.down_exps_b);
-  ops::matvec_id(c, rec, a);
-  if (shared) ops::matvec(c, rec, {w.down_sh->w, s.fg, s.sh, {}, T});
+  linear_id(rec, a, route);
+  if (shared) linear(rec, {w.down_sh->w, s.fg, s.sh, {}, T});
   rec.barrier();
 
   // x = x + sum_k wts * ed (+ gate * sh)

@@ -6,6 +6,7 @@
 
 #include "loader/model.h"
 #include "runtime/model/vk_model.h"
+#include "runtime/ops/matmul.h"
 
 namespace moevk {
 
@@ -35,6 +36,9 @@ struct VkEngine::Scratch {
   vk::View qf;         // [B][n_head][kv_lora_rank + n_rot]
   vk::View oc;         // [B][n_head][kv_lora_rank]: attention output in the latent space
   vk::View head_ids;   // [B][n_head] i32: 0..n_head-1 per token (heads addressed as "experts")
+  // Prefill's grouping by expert (ops::moe_route): the pairs of ids / of head_ids
+  vk::View route;       // moe_route_bytes(n_expert, B * n_expert_used)
+  vk::View head_route;  // moe_route_bytes(n_head, B * n_head)
 
   Scratch(vk::Context& ctx, vk::Arena& arena, const ModelDesc& d, uint32_t B) {
     auto f32 = [&](uint64_t n) { return arena.alloc(std::max<uint64_t>(n, 1) * 4); };
@@ -57,6 +61,7 @@ struct VkEngine::Scratch {
     v = f32(B * uint64_t(d.v_dim()));
     attn = f32(B * uint64_t(d.attn_out_dim()));
     router = f32(B * uint64_t(d.n_expert));
+    route = arena.alloc(ops::moe_route_bytes(std::max(1u, d.n_expert), B * K));
     ids = arena.alloc(B * K * 4);
     wts = f32(B * K);
     eg = f32(B * K * d.n_ff_exp);
@@ -77,6 +82,7 @@ struct VkEngine::Scratch {
       qf = f32(B * H * (kvr + rot));
       oc = f32(B * H * kvr);
       head_ids = arena.alloc(B * H * 4);
+      head_route = arena.alloc(ops::moe_route_bytes(uint32_t(H), B * H));
       std::vector<int32_t> hid(B * H);
       for (uint64_t i = 0; i < hid.size(); ++i) hid[i] = static_cast<int32_t>(i % H);
       vk::upload(ctx, head_ids, hid.data(), hid.size() * 4);

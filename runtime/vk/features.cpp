@@ -201,9 +201,10 @@ void DeviceOptions::disable(const std::string& list) {
     else if (item == "coopmat") no_coopmat = true;
     else if (item == "transfer_queue") no_transfer_queue = true;
     else if (item == "external_memory_host") no_external_memory_host = true;
+    else if (item == "tiled") no_tiled = true;
     else
       fail("unknown feature '{}' in MOEVK_DISABLE (known: fp16, int8, storage16, storage8, subgroup, "
-           "int_dot, coopmat, transfer_queue, external_memory_host)", item);
+           "int_dot, coopmat, transfer_queue, external_memory_host, tiled)", item);
   }
 }
 

@@ -71,6 +71,7 @@ struct DeviceOptions {
   bool no_coopmat = false;
   bool no_transfer_queue = false;
   bool no_external_memory_host = false;
+  bool no_tiled = false;  // not a device feature: prefill uses the matvecs instead of matmul.comp
 
   static DeviceOptions from_env();
   // Applies a comma-separated list of feature names to disable; unknown names are an error.

@@ -1,11 +1,13 @@
-// matvec.comp (every weight type, subgroup and shared-memory reductions) against ref::matmul, and
-// the GLSL dequantisers against the oracle values of ../shared/oracle/dequant.
+// matvec.comp (every weight type, subgroup and shared-memory reductions) and the tiled prefill
+// matmul (matmul.comp) against ref::matmul, and the GLSL dequantisers against the oracle values of
+// ../shared/oracle/dequant.
 #include <doctest/doctest.h>
 
 #include <cstring>
 #include <fstream>
 
 #include "loader/gguf.h"
+#include "runtime/ops/matmul.h"
 #include "runtime/ops/matvec.h"
 #include "tests/ops/test_matvec_util.h"
 #include "tests/support/test_data.h"
@@ -50,7 +52,18 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   std::vector<float> want(size_t(c.n_batch) * c.n_rows);
   ref::matmul(w.matrix(), x, c.n_batch, want);
   if (c.bias) ref::add_bias(want, bias);
-  test::check_close(dy.read_f32(), want, test::matvec_tolerance(c.n_cols, test::weight_rms(w)));
+  const auto tol = test::matvec_tolerance(c.n_cols, test::weight_rms(w));
+  test::check_close(dy.read_f32(), want, tol);
+  const bool default_cfg = c.cfg.wg == ops::MatvecConfig{}.wg && c.cfg.rows == ops::MatvecConfig{}.rows;
+  if (default_cfg && ops::matmul_supports(c.type, c.n_cols)) {  // the tiled prefill kernel
+    INFO("matmul");
+    DeviceArray dy2(ctx, dy.bytes());
+    a.y = dy2.view();
+    vk::Recorder rec2(ctx);
+    ops::matmul(ctx, rec2, a);
+    rec2.submit_and_wait();
+    test::check_close(dy2.read_f32(), want, tol);
+  }
 }
 
 // n_cols of one block, three blocks (plus, for the one-element "blocks" of F32/F16/BF16, lengths
@@ -106,6 +119,17 @@ TEST_CASE("matvec: model shapes 2880x2880 (gpt-oss) and 4096x14336") {
   run_case(test::gpu(), {GgmlType::Q4_K, 4096, 14336, 1, false, {}}, seed++);
 }
 
+TEST_CASE("matmul: prefill batches (tiles of 64 rows x 32 tokens with tails) for every type") {
+  uint64_t seed = 850;
+  for (GgmlType t : test::kMatvecTypes) {
+    const uint32_t qk = std::max(traits(t).block_size, 8u);
+    run_case(test::gpu(), {t, 67, 3 * qk, 33, true, {}}, seed++);
+    run_case(test::gpu(), {t, 130, qk, 70, false, {}}, seed++);
+  }
+  run_case(test::gpu(), {GgmlType::Q4_K, 2048, 768, 64, false, {}}, seed++);
+  run_case(test::gpu(), {GgmlType::Q6_K, 1000, 2048, 100, true, {}}, seed++);
+}
+
 TEST_CASE("matvec: more row groups than one dispatch dimension (vocab-sized output)") {
   // 151936 rows / 2 per workgroup = 75968 groups > 65535: the host splits them over x and y.
   run_case(test::gpu(), {GgmlType::Q8_0, 151936, 32, 1, false, {}}, 900);
@@ -141,6 +165,15 @@ TEST_CASE(
         ref::matmul(ref::f32_matrix(wf, n_cols), x, n_batch, want);
         ref::add_bias(want, bias);
         test::check_equal(dy.read_f32(), want);
+        if (ops::matmul_supports(t, n_cols)) {
+          INFO("matmul");
+          DeviceArray dy2(*ctx, dy.bytes());
+          a.y = dy2.view();
+          vk::Recorder rec2(*ctx);
+          ops::matmul(*ctx, rec2, a);
+          rec2.submit_and_wait();
+          test::check_equal(dy2.read_f32(), want);
+        }
       }
 }
 

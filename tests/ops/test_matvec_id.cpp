@@ -1,5 +1,6 @@
-// matvec_id.comp (the expert matvec: ids on the GPU, slot table, slot pool) against ref::matvec_id,
-// for every weight type, with subgroup and shared-memory reductions.
+// matvec_id.comp (the expert matvec: ids on the GPU, slot table, slot pool) and the grouped prefill
+// path (moe_route.comp + matmul.comp's matmul_id) against ref::matvec_id, for every weight type, with
+// subgroup and shared-memory reductions.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <numeric>
 #include <random>
 
+#include "runtime/ops/matmul.h"
 #include "runtime/ops/matvec_id.h"
 #include "runtime/ref/matvec.h"
 #include "tests/ops/test_matvec_util.h"
@@ -61,6 +63,40 @@ std::vector<uint32_t> make_table(std::mt19937_64& rng, Table kind, uint32_t n_ex
   return slots;
 }
 
+// What moe_route must write: offsets [n_expert + 2], then the pairs of each expert in order (ids
+// out of range last).
+std::vector<int32_t> expected_route(const std::vector<int32_t>& ids, uint32_t n_expert) {
+  std::vector<int32_t> offsets(n_expert + 2, 0), entries;
+  for (uint32_t g = 0; g <= n_expert; ++g) {
+    offsets[g] = int32_t(entries.size());
+    for (uint32_t s = 0; s < ids.size(); ++s) {
+      const bool valid = ids[s] >= 0 && uint32_t(ids[s]) < n_expert;
+      if (valid ? uint32_t(ids[s]) == g : g == n_expert) entries.push_back(int32_t(s));
+    }
+  }
+  offsets[n_expert + 1] = int32_t(entries.size());
+  offsets.insert(offsets.end(), entries.begin(), entries.end());
+  return offsets;
+}
+
+// The grouped path on the same arguments: moe_route, then matmul_id; checks the route exactly and
+// returns y.
+std::vector<float> run_grouped(vk::Context& ctx, const ops::MatvecIdArgs& args,
+                               const std::vector<int32_t>& ids) {
+  const uint32_t n_expert = args.experts.n_expert, n_sel = args.n_tok * args.n_used;
+  DeviceArray route(ctx, ops::moe_route_bytes(n_expert, n_sel)),
+      dy(ctx, uint64_t(n_sel) * args.experts.n_rows * 4);
+  ops::MatvecIdArgs a = args;
+  a.y = dy.view();
+  vk::Recorder rec(ctx);
+  ops::moe_route(ctx, rec, a.ids, n_sel, n_expert, route.view());
+  rec.barrier();
+  ops::matmul_id(ctx, rec, a, route.view());
+  rec.submit_and_wait();
+  CHECK(route.read_i32() == expected_route(ids, n_expert));
+  return dy.read_f32();
+}
+
 void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   CAPTURE(traits(c.type).name);
   CAPTURE(c.n_expert);
@@ -113,7 +149,12 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   std::vector<float> want(n_sel * c.n_rows);
   ref::matvec_id(w.matrix(), c.n_rows, ids, c.n_used, c.n_tok, x, c.x_per_expert,
                  c.bias ? std::span<const float>(bias) : std::span<const float>(), want);
-  test::check_close(dy.read_f32(), want, test::matvec_tolerance(c.n_cols, test::weight_rms(w)));
+  const auto tol = test::matvec_tolerance(c.n_cols, test::weight_rms(w));
+  test::check_close(dy.read_f32(), want, tol);
+  if (ops::matmul_supports(c.type, c.n_cols)) {
+    INFO("grouped: moe_route + matmul_id");
+    test::check_close(run_grouped(ctx, a, ids), want, tol);
+  }
 }
 
 void every_type(vk::Context& ctx) {
@@ -128,6 +169,25 @@ void every_type(vk::Context& ctx) {
     // 8 top-2 (mixtral-like), streamed, shared x; and resident with per-expert x over three tokens.
     run_case(ctx, {t, 8, 2, 257, 2 * qk, 1, false, false, Table::Streaming}, seed++);
     run_case(ctx, {t, 8, 2, 7, qk, 3, true, false, Table::Permutation}, seed++);
+    // A prefill batch: 70 tokens (tiles of 32 tokens and 64 rows with tails), 16 top-4.
+    run_case(ctx, {t, 16, 4, 67, 2 * qk, 70, false, true, Table::Permutation}, seed++);
+    run_case(ctx, {t, 16, 4, 65, qk, 37, true, false, Table::Streaming}, seed++);
+  }
+}
+
+// y of the four pairs of the no-slot case: pairs 1 and 3 NaN, the others W_id x.
+void check_nan_rows(const std::vector<float>& y, const test::HostWeights& w,
+                    const std::vector<int32_t>& ids, const std::vector<float>& x, uint32_t n_rows) {
+  std::vector<float> want(n_rows);
+  for (uint32_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    std::vector<float> got(y.begin() + i * n_rows, y.begin() + (i + 1) * n_rows);
+    if (i == 1 || i == 3) {
+      for (float v : got) CHECK(std::isnan(v));
+      continue;
+    }
+    ref::matvec(w.matrix().rows(uint64_t(ids[i]) * n_rows, n_rows), x, want);
+    test::check_close(got, want, test::matvec_tolerance(x.size(), test::weight_rms(w)));
   }
 }
 
@@ -150,6 +210,11 @@ TEST_CASE("matvec_id: model-like shapes (qwen3moe expert 768x2048 / 2048x768, gp
            {GgmlType::MXFP4, 4, 2, 2880, 2880, 1, false, true, Table::Streaming}, 3002);
   run_case(test::gpu(),
            {GgmlType::Q8_0, 8, 2, 300, 2880, 2, true, true, Table::Permutation, {128, 4}}, 3003);
+  // Prefill of 64 tokens through 128 experts top-8 (groups of ~4 tokens) and through 8 top-2
+  // (groups of ~16, one expert may take most of the batch).
+  run_case(test::gpu(), {GgmlType::Q4_K, 128, 8, 768, 2048, 64, false, false, Table::Permutation},
+           3004);
+  run_case(test::gpu(), {GgmlType::Q6_K, 8, 2, 2048, 768, 64, true, false, Table::Streaming}, 3005);
 }
 
 TEST_CASE("matvec_id: an expert without a slot gives NaN rows, the others stay correct") {
@@ -178,16 +243,7 @@ TEST_CASE("matvec_id: an expert without a slot gives NaN rows, the others stay c
   vk::Recorder rec(ctx);
   ops::matvec_id(ctx, rec, a);
   rec.submit_and_wait();
-  auto y = dy.read_f32();
-  std::vector<float> want(n_rows);
-  for (uint32_t i = 0; i < 4; ++i) {
-    CAPTURE(i);
-    std::vector<float> got(y.begin() + i * n_rows, y.begin() + (i + 1) * n_rows);
-    if (i == 1 || i == 3) {
-      for (float v : got) CHECK(std::isnan(v));
-      continue;
-    }
-    ref::matvec(w.matrix().rows(uint64_t(ids[i]) * n_rows, n_rows), x, want);
-    test::check_close(got, want, test::matvec_tolerance(n_cols, test::weight_rms(w)));
-  }
+  check_nan_rows(dy.read_f32(), w, ids, x, n_rows);
+  INFO("grouped: moe_route + matmul_id");
+  check_nan_rows(run_grouped(ctx, a, ids), w, ids, x, n_rows);
 }

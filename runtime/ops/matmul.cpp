@@ -1,0 +1,91 @@
+#include "runtime/ops/matmul.h"
+
+#include <algorithm>
+
+#include "loader/error.h"
+#include "runtime/vk/pipeline.h"
+
+namespace moevk::ops {
+
+namespace {
+
+constexpr uint32_t kTileRows = 64, kTileTokens = 32;  // BM, BN of matmul.comp
+
+// Row tiles over x, token tiles over y (the shader strides over the rest), groups over z.
+void dispatch_tiles(vk::Context& ctx, vk::Recorder& rec, vk::Pipeline& p, const MatmulPush& pc,
+                    uint32_t n_groups) {
+  const auto& max = ctx.features().max_workgroup_count;
+  const uint64_t gx = (uint64_t(pc.n_rows) + kTileRows - 1) / kTileRows;
+  MOEVK_ASSERT(gx <= max[0] && n_groups <= max[2], "matmul: too many rows or groups");
+  const uint64_t gy = std::min<uint64_t>((uint64_t(pc.n_tok) + kTileTokens - 1) / kTileTokens, max[1]);
+  rec.dispatch(p, pc, uint32_t(gx), uint32_t(gy), n_groups);
+}
+
+}  // namespace
+
+bool matmul_supports(GgmlType t, uint32_t n_cols) {
+  return matvec_supports(t) && n_cols % 8 == 0 && row_bytes(t, n_cols).has_value();
+}
+
+uint64_t moe_route_bytes(uint32_t n_expert, uint64_t n_sel) {
+  return 4 * (uint64_t(n_expert) + 2 + n_sel);
+}
+
+void moe_route(vk::Context& ctx, vk::Recorder& rec, vk::View ids, uint32_t n_sel, uint32_t n_expert,
+               vk::View route) {
+  MOEVK_ASSERT(n_sel > 0 && n_expert > 0, "moe_route: empty shape");
+  MOEVK_ASSERT(n_expert <= kMaxRouteExperts, "moe_route: more than 1024 experts");
+  MOEVK_ASSERT(ids.size >= uint64_t(n_sel) * 4, "moe_route: ids view too small");
+  MOEVK_ASSERT(route.size >= moe_route_bytes(n_expert, n_sel), "moe_route: route view too small");
+  MoeRoutePush pc{ids.address(), route.address(), n_sel, n_expert};
+  rec.dispatch(ctx.pipeline("moe_route", sizeof pc, {}), pc, 1);
+}
+
+void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a) {
+  const WeightView& w = a.w;
+  MOEVK_ASSERT(w.n_rows > 0 && w.n_cols > 0 && a.n_batch > 0, "matmul: empty shape");
+  MOEVK_ASSERT(matmul_supports(w.type, w.n_cols), "matmul: n_cols is not a multiple of 8");
+  const uint32_t rb = matvec_row_bytes(w.type, w.n_cols);
+  MOEVK_ASSERT(w.data.address() % 4 == 0, "matmul: weights must be 4-byte aligned");
+  MOEVK_ASSERT(w.data.size >= uint64_t(w.n_rows) * rb, "matmul: weight view too small");
+  MOEVK_ASSERT(a.x.size >= uint64_t(a.n_batch) * w.n_cols * 4, "matmul: x view too small");
+  MOEVK_ASSERT(a.y.size >= uint64_t(a.n_batch) * w.n_rows * 4, "matmul: y view too small");
+  MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4, "matmul: bias view too small");
+  MatmulPush pc{w.data.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
+                0, 0, 0, w.n_rows, w.n_cols, rb, a.n_batch, 1, 1, w.n_cols, 0, w.n_rows, 0};
+  vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul", w.type, false), sizeof pc, {});
+  dispatch_tiles(ctx, rec, p, pc, 1);
+}
+
+void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::View route) {
+  const ExpertPool& e = a.experts;
+  MOEVK_ASSERT(e.n_rows > 0 && e.n_cols > 0 && e.n_expert > 0 && a.n_used > 0 && a.n_tok > 0,
+               "matmul_id: empty shape");
+  MOEVK_ASSERT(matmul_supports(e.type, e.n_cols), "matmul_id: n_cols is not a multiple of 8");
+  const uint32_t rb = matvec_row_bytes(e.type, e.n_cols);
+  MOEVK_ASSERT(e.pool.address() % 4 == 0 && e.slot_stride % 4 == 0,
+               "matmul_id: expert slots must be 4-byte aligned");
+  MOEVK_ASSERT(e.slot_stride >= uint64_t(e.n_rows) * rb && e.pool.size >= uint64_t(e.n_rows) * rb,
+               "matmul_id: slots smaller than one expert");
+  MOEVK_ASSERT(e.slots.size >= uint64_t(e.n_expert) * 4, "matmul_id: slot table too small");
+  const uint64_t n_sel = uint64_t(a.n_tok) * a.n_used;
+  MOEVK_ASSERT(route.size >= moe_route_bytes(e.n_expert, n_sel), "matmul_id: route view too small");
+  MOEVK_ASSERT(a.x.size >= (a.x_per_expert ? n_sel : a.n_tok) * e.n_cols * 4,
+               "matmul_id: x too small");
+  MOEVK_ASSERT(a.y.size >= n_sel * e.n_rows * 4, "matmul_id: y view too small");
+  MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(e.n_expert) * e.n_rows * 4,
+               "matmul_id: bias view too small");
+  MOEVK_ASSERT(n_sel * std::max(e.n_rows, e.n_cols) <= UINT32_MAX, "matmul_id: too many tokens");
+
+  const uint32_t x_expert_stride =
+      a.x_expert_stride ? a.x_expert_stride : (a.x_per_expert ? e.n_cols : 0);
+  const uint32_t x_tok_stride =
+      a.x_tok_stride ? a.x_tok_stride : (a.x_per_expert ? a.n_used * e.n_cols : e.n_cols);
+  MatmulPush pc{e.pool.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
+                route.address(),  e.slots.address(), e.slot_stride, e.n_rows, e.n_cols, rb,
+                a.n_tok, a.n_used, e.n_expert, x_tok_stride, x_expert_stride, e.n_rows, 0};
+  vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul_id", e.type, false), sizeof pc, {});
+  dispatch_tiles(ctx, rec, p, pc, e.n_expert + 1);
+}
+
+}  // namespace moevk::ops

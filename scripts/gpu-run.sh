@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine (see scripts/gpu-kit.sh): brings up the Vulkan loader, then runs the
+# steps named on the command line (tests, oracle, bench), writing logs to $OUT.
+set -uo pipefail
+for f in .gpu/gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+if ! ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+B=$PWD/.gpu/bin
+export MOEVK_SHARED_DIR=$PWD/.gpu/shared PATH=$B:$PATH
+OUT=${OUT:-/tmp/out}
+TEST_ARGS=(${TEST_ARGS:-})
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tail -1
+moevk devices 2>&1 | tee "$OUT/devices.txt"
+for step in "$@"; do
+  echo "=== $step"
+  case $step in
+    tests)
+      for t in test_vk test_ops test_model; do
+        (cd /tmp && MOEVK_VALIDATE=1 timeout 300 "$B/$t" "${TEST_ARGS[@]}" >"$OUT/$t.txt" 2>&1)
+        echo "$t: rc $?"; grep -B2 -A12 "ERROR\|Validation\|VUID" "$OUT/$t.txt" | head -60
+      done ;;
+    run)  # every oracle model in the kit: greedy text, speed and --stats
+      for m in .gpu/shared/oracle/models/*.gguf; do
+        echo "--- $m"
+        moevk run -m "$m" -p "Once upon a time" -n 32 --temp 0 --stats 2>&1 | tail -8
+      done 2>&1 | tee "$OUT/run.txt" ;;
+    bench*)  # bench:LAYERS synthesises the Qwen3-30B-A3B shape with LAYERS layers and times it
+      L=${step#bench:}; [ "$L" = bench ] && L=48
+      extra=$(moevk synth --help | grep -q -- --vocab && echo --vocab 151936)
+      /usr/bin/time -f "synth %e s" moevk synth --arch qwen3moe -o /tmp/q30.gguf --force --type Q4_K \
+        --layers "$L" --embd 2048 --heads 32 --heads-kv 4 --head-dim 128 --experts 128 \
+        --experts-used 8 --ff-exp 768 --ctx 4096 --merges 2000 $extra 2>&1 | tail -2
+      python3 -c "print('the quick brown fox jumps over the lazy dog ' * 60)" >/tmp/prompt.txt
+      moevk run -m /tmp/q30.gguf -f /tmp/prompt.txt -n 128 --temp 0 --stats 2>&1 | tail -12 | tee "$OUT/bench-$L.txt" ;;
+    *) echo "unknown step $step" ;;
+  esac
+done
