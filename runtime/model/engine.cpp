@@ -22,8 +22,12 @@ class CpuEngine final : public Engine {
   const ModelDesc& desc() const override { return fwd_.desc(); }
   uint32_t n_ctx() const override { return fwd_.n_ctx(); }
   uint32_t n_past() const override { return fwd_.n_past(); }
-  std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos) override {
-    return fwd_.eval(tokens, start_pos);
+  std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos,
+                          Logits which) override {
+    std::vector<float> l = fwd_.eval(tokens, start_pos);
+    if (which == Logits::Last && !l.empty())
+      l.erase(l.begin(), l.end() - static_cast<std::ptrdiff_t>(desc().n_vocab));
+    return l;
   }
   std::string backend_name() const override { return "cpu"; }
 

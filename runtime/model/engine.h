@@ -36,6 +36,10 @@ struct EvalStats {
   uint64_t weight_bytes = 0;  // bytes of weights read
 };
 
+// Which logits eval() returns: a row per token (the logits command, tests), or only the last
+// token's (generation: prefill then skips the output head, and runs in larger batches).
+enum class Logits { All, Last };
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -43,9 +47,10 @@ class Engine {
   virtual uint32_t n_ctx() const = 0;
   virtual uint32_t n_past() const = 0;
   // Evaluates tokens at positions start_pos.. (the KV cache is truncated to start_pos first) and
-  // returns logits [tokens.size()][n_vocab]. Errors: a token outside the vocabulary, a context
-  // overflow (both moevk::Error with the numbers).
-  virtual std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos) = 0;
+  // returns logits [tokens.size()][n_vocab] (Logits::All) or [1][n_vocab] (Logits::Last). Errors: a
+  // token outside the vocabulary, a context overflow (both moevk::Error with the numbers).
+  virtual std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos,
+                                  Logits which = Logits::All) = 0;
   virtual EvalStats last_stats() const { return {}; }
   virtual uint64_t device_bytes() const { return 0; }  // device memory held
   virtual std::string backend_name() const = 0;

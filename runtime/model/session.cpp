@@ -46,7 +46,7 @@ GenerationStats Session::generate(const std::vector<int32_t>& prompt, int n_pred
   history_.resize(keep);
   std::vector<int32_t> todo(prompt.begin() + static_cast<std::ptrdiff_t>(keep), prompt.end());
   auto t0 = clock::now();
-  std::vector<float> logits = engine_.eval(todo, static_cast<uint32_t>(keep));
+  std::vector<float> logits = engine_.eval(todo, static_cast<uint32_t>(keep), Logits::Last);
   st.prompt_seconds = std::chrono::duration<double>(clock::now() - t0).count();
   st.prompt_tokens = todo.size();
   history_.insert(history_.end(), todo.begin(), todo.end());
@@ -73,7 +73,8 @@ GenerationStats Session::generate(const std::vector<int32_t>& prompt, int n_pred
       st.stop = StopReason::ContextFull;  // `next` was printed; there is no room to cache it
       break;
     }
-    std::vector<float> l = engine_.eval(std::span<const int32_t>(&next, 1), static_cast<uint32_t>(history_.size()));
+    std::vector<float> l =
+        engine_.eval(std::span<const int32_t>(&next, 1), static_cast<uint32_t>(history_.size()), Logits::Last);
     add(st.decode_totals, engine_.last_stats());
     history_.push_back(next);
     row.assign(l.end() - static_cast<std::ptrdiff_t>(n_vocab), l.end());

@@ -30,7 +30,11 @@ bool is_expert_tensor(const std::string& name) { return name.find("_exps.") != s
 
 VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file), d_(describe(file)) {
   n_ctx_ = default_ctx(d_, o.n_ctx);
-  max_batch_ = std::min<uint32_t>(n_ctx_, 64);
+  // Prefill passes of up to 512 tokens: enough tokens per expert for full matmul tiles (512 x top-8
+  // over 128 experts is 32 per expert). The output head keeps 64 rows (logits of a big vocabulary
+  // are large).
+  max_batch_ = std::min<uint32_t>(n_ctx_, 512);
+  logit_rows_ = std::min<uint32_t>(max_batch_, 64);
 
   // The memory plan decides resident vs streaming; this engine keeps every expert resident.
   sched::PlanOptions po;
@@ -209,7 +213,7 @@ void VkEngine::alloc_kv_and_scratch() {
       w.v_cache = cache_->alloc(w.v_layout.bytes());
     }
   }
-  s_ = std::make_unique<Scratch>(*ctx_, *scratch_arena_, d_, max_batch_);
+  s_ = std::make_unique<Scratch>(*ctx_, *scratch_arena_, d_, max_batch_, logit_rows_);
   if (d_.is_mla()) {
     const double ln = d_.rope_scaling.type == RopeScalingType::Yarn ? std::log(double(d_.rope_scaling.factor)) : 0;
     attn_scale_ = 1.0f / std::sqrt(float(d_.n_embd_head_k_mla));
@@ -240,7 +244,7 @@ uint64_t VkEngine::weight_bytes_per_token() const {
   return n;
 }
 
-std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0) {
+std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0, Logits which) {
   const uint32_t T = static_cast<uint32_t>(tokens.size());
   if (T == 0) return {};
   if (pos0 > n_past_) fail("eval: start position {} is past the {} cached positions", pos0, n_past_);
@@ -252,9 +256,14 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
       fail("token id {} (at index {}) is outside the vocabulary [0, {})", tokens[t], t, d_.n_vocab);
   n_past_ = pos0;
   stats_ = {};
-  std::vector<float> logits(uint64_t(T) * d_.n_vocab);
-  for (uint32_t c0 = 0; c0 < T; c0 += max_batch_) {
-    const uint32_t n = std::min(max_batch_, T - c0);
+  const bool all = which == Logits::All;
+  const uint32_t batch = all ? logit_rows_ : max_batch_;
+  std::vector<float> logits(uint64_t(all ? T : 1) * d_.n_vocab);
+  uint32_t passes = 0;
+  for (uint32_t c0 = 0; c0 < T; c0 += batch, ++passes) {
+    const uint32_t n = std::min(batch, T - c0);
+    // Rows [head0, n) of this pass go through the output head.
+    const uint32_t head0 = all ? 0 : (c0 + n == T ? n - 1 : n);
     auto* tok = static_cast<int32_t*>(s_->tokens.buffer->mapped()) + s_->tokens.offset / 4;
     auto* pos = static_cast<int32_t*>(s_->pos.buffer->mapped()) + s_->pos.offset / 4;
     for (uint32_t t = 0; t < n; ++t) {
@@ -268,13 +277,14 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
     }
     vk::Recorder& rec = *rec_;
     const vk::Counters before = rec.counters();
-    record_forward(rec, n, pos0 + c0);
-    const uint64_t bytes = uint64_t(n) * d_.n_vocab * 4;
-    rec.copy(s_->logits, s_->readback, bytes);
+    record_forward(rec, n, pos0 + c0, head0);
+    const uint64_t bytes = uint64_t(n - head0) * d_.n_vocab * 4;
+    if (bytes) rec.copy(s_->logits, s_->readback, bytes);
     rec.host_barrier();
     rec.submit_and_wait();
-    std::memcpy(logits.data() + uint64_t(c0) * d_.n_vocab,
-                static_cast<const char*>(s_->readback.buffer->mapped()) + s_->readback.offset, bytes);
+    if (bytes)
+      std::memcpy(logits.data() + (all ? uint64_t(c0) * d_.n_vocab : 0),
+                  static_cast<const char*>(s_->readback.buffer->mapped()) + s_->readback.offset, bytes);
     for (PendingDump& pd : pending_dumps_)
       dump_(pd.name, std::span(static_cast<const float*>(pd.buf->mapped()), pd.buf->size() / 4), pd.row_len);
     pending_dumps_.clear();
@@ -284,7 +294,7 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
     n_past_ = pos0 + c0 + n;
   }
   stats_.tokens = T;
-  stats_.weight_bytes = weight_bytes_per_token_ * ((T + max_batch_ - 1) / max_batch_);
+  stats_.weight_bytes = weight_bytes_per_token_ * passes;
   return logits;
 }
 

@@ -56,7 +56,7 @@ void VkEngine::linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View
     ops::matvec_id(*ctx_, rec, a);
 }
 
-void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0) {
+void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint32_t head0) {
   vk::Context& c = *ctx_;
   Scratch& s = *s_;
   const uint32_t E = d_.n_embd;
@@ -88,12 +88,15 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0) {
     dump(rec, fmt::format("l_out-{}", il), s.x, E, T);
   }
 
-  // logits [T][n_vocab] = output(rms_norm(x))
-  ops::rms_norm(c, rec, s.x, tensor("output_norm.weight")->view(), s.h, E, T, d_.rms_eps);
+  // logits [T - head0][n_vocab] = output(rms_norm(x[head0 ..]))
+  const uint32_t n_out = T - head0;
+  if (n_out == 0) return;
+  const vk::View x_out = s.x.sub(uint64_t(head0) * E * 4, uint64_t(n_out) * E * 4);
+  ops::rms_norm(c, rec, x_out, tensor("output_norm.weight")->view(), s.h, E, n_out, d_.rms_eps);
   rec.barrier();
-  dump(rec, "result_norm", s.h, E, T);
+  dump(rec, "result_norm", s.h, E, n_out);
   const DeviceTensor& out = d_.tied_output ? embd : *tensor("output.weight");
-  linear(rec, {out.w, s.h, s.logits, {}, T});
+  linear(rec, {out.w, s.h, s.logits, {}, n_out});
   rec.barrier();
 }
 

@@ -58,7 +58,8 @@ class VkEngine final : public Engine {
   const ModelDesc& desc() const override { return d_; }
   uint32_t n_ctx() const override { return n_ctx_; }
   uint32_t n_past() const override { return n_past_; }
-  std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos) override;
+  std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos,
+                          Logits which = Logits::All) override;
   EvalStats last_stats() const override { return stats_; }
   uint64_t device_bytes() const override;
   std::string backend_name() const override;
@@ -73,8 +74,9 @@ class VkEngine final : public Engine {
   const DeviceTensor* tensor(const std::string& name, bool required = true) const;
   ops::ExpertPool expert_pool(const std::string& name, uint32_t n_expert, vk::View slots) const;
   void alloc_kv_and_scratch();
-  // Records the forward pass of T tokens at positions pos0.. into rec; logits land in scratch.
-  void record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0);
+  // Records the forward pass of T tokens at positions pos0.. into rec; the logits of tokens
+  // [head0, T) land in scratch (head0 == T: no output head).
+  void record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint32_t head0);
   void record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint32_t pos0);
   void record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, uint32_t pos0);
   void record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T);
@@ -96,7 +98,9 @@ class VkEngine final : public Engine {
 
   const gguf::File& file_;
   ModelDesc d_;
-  uint32_t n_ctx_ = 0, n_past_ = 0, max_batch_ = 0;
+  // max_batch_: tokens per forward pass (scratch rows); logit_rows_: rows of the output head per
+  // pass (Logits::All evaluates in passes of at most that many tokens).
+  uint32_t n_ctx_ = 0, n_past_ = 0, max_batch_ = 0, logit_rows_ = 0;
   std::unique_ptr<vk::Context> ctx_;
   std::unique_ptr<vk::Arena> weights_, experts_, cache_, scratch_arena_;
   std::map<std::string, DeviceTensor> tensors_;

@@ -15,7 +15,7 @@ struct VkEngine::Scratch {
   vk::View tokens;     // [B] i32 (host-visible)
   vk::View pos;        // [B] i32 (host-visible)
   vk::View pos_heads;  // [B][n_head] i32 (host-visible; MLA: a position per (token, head))
-  vk::View readback;   // [B][n_vocab] (host-visible)
+  vk::View readback;   // [L][n_vocab] (host-visible)
   vk::View x, h, y;    // [B][n_embd]: residual stream, normed input, block output
   vk::View q, k, v;    // [B][q_dim + pad], [B][kv_dim], [B][v_dim]
   vk::View attn;       // [B][n_head * head_dim_v]
@@ -27,7 +27,7 @@ struct VkEngine::Scratch {
   vk::View fg, fu;     // [B][max(n_ff, n_ff_shexp)]: dense or shared FFN
   vk::View sh;         // [B][n_embd]: shared expert output
   vk::View sh_logit;   // [B]: qwen2moe shared-expert gate logit
-  vk::View logits;     // [B][n_vocab]
+  vk::View logits;     // [L][n_vocab]: the output head's rows (L <= B)
   // MLA
   vk::View qa;         // [B][q_lora_rank]
   vk::View kvc;        // [B][kv_lora_rank]
@@ -40,7 +40,7 @@ struct VkEngine::Scratch {
   vk::View route;       // moe_route_bytes(n_expert, B * n_expert_used)
   vk::View head_route;  // moe_route_bytes(n_head, B * n_head)
 
-  Scratch(vk::Context& ctx, vk::Arena& arena, const ModelDesc& d, uint32_t B) {
+  Scratch(vk::Context& ctx, vk::Arena& arena, const ModelDesc& d, uint32_t B, uint32_t L) {
     auto f32 = [&](uint64_t n) { return arena.alloc(std::max<uint64_t>(n, 1) * 4); };
     const uint64_t E = d.n_embd, K = std::max(1u, d.n_expert_used);
     const uint64_t H = d.n_head;
@@ -49,7 +49,7 @@ struct VkEngine::Scratch {
     tokens = vk::View{inputs.get(), 0, B * 4ull};
     pos = vk::View{inputs.get(), B * 4ull, B * 4ull};
     pos_heads = vk::View{inputs.get(), B * 8ull, B * H * 4};
-    output = std::make_unique<vk::Buffer>(ctx, uint64_t(B) * d.n_vocab * 4, vk::MemoryKind::Readback,
+    output = std::make_unique<vk::Buffer>(ctx, uint64_t(L) * d.n_vocab * 4, vk::MemoryKind::Readback,
                                           "logits readback");
     readback = vk::View{output.get(), 0, output->size()};
     x = f32(B * E);
@@ -72,7 +72,7 @@ struct VkEngine::Scratch {
     fu = f32(B * ff);
     sh = f32(B * E);
     sh_logit = f32(B);
-    logits = f32(uint64_t(B) * d.n_vocab);
+    logits = f32(uint64_t(L) * d.n_vocab);
     if (d.is_mla()) {
       const uint64_t kvr = d.kv_lora_rank, rot = d.n_rot;
       qa = f32(B * uint64_t(std::max(1u, d.q_lora_rank)));

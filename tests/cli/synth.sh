@@ -29,6 +29,18 @@ done
 cmp -s "$TMP/a.gguf" "$TMP/b.gguf" || fail "the same seed gave different files"
 cmp -s "$TMP/a.gguf" "$TMP/c.gguf" && fail "different seeds gave the same file"
 
+# The thread count changes nothing; --vocab pads the vocabulary (and token_embd / output rows).
+"$MOEVK" synth --arch qwen3moe --type Q4_K --vocab 3000 --threads 1 -o "$TMP/t1.gguf" >/dev/null &&
+  "$MOEVK" synth --arch qwen3moe --type Q4_K --vocab 3000 --threads 3 -o "$TMP/t3.gguf" >"$TMP/out" &&
+  "$MOEVK" synth --arch qwen3moe --type Q4_K -o "$TMP/t0.gguf" >/dev/null ||
+  fail "synth --threads / --vocab"
+cmp -s "$TMP/t1.gguf" "$TMP/t3.gguf" || fail "--threads 1 and --threads 3 gave different files"
+grep -q "vocab 3000," "$TMP/out" || fail "--vocab 3000: $(cat "$TMP/out")"
+"$MOEVK" info "$TMP/t3.gguf" | grep -Eq "n_vocab +3000" || fail "info of the --vocab 3000 file"
+ids=$("$MOEVK" tokenize -m "$TMP/t3.gguf" -p "The router [PAD2999] chooses." 2>&1) &&
+  [[ $ids == $("$MOEVK" tokenize -m "$TMP/t0.gguf" -p "The router [PAD2999] chooses." 2>&1) ]] ||
+  fail "the padded vocabulary tokenizes differently: $ids"
+
 # Never lose user data.
 echo "precious" >"$TMP/user.gguf"
 "$MOEVK" synth --arch llama -o "$TMP/user.gguf" >/dev/null 2>"$TMP/err" && fail "overwrote a file without --force"
@@ -57,6 +69,8 @@ expect_error "unsupported weight type" --arch olmoe --type Q9_9 -o "$TMP/x.gguf"
 expect_error "expected a non-negative integer" --arch olmoe --seed abc -o "$TMP/x.gguf"
 expect_error "out of range" --arch olmoe --layers 0 -o "$TMP/x.gguf"
 expect_error "expert_used_count" --arch olmoe --experts 4 --experts-used 5 -o "$TMP/x.gguf"
+expect_error "smaller than" --arch olmoe --vocab 300 -o "$TMP/x.gguf"
+expect_error "out of range" --arch olmoe --threads 0 -o "$TMP/x.gguf"
 expect_error "required" --arch olmoe
 expect_error "cannot" --arch olmoe -o "$TMP/no/such/dir/x.gguf"
 [[ -e $TMP/x.gguf ]] && fail "a failed synth left a file"

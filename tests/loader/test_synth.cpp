@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <tuple>
 
@@ -246,4 +247,131 @@ TEST_CASE("synth: the tokenizer and chat template load and round-trip text") {
     CHECK(chat_ids.front() == static_cast<TokenId>(v.im_start));
     CHECK(std::count(chat_ids.begin(), chat_ids.end(), static_cast<TokenId>(v.im_end)) == 2);
   }
+}
+
+TEST_CASE("synth: the bytes do not depend on the thread count; streaming to a file writes them") {
+  // F32 token_embd of 8192 x 256 is 8 MiB: two 4 MiB chunks of one tensor.
+  synth::Options o = small(Arch::Qwen3Moe, GgmlType::F32);
+  o.n_vocab = 8192;
+  o.n_threads = 1;
+  const auto one = synth::synth_gguf(o);
+  o.n_threads = 3;
+  CHECK(synth::synth_gguf(o) == one);
+  o.n_threads = 0;  // all cores
+  CHECK(synth::synth_gguf(o) == one);
+
+  o = small(Arch::Deepseek2, GgmlType::Q4_K);  // Q4_K, Q8_0 fallback and F32 tensors
+  o.n_threads = 1;
+  const auto q1 = synth::synth_gguf(o);
+  o.n_threads = 3;
+  CHECK(synth::synth_gguf(o) == q1);
+
+  namespace fs = std::filesystem;
+  const fs::path path =
+      fs::temp_directory_path() / ("moevk_synth_stream_" + std::to_string(getpid()) + ".gguf");
+  uint64_t last = 0, total = 0;
+  size_t calls = 0;
+  synth::write_synth_file(o, path.string(), true, [&](uint64_t done, uint64_t all) {
+    CHECK(done > last);
+    last = done, total = all, ++calls;
+  });
+  CHECK(calls > 1);
+  CHECK(last == q1.size());
+  CHECK(total == q1.size());
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> file((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+  CHECK(file == q1);
+  fs::remove(path);
+}
+
+TEST_CASE("synth: an exception from the sink stops the generation and propagates") {
+  synth::Options o = small(Arch::Olmoe, GgmlType::Q8_0);
+  o.n_threads = 3;
+  uint64_t seen = 0;
+  CHECK_THROWS_WITH_AS(synth::stream_gguf(o,
+                                          [&](std::span<const uint8_t> b) {
+                                            seen += b.size();
+                                            if (seen > 100000) fail("disk full");
+                                          }),
+                       "disk full", Error);
+}
+
+TEST_CASE("synth: values depend on the seed, name and index only, not on the type") {
+  // The same approximately normal values, stored as F32 and quantised to Q8_0.
+  const gguf::File f32 =
+      gguf::File::from_memory(synth::synth_gguf(small(Arch::Llama, GgmlType::F32)));
+  const gguf::File q8 =
+      gguf::File::from_memory(synth::synth_gguf(small(Arch::Llama, GgmlType::Q8_0)));
+  for (const char* name : {"blk.1.ffn_gate_exps.weight", "token_embd.weight"}) {
+    CAPTURE(name);
+    const gguf::TensorInfo* a = f32.find_tensor(name);
+    const gguf::TensorInfo* b = q8.find_tensor(name);
+    REQUIRE(a != nullptr);
+    REQUIRE(b != nullptr);
+    REQUIRE(b->type == GgmlType::Q8_0);
+    std::vector<float> x(a->n_elements), y(b->n_elements);
+    std::memcpy(x.data(), f32.tensor_data(*a).data(), x.size() * 4);
+    dequantize_row(GgmlType::Q8_0, q8.tensor_data(*b).data(), y.data(), int64_t(y.size()));
+    double max_abs = 0, max_err = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      max_abs = std::max(max_abs, double(std::abs(x[i])));
+      max_err = std::max(max_err, double(std::abs(x[i] - y[i])));
+    }
+    // Q8_0: error <= half a step of max|block| / 127; Irwin-Hall values stay within 3.47 sd.
+    const double sd = std::string(name) == "token_embd.weight" ? 1.0 : 1.0 / 16;
+    CHECK(max_abs <= 3.47 * sd);
+    CHECK(max_abs > 2.5 * sd);  // not a narrower distribution
+    CHECK(max_err <= max_abs / 127 * 0.51);
+  }
+}
+
+TEST_CASE("synth: --vocab pads the vocabulary with unused tokens; the tokenizer ignores them") {
+  synth::Options o = small(Arch::Qwen3Moe, GgmlType::Q8_0);
+  const synth::Vocab base = synth::make_vocab(o);
+  const gguf::File f0 = gguf::File::from_memory(synth::synth_gguf(o));
+  o.n_vocab = 1000;
+  const synth::Vocab v = synth::make_vocab(o);
+  REQUIRE(v.tokens.size() == 1000);
+  REQUIRE(v.token_types.size() == 1000);
+  CHECK(std::equal(base.tokens.begin(), base.tokens.end(), v.tokens.begin()));
+  CHECK(v.merges == base.merges);
+  CHECK(std::set<std::string>(v.tokens.begin(), v.tokens.end()).size() == 1000);
+  for (size_t id = base.tokens.size(); id < v.tokens.size(); ++id) {
+    CAPTURE(id);
+    CHECK(v.token_types[id] == 5);
+    CHECK(v.tokens[id] == "[PAD" + std::to_string(id) + "]");
+  }
+
+  const gguf::File f = gguf::File::from_memory(synth::synth_gguf(o));
+  const ModelDesc d = describe(f);
+  CHECK(d.n_vocab == 1000);
+  CHECK(f.get_uint("qwen3moe.vocab_size") == 1000);
+  CHECK(f.find_tensor("token_embd.weight")->ne[1] == 1000);
+  CHECK(f.find_tensor("output.weight")->ne[1] == 1000);
+  // The shared weights are the same; only the vocabulary-sized tensors grew.
+  CHECK(std::memcmp(f.tensor_data(*f.find_tensor("blk.1.ffn_up_exps.weight")).data(),
+                    f0.tensor_data(*f0.find_tensor("blk.1.ffn_up_exps.weight")).data(),
+                    f0.find_tensor("blk.1.ffn_up_exps.weight")->n_bytes) == 0);
+
+  const Tokenizer tok = Tokenizer::from_gguf(f);
+  const Tokenizer tok0 = Tokenizer::from_gguf(f0);
+  for (const std::string text :
+       {std::string("The router chooses the experts. [PAD500] <|im_end|> \xC3\xA9t\xC3\xA9"),
+        std::string("[PAD") + std::to_string(base.tokens.size()) + "]"}) {
+    CAPTURE(text);
+    for (bool special : {false, true}) {
+      const std::vector<TokenId> ids = tok.tokenize(text, false, special);
+      CHECK(ids == tok0.tokenize(text, false, special));
+      for (TokenId id : ids) CHECK(id < static_cast<TokenId>(base.tokens.size()));
+      CHECK(tok.detokenize(ids, special) == text);
+    }
+  }
+  const TokenId pad = static_cast<TokenId>(base.tokens.size()) + 5;
+  CHECK(tok.detokenize({pad}, false).empty());
+  CHECK(tok.detokenize({pad, TokenId('a')}, true) == "a");
+  CHECK(!tok.vocab().is_special(pad));
+
+  o.n_vocab = static_cast<uint32_t>(base.tokens.size()) - 1;
+  CHECK_THROWS_WITH_AS(synth::make_vocab(o), doctest::Contains("smaller than"), Error);
 }

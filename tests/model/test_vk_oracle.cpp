@@ -88,6 +88,31 @@ TEST_CASE("vulkan forward: prefill in one batch equals token-by-token decode") {
   }
 }
 
+TEST_CASE("vulkan forward: a long prompt in 512-token passes (last logits only) equals 64-token passes") {
+  // Logits::Last runs passes of up to 512 tokens with the output head on the last token only;
+  // Logits::All runs passes of 64 (the output head's rows). 150 tokens: one pass against three,
+  // with the tiled and grouped kernels either way; MOEVK_DISABLE=tiled is covered by the CLI test.
+  MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
+  const std::string dir = dir_of(man_path);
+  const auto man = read_json(man_path);
+  for (const auto& e : man["models"]) {
+    if (e["variant"] != "Q4_K_M") continue;
+    const std::string file = e["file"];
+    CAPTURE(file);
+    const auto gf = gguf::File::open(dir + file);
+    const auto ids = e["prompt_ids"].get<std::vector<int32_t>>();
+    std::vector<int32_t> prompt;
+    for (size_t i = 0; prompt.size() < 150; ++i) prompt.push_back(ids[(i * 7) % ids.size()]);
+    auto eng = vulkan(gf, 256);
+    const auto all = eng->eval(prompt, 0);
+    const auto last = eng->eval(prompt, 0, Logits::Last);
+    const size_t V = last.size();
+    REQUIRE(all.size() == prompt.size() * V);
+    CHECK(max_abs_diff(last.data(), all.data() + all.size() - V, V) <= 1e-3);
+    CHECK(eng->n_past() == prompt.size());
+  }
+}
+
 TEST_CASE("vulkan engine: bad input gets a clear error") {
   MOEVK_REQUIRE_SHARED(path, "oracle/models/qwen3moe-Q8_0.gguf");
   const auto gf = gguf::File::open(path);
