@@ -34,7 +34,11 @@ for step in "$@"; do
         --layers "$L" --embd 2048 --heads 32 --heads-kv 4 --head-dim 128 --experts 128 \
         --experts-used 8 --ff-exp 768 --ctx 4096 --merges 2000 $extra 2>&1 | tail -2
       python3 -c "print('the quick brown fox jumps over the lazy dog ' * 60)" >/tmp/prompt.txt
-      moevk run -m /tmp/q30.gguf -f /tmp/prompt.txt -n 128 --temp 0 --stats 2>&1 | tail -12 | tee "$OUT/bench-$L.txt" ;;
+      for dis in "" tiled; do
+        echo "--- MOEVK_DISABLE=$dis"
+        MOEVK_DISABLE=$dis moevk run -m /tmp/q30.gguf -f /tmp/prompt.txt -n 128 --temp 0 --stats 2>&1 |
+          grep -a "prompt:\|memory:\|per decoded"
+      done 2>&1 | tee "$OUT/bench-$L.txt" ;;
     *) echo "unknown step $step" ;;
   esac
 done

@@ -21,11 +21,16 @@ refuse() {
   grep -q -- "$pattern" "$TMP/err" || fail "stderr of '$*' lacks '$pattern': $(cat "$TMP/err")"
 }
 
+PROMPT="hello world, this prompt is long enough for the tiled prefill kernels to run"
 for arch in qwen3moe llama olmoe qwen2moe deepseek2 gpt-oss; do
   m=$TMP/$arch.gguf
   "$MOEVK" synth --arch "$arch" --type Q8_0 --seed 3 -o "$m" >/dev/null || { fail "synth $arch"; continue; }
-  for backend in vulkan cpu; do
-    out=$("$MOEVK" run -m "$m" -p "hello world" -n 6 --temp 0 --backend "$backend" --stats 2>"$TMP/err") ||
+  # A prompt of more than 8 tokens: prefill runs the tiled and expert-grouped kernels (tiled-off:
+  # the matvecs), decode the matvecs; all three must give the CPU's greedy text.
+  for backend in vulkan cpu tiled-off; do
+    b=$backend dis=
+    [ "$backend" = tiled-off ] && b=vulkan dis=tiled
+    out=$(MOEVK_DISABLE=$dis "$MOEVK" run -m "$m" -p "$PROMPT" -n 6 --temp 0 --backend "$b" --stats 2>"$TMP/err") ||
       { fail "run $arch $backend: $(cat "$TMP/err")"; continue; }
     grep -q "generation: 6 tokens" "$TMP/err" || grep -q "stopped: end of generation" "$TMP/err" ||
       fail "run $arch $backend: no generation summary: $(cat "$TMP/err")"
@@ -35,6 +40,7 @@ for arch in qwen3moe llama olmoe qwen2moe deepseek2 gpt-oss; do
     fail "run $arch: --stats did not print per-token figures"
   # Greedy decoding is deterministic and the two backends agree on these tiny models.
   cmp -s "$TMP/$arch.vulkan.txt" "$TMP/$arch.cpu.txt" || fail "run $arch: vulkan and cpu greedy text differ"
+  cmp -s "$TMP/$arch.tiled-off.txt" "$TMP/$arch.cpu.txt" || fail "run $arch: vulkan without tiled kernels and cpu differ"
 done
 
 m=$TMP/qwen3moe.gguf
