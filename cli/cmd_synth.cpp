@@ -1,10 +1,14 @@
-// moevk synth: write a small random-weight model of any supported architecture (loader/synth.h).
+// moevk synth: write a random-weight model of any supported architecture (loader/synth.h).
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <charconv>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "cli/args.h"
 #include "cli/command.h"
@@ -19,10 +23,13 @@ namespace {
 
 constexpr const char* kSynthUsage = R"(usage: moevk synth --arch ARCH -o FILE.gguf [options]
 
-Writes a small random-weight model with a byte-level BPE tokenizer and a ChatML chat template.
+Writes a random-weight model with a byte-level BPE tokenizer and a ChatML chat template: small
+ones for tests, or full-size ones to benchmark shapes that have no public file.
 ARCH: qwen3moe, llama (Mixtral), olmoe, qwen2moe, deepseek2, gpt-oss.
 An existing FILE is never replaced without --force; the file is written to a temporary name and
-renamed, so an interrupted run leaves no partial model behind.
+renamed, so a failed or interrupted (Ctrl-C) run leaves no partial model behind. Weights are made by --threads threads
+and streamed to the file; the bytes depend only on the options, not on the thread count. Runs
+longer than a few seconds report progress (bytes and rate) on stderr.
 
 options (defaults in brackets):
   --seed S          random seed [1]
@@ -39,7 +46,11 @@ options (defaults in brackets):
   --ff-exp N        one expert's FFN width [256]
   --ff N            dense FFN / qwen2moe shared expert width [512]
   --ctx N           context length [256]
-  --merges N        BPE merges of the vocabulary [200]
+  --merges N        BPE merges of the vocabulary [200] (the built-in text runs out of pairs
+                    after about 140: the vocabulary has 256 + merges + 3 special tokens)
+  --vocab N         total vocabulary size: pads the vocabulary with unused "[PAD<id>]" tokens
+                    so token_embd and output have N rows (Qwen3-30B-A3B: 151936) [no padding]
+  --threads N       threads that make the weights [all cores]
   --name S          general.name [moevk-synth-ARCH]
   --force           replace FILE if it exists
   -h, --help        this text
@@ -59,13 +70,45 @@ uint32_t parse_dim(const std::string& opt, const std::string& v, uint32_t max) {
   return static_cast<uint32_t>(n);
 }
 
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+// Progress on stderr once a run has lasted 2 s: a line rewritten every second on a terminal, a new
+// line every 10 s otherwise; a final line when anything was printed. Throws after SIGINT/SIGTERM,
+// so that write_synth_file removes its temporary file (a full-size one is many GB).
+synth::Progress progress_printer() {
+  using Clock = std::chrono::steady_clock;
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  return [tty, start = Clock::now(), last = Clock::time_point{}, printed = false](
+             uint64_t done, uint64_t total) mutable {
+    if (g_interrupted) {
+      if (printed && tty) std::fputs("\n", stderr);
+      fail("interrupted; the partial file was removed");
+    }
+    const auto now = Clock::now();
+    const bool end = done == total;
+    const bool due =
+        now - start >= std::chrono::seconds(2) && now - last >= std::chrono::seconds(tty ? 1 : 10);
+    if (end ? !printed : !due) return;
+    const double s = std::chrono::duration<double>(now - start).count();
+    constexpr double kMiB = 1024.0 * 1024.0;
+    std::fprintf(stderr, "%ssynth: %.0f of %.0f MiB (%.0f%%), %.0f MiB/s, %.0f s%s",
+                 tty ? "\r" : "", done / kMiB, total / kMiB, 100.0 * done / total, done / kMiB / s,
+                 s, tty && !end ? "" : "\n");
+    std::fflush(stderr);
+    printed = true;
+    last = now;
+  };
+}
+
 int cmd_synth(const std::vector<std::string>& argv) {
   Args args;
   args.option({"-h", "--help"}, false).option({"--arch"}).option({"-o", "--output"});
   args.option({"--seed"}).option({"--type"}).option({"--layers"}).option({"--embd"});
   args.option({"--heads"}).option({"--heads-kv"}).option({"--head-dim"}).option({"--experts"});
   args.option({"--experts-used"}).option({"--ff-exp"}).option({"--ff"}).option({"--ctx"});
-  args.option({"--merges"}).option({"--name"}).option({"--force"}, false);
+  args.option({"--merges"}).option({"--vocab"}).option({"--threads"}).option({"--name"});
+  args.option({"--force"}, false);
   if (!args.parse(argv, "synth", kSynthUsage)) return 2;
   if (args.has("--help")) {
     std::fputs(kSynthUsage, stdout);
@@ -110,9 +153,21 @@ int cmd_synth(const std::vector<std::string>& argv) {
   dim("--ctx", o.n_ctx, 1u << 24);
   if (auto v = args.get("--merges"))
     o.n_merges = static_cast<uint32_t>(std::min<uint64_t>(parse_u64("--merges", *v), 100000));
+  dim("--vocab", o.n_vocab, 1u << 24);
+  dim("--threads", o.n_threads, 1024);
   if (auto v = args.get("--name")) o.name = *v;
   const bool force = args.has("--force");
-  synth::write_synth_file(o, out, force);
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  try {
+    synth::write_synth_file(o, out, force, progress_printer());
+  } catch (...) {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    throw;
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
 
   // Read it back: what we wrote must load.
   const gguf::File f = gguf::File::open(out);
@@ -128,7 +183,6 @@ int cmd_synth(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-MOEVK_COMMAND("synth", "write a small random-weight model of any supported architecture",
-              cmd_synth);
+MOEVK_COMMAND("synth", "write a random-weight model of any supported architecture", cmd_synth);
 
 }  // namespace moevk::cli

@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
-#include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "loader/error.h"
 #include "loader/gguf.h"
@@ -22,8 +25,9 @@ namespace {
 
 // ---- deterministic random numbers (not std::normal_distribution: its output is library-specific)
 
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+constexpr uint64_t kGamma = 0x9E3779B97F4A7C15ull;
+
+uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
@@ -35,28 +39,16 @@ uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
-class Normal {
- public:
-  explicit Normal(uint64_t seed) : state_(seed) {}
-  float next() {
-    if (have_spare_) {
-      have_spare_ = false;
-      return spare_;
-    }
-    // Box-Muller on two uniforms in (0, 1].
-    const double u1 = (static_cast<double>(splitmix64(state_) >> 11) + 1.0) * 0x1.0p-53;
-    const double u2 = static_cast<double>(splitmix64(state_) >> 11) * 0x1.0p-53;
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    spare_ = static_cast<float>(r * std::sin(2.0 * M_PI * u2));
-    have_spare_ = true;
-    return static_cast<float>(r * std::cos(2.0 * M_PI * u2));
-  }
-
- private:
-  uint64_t state_;
-  float spare_ = 0.0f;
-  bool have_spare_ = false;
-};
+// Output k of the splitmix64 stream that starts at `base`, as an approximately standard normal
+// value: the sum of its four 16-bit quarters (Irwin-Hall, mean 4 * 65535 / 2, variance
+// 4 * (65536^2 - 1) / 12), centred and scaled to unit variance.
+float normal_at(uint64_t base, uint64_t k) {
+  const uint64_t x = mix64(base + (k + 1) * kGamma);
+  const int64_t sum =
+      static_cast<int64_t>((x & 0xFFFF) + ((x >> 16) & 0xFFFF) + ((x >> 32) & 0xFFFF) + (x >> 48));
+  constexpr float kInvSd = 1.0f / 37837.23f;  // 1 / sqrt((65536^2 - 1) / 3)
+  return static_cast<float>(sum - 131070) * kInvSd;
+}
 
 // ---- tokenizer
 
@@ -177,6 +169,14 @@ Vocab make_vocab(const Options& o) {
   v.bos = v.eos = special("<|endoftext|>");
   v.im_start = special("<|im_start|>");
   v.im_end = special("<|im_end|>");
+  if (o.n_vocab != 0 && o.n_vocab < v.tokens.size())
+    fail("synth: a vocabulary of {} tokens is smaller than the {} tokens of the BPE vocabulary",
+         o.n_vocab, v.tokens.size());
+  // Padding: unused tokens (type 5); no merge makes them (the training text has no '[').
+  for (size_t id = v.tokens.size(); id < o.n_vocab; ++id) {
+    v.tokens.push_back(fmt::format("[PAD{}]", id));
+    v.token_types.push_back(5);
+  }
   v.pre = (o.arch == Arch::Qwen3Moe || o.arch == Arch::Qwen2Moe) ? "qwen2" : "gpt-2";
   v.chat_template =
       "{% for message in messages %}"
@@ -335,60 +335,243 @@ std::pair<float, float> value_scale(const TensorSpec& s) {
   return {0.0f, 1.0f};
 }
 
-std::vector<uint8_t> tensor_bytes(const TensorSpec& s, GgmlType type, uint64_t seed) {
-  const uint64_t row_len = s.ne[0];
-  const uint64_t n_rows = s.ne[1] * s.ne[2] * s.ne[3];
-  const auto rb = row_bytes(type, row_len);
-  MOEVK_ASSERT(rb.has_value(), "storage_type picked a type that does not fit the row");
-  std::vector<uint8_t> out(*rb * n_rows);
-  uint64_t state = seed ^ fnv1a(s.name);
-  Normal rng(splitmix64(state));
-  const auto [mean, sd] = value_scale(s);
-  std::vector<float> row(row_len);
+// ---- the file: header, then tensors streamed in chunks of rows
+
+constexpr uint32_t kAlignment = 32;           // GGUF's default: no general.alignment key
+constexpr uint64_t kChunkBytes = 4ull << 20;  // a chunk: whole rows, about this many bytes
+
+uint64_t align_up(uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+
+struct PlannedTensor {
+  TensorSpec spec;
+  GgmlType type;
+  uint64_t row_bytes, n_rows;
+  uint64_t offset;  // in the data section
+  uint64_t base;    // the tensor's random stream (see normal_at)
+};
+
+struct Chunk {
+  size_t tensor;
+  uint64_t row0, n_rows;
+  std::vector<uint8_t> bytes;  // filled by a worker, emptied once written
+  bool ready = false;
+};
+
+// Quantises rows [row0, row0 + n_rows) of tensor t into out; row is one row of scratch floats.
+void make_rows(const PlannedTensor& t, uint64_t row0, uint64_t n_rows, uint8_t* out,
+               std::vector<float>& row) {
+  const uint64_t row_len = t.spec.ne[0];
+  const auto [mean, sd] = value_scale(t.spec);
+  row.resize(row_len);
   for (uint64_t r = 0; r < n_rows; ++r) {
-    for (float& x : row) x = mean + sd * rng.next();
-    quantize_row(type, row.data(), out.data() + r * *rb, static_cast<int64_t>(row_len));
+    const uint64_t k0 = (row0 + r) * row_len;
+    for (uint64_t i = 0; i < row_len; ++i) row[i] = mean + sd * normal_at(t.base, k0 + i);
+    quantize_row(t.type, row.data(), out + r * t.row_bytes, static_cast<int64_t>(row_len));
   }
+}
+
+// Everything before the data section. gguf::Writer holds tensor bytes in memory, so it serialises
+// only the key-values here and the tensor infos are written alongside: a Writer with alignment 1
+// puts exactly "GGUF", version, 0 tensors, n_kv, general.alignment = 1, then our key-values.
+std::vector<uint8_t> header_bytes(const ModelDesc& d, const Vocab& v,
+                                  const std::vector<PlannedTensor>& ts) {
+  gguf::Writer w(1);
+  put_metadata(w, d, v);
+  const std::vector<uint8_t> meta = w.to_bytes();
+  constexpr std::string_view kAlignKey = "general.alignment";
+  constexpr size_t kFixed = 4 + 4 + 8 + 8, kAlignKv = 8 + kAlignKey.size() + 4 + 4;
+  MOEVK_ASSERT(meta.size() > kFixed + kAlignKv &&
+                   std::memcmp(meta.data() + kFixed + 8, kAlignKey.data(), kAlignKey.size()) == 0,
+               "gguf::Writer(1) did not start with general.alignment");
+  std::vector<uint8_t> out;
+  auto put = [&](const void* p, size_t n) {
+    out.insert(out.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
+  };
+  auto put32 = [&](uint32_t x) { put(&x, 4); };
+  auto put64 = [&](uint64_t x) { put(&x, 8); };
+  put("GGUF", 4);
+  put32(3);
+  put64(ts.size());
+  put64(w.n_kv() - 1);
+  out.insert(out.end(), meta.begin() + kFixed + kAlignKv, meta.end());
+  for (const PlannedTensor& t : ts) {
+    put64(t.spec.name.size());
+    put(t.spec.name.data(), t.spec.name.size());
+    put32(t.spec.n_dims);
+    for (uint32_t i = 0; i < t.spec.n_dims; ++i) put64(t.spec.ne[i]);
+    put32(static_cast<uint32_t>(t.type));
+    put64(t.offset);
+  }
+  out.resize(align_up(out.size()), 0);
   return out;
 }
 
+// Worker threads quantise chunks (taken in file order, at most `window` ahead of the writer); the
+// calling thread writes them in order. Stops the workers when either side throws.
+class ChunkPipeline {
+ public:
+  ChunkPipeline(const std::vector<PlannedTensor>& ts, std::vector<Chunk>& chunks,
+                uint32_t n_threads)
+      : ts_(ts), chunks_(chunks), window_(2 * size_t{n_threads} + 2) {
+    for (uint32_t i = 0; i < n_threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~ChunkPipeline() {
+    {
+      std::lock_guard lock(m_);
+      stop_ = true;
+    }
+    space_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+  // Waits for chunk i, then lets the workers move on past it once `write` returns.
+  template <typename F>
+  void consume(size_t i, F&& write) {
+    {
+      std::unique_lock lock(m_);
+      ready_.wait(lock, [&] { return chunks_[i].ready || error_; });
+      if (error_) std::rethrow_exception(error_);
+    }
+    write(chunks_[i]);
+    std::vector<uint8_t>().swap(chunks_[i].bytes);
+    {
+      std::lock_guard lock(m_);
+      written_ = i + 1;
+    }
+    space_.notify_all();
+  }
+
+ private:
+  void work() {
+    std::vector<float> row;
+    for (;;) {
+      size_t i;
+      {
+        std::unique_lock lock(m_);
+        space_.wait(lock, [&] { return stop_ || error_ || next_ < written_ + window_; });
+        if (stop_ || error_ || next_ == chunks_.size()) return;
+        i = next_++;
+      }
+      Chunk& c = chunks_[i];
+      std::exception_ptr error;
+      try {
+        const PlannedTensor& t = ts_[c.tensor];
+        c.bytes.resize(c.n_rows * t.row_bytes);
+        make_rows(t, c.row0, c.n_rows, c.bytes.data(), row);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      {
+        std::lock_guard lock(m_);
+        c.ready = !error;
+        if (error && !error_) error_ = error;
+      }
+      ready_.notify_all();
+      if (error) space_.notify_all();
+    }
+  }
+
+  const std::vector<PlannedTensor>& ts_;
+  std::vector<Chunk>& chunks_;
+  const size_t window_;
+  std::mutex m_;
+  std::condition_variable ready_, space_;
+  size_t next_ = 0, written_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
-std::vector<uint8_t> synth_gguf(const Options& o) {
+void stream_gguf(const Options& o, const Sink& sink, const Progress& progress) {
   const auto tt = type_traits(static_cast<uint32_t>(o.type));
   if (!tt || !tt->supported)
     fail("synth: unsupported weight type id {}", static_cast<uint32_t>(o.type));
   const Vocab v = make_vocab(o);
   const ModelDesc d = make_desc(o);
-  gguf::Writer w;
-  put_metadata(w, d, v);
+
+  std::vector<PlannedTensor> ts;
+  std::vector<Chunk> chunks;
+  uint64_t data_size = 0;
   for (const TensorSpec& s : expected_tensors(d)) {
     const GgmlType type = storage_type(s, o.type);
-    w.add_tensor(s.name, type, std::span<const uint64_t>(s.ne.data(), s.n_dims),
-                 tensor_bytes(s, type, o.seed));
+    const auto rb = row_bytes(type, s.ne[0]);
+    MOEVK_ASSERT(rb.has_value(), "storage_type picked a type that does not fit the row");
+    PlannedTensor t{.spec = s,
+                    .type = type,
+                    .row_bytes = *rb,
+                    .n_rows = s.ne[1] * s.ne[2] * s.ne[3],
+                    .offset = align_up(data_size),
+                    .base = mix64(o.seed ^ fnv1a(s.name))};
+    data_size = t.offset + t.row_bytes * t.n_rows;
+    const uint64_t rows_per_chunk = std::max<uint64_t>(1, kChunkBytes / t.row_bytes);
+    for (uint64_t r = 0; r < t.n_rows; r += rows_per_chunk)
+      chunks.push_back({ts.size(), r, std::min(rows_per_chunk, t.n_rows - r), {}});
+    ts.push_back(std::move(t));
   }
-  return w.to_bytes();
+  const std::vector<uint8_t> header = header_bytes(d, v, ts);
+  const uint64_t total = header.size() + data_size;
+
+  uint64_t done = 0;  // bytes handed to the sink
+  auto emit = [&](std::span<const uint8_t> bytes) {
+    sink(bytes);
+    done += bytes.size();
+    if (progress) progress(done, total);
+  };
+  emit(header);
+  const uint32_t n_threads =
+      o.n_threads != 0 ? o.n_threads : std::max(1u, std::thread::hardware_concurrency());
+  ChunkPipeline pipeline(ts, chunks, n_threads);
+  static constexpr uint8_t kZeros[kAlignment] = {};
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    pipeline.consume(i, [&](const Chunk& c) {
+      if (c.row0 == 0) {  // a tensor starts: padding up to its aligned offset
+        const uint64_t start = header.size() + ts[c.tensor].offset;
+        MOEVK_ASSERT(start >= done && start - done < kAlignment, "synth: tensor offset mismatch");
+        if (start != done) emit({kZeros, start - done});
+      }
+      emit(c.bytes);
+    });
+  }
+  MOEVK_ASSERT(done == total, "synth: the streamed size differs from the planned one");
 }
 
-void write_synth_file(const Options& o, const std::string& path, bool overwrite) {
+std::vector<uint8_t> synth_gguf(const Options& o) {
+  std::vector<uint8_t> out;
+  stream_gguf(o, [&](std::span<const uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); });
+  return out;
+}
+
+void write_synth_file(const Options& o, const std::string& path, bool overwrite,
+                      const Progress& progress) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::exists(path, ec) && !overwrite)
     fail("'{}' already exists; not overwriting it (pass --force to replace it)", path);
-  const std::vector<uint8_t> bytes = synth_gguf(o);
   const fs::path target(path);
   const fs::path tmp =
       target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail("cannot create '{}': {}", tmp.string(), std::strerror(errno));
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-    f.flush();
-    if (!f) {
-      fs::remove(tmp, ec);
-      fail("cannot write '{}' ({} bytes): {}", tmp.string(), bytes.size(), std::strerror(errno));
-    }
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) fail("cannot create '{}': {}", tmp.string(), std::strerror(errno));
+  try {
+    uint64_t written = 0;
+    stream_gguf(
+        o,
+        [&](std::span<const uint8_t> b) {
+          if (std::fwrite(b.data(), 1, b.size(), f) != b.size())
+            fail("cannot write '{}' (at byte {}): {}", tmp.string(), written, std::strerror(errno));
+          written += b.size();
+        },
+        progress);
+    FILE* closing = f;
+    f = nullptr;
+    if (std::fclose(closing) != 0)
+      fail("cannot write '{}' ({} bytes): {}", tmp.string(), written, std::strerror(errno));
+  } catch (...) {
+    if (f) std::fclose(f);
+    fs::remove(tmp, ec);
+    throw;
   }
   fs::rename(tmp, target, ec);
   if (ec) {
