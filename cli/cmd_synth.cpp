@@ -27,9 +27,9 @@ Writes a random-weight model with a byte-level BPE tokenizer and a ChatML chat t
 ones for tests, or full-size ones to benchmark shapes that have no public file.
 ARCH: qwen3moe, llama (Mixtral), olmoe, qwen2moe, deepseek2, gpt-oss.
 An existing FILE is never replaced without --force; the file is written to a temporary name and
-renamed, so a failed or interrupted (Ctrl-C) run leaves no partial model behind. Weights are made by --threads threads
-and streamed to the file; the bytes depend only on the options, not on the thread count. Runs
-longer than a few seconds report progress (bytes and rate) on stderr.
+renamed, so a failed or interrupted (Ctrl-C) run leaves no partial model behind. The weights are
+made by --threads threads and streamed to the file; the bytes depend only on the options, not on
+the thread count. Runs longer than 2 s report progress (bytes and rate) on stderr.
 
 options (defaults in brackets):
   --seed S          random seed [1]
@@ -49,8 +49,9 @@ options (defaults in brackets):
   --merges N        BPE merges of the vocabulary [200] (the built-in text runs out of pairs
                     after about 140: the vocabulary has 256 + merges + 3 special tokens)
   --vocab N         total vocabulary size: pads the vocabulary with unused "[PAD<id>]" tokens
-                    so token_embd and output have N rows (Qwen3-30B-A3B: 151936) [no padding]
-  --threads N       threads that make the weights [all cores]
+                    (never produced by the tokenizer; they detokenize to nothing) so token_embd
+                    and output have N rows (Qwen3-30B-A3B: 151936) [no padding]
+  --threads N       threads that make the weights, 1..256 [all cores]
   --name S          general.name [moevk-synth-ARCH]
   --force           replace FILE if it exists
   -h, --help        this text
@@ -154,7 +155,7 @@ int cmd_synth(const std::vector<std::string>& argv) {
   if (auto v = args.get("--merges"))
     o.n_merges = static_cast<uint32_t>(std::min<uint64_t>(parse_u64("--merges", *v), 100000));
   dim("--vocab", o.n_vocab, 1u << 24);
-  dim("--threads", o.n_threads, 1024);
+  dim("--threads", o.n_threads, 256);
   if (auto v = args.get("--name")) o.name = *v;
   const bool force = args.has("--force");
   std::signal(SIGINT, on_interrupt);
