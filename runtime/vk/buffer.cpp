@@ -21,7 +21,16 @@ Buffer::Buffer(Context& ctx, uint64_t size, MemoryKind kind, const std::string& 
   bci.size = size;
   bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
               VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT;
-  bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  // With a dedicated transfer queue, buffers are shared by two queue families: concurrent sharing
+  // keeps their contents valid across the families without ownership-transfer barriers.
+  const uint32_t families[2] = {ctx.compute_queue().family, ctx.transfer_queue().family};
+  if (ctx.has_transfer_queue() && families[0] != families[1]) {
+    bci.sharingMode = VK_SHARING_MODE_CONCURRENT;
+    bci.queueFamilyIndexCount = 2;
+    bci.pQueueFamilyIndices = families;
+  } else {
+    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  }
   MOEVK_VK_CHECK(vkCreateBuffer(ctx.device(), &bci, nullptr, &buffer_));
   VkMemoryRequirements req{};
   vkGetBufferMemoryRequirements(ctx.device(), buffer_, &req);

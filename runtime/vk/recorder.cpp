@@ -85,15 +85,23 @@ void Recorder::fill(const View& dst, uint32_t value) {
   ++counters_.copies;
 }
 
+// A transfer-only queue supports neither the compute stage nor shader accesses in its barriers
+// (VUID-vkCmdPipelineBarrier-srcAccessMask-02815), so its barriers name transfers alone.
+bool Recorder::on_transfer_only_queue() const {
+  return &queue_ != &ctx_.compute_queue() && ctx_.has_transfer_queue();
+}
+
 void Recorder::barrier() {
   begin();
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
-                     VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-  VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-  if (&queue_ != &ctx_.compute_queue() && ctx_.has_transfer_queue())
-    stages = VK_PIPELINE_STAGE_TRANSFER_BIT;
+  VkPipelineStageFlags stages = VK_PIPELINE_STAGE_TRANSFER_BIT;
+  mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  if (!on_transfer_only_queue()) {
+    stages |= VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    mb.srcAccessMask |= VK_ACCESS_SHADER_WRITE_BIT;
+    mb.dstAccessMask |= VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+  }
   vkCmdPipelineBarrier(cb_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
   ++counters_.barriers;
 }
@@ -101,10 +109,13 @@ void Recorder::barrier() {
 void Recorder::host_barrier() {
   begin();
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
   VkPipelineStageFlags src = VK_PIPELINE_STAGE_TRANSFER_BIT;
-  if (&queue_ == &ctx_.compute_queue()) src |= VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+  mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+  if (!on_transfer_only_queue()) {
+    src |= VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    mb.srcAccessMask |= VK_ACCESS_SHADER_WRITE_BIT;
+  }
   vkCmdPipelineBarrier(cb_, src, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
   ++counters_.barriers;
 }

@@ -59,6 +59,7 @@ class Recorder {
 
  private:
   void begin();
+  bool on_transfer_only_queue() const;
   Context& ctx_;
   const Queue& queue_;
   VkCommandPool pool_ = VK_NULL_HANDLE;
