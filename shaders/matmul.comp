@@ -1,8 +1,9 @@
 #version 450
 // matmul: the tiled matrix product of prefill. Weights are dequantised once per tile into shared
 // memory and reused by BN tokens (the matvec reads each weight row once per 4 tokens).
-//   Dense (no MATMUL_ID): y[t][r] = sum_c W[r][c] * x[t][c] (+ bias[r]) for t < n_tok, r < n_rows;
-//     x[t] at data_b + 4 * t * x_tok_stride floats, y[t] at data_d + 4 * t * y_stride.
+//   Dense (no MATMUL_ID): y[t][r] = sum_c W[r][c] * x[t][c] (+ bias[r]) (+ res[t][r]) for t < n_tok,
+//     r < n_rows; x[t] at data_b + 4 * t * x_tok_stride floats, y[t] at data_d + 4 * t * y_stride,
+//     res (or 0) indexed as y and may be y itself (read and written by the same invocation).
 //   MATMUL_ID (experts grouped by the router): workgroup z = group g. Groups g < n_expert hold the
 //     (token, selected expert) pairs routed to expert g, group n_expert the pairs with an invalid id
 //     (written by moe_route.comp into data_route: offsets [n_expert + 2], then entries [n_sel], each
@@ -32,6 +33,7 @@ layout(push_constant, std430) uniform PC {
   uint64_t data_b;
   uint64_t data_d;
   uint64_t data_bias;
+  uint64_t data_res;
   uint64_t data_route;
   uint64_t data_slots;
   uint64_t slot_stride;
@@ -137,12 +139,14 @@ void main() {
     for (uint j = 0; j < TN; j++) {
       const uint c = c0 + tc + 8u * j;
       if (c >= count) continue;
-      FloatRef y = FloatRef(pc.data_d + 4ul * uint64_t(entry(begin, c)) * pc.y_stride);
+      const uint64_t y_off = 4ul * uint64_t(entry(begin, c)) * pc.y_stride;
+      FloatRef y = FloatRef(pc.data_d + y_off);
       for (uint i = 0; i < TM; i++) {
         const uint r = row0 + tr + 16u * i;
         if (r < pc.n_rows) {
           float v = acc[i * TN + j];
           if (bias != 0ul) v += FloatRef(bias).v[r];
+          if (pc.data_res != 0ul) v += FloatRef(pc.data_res + y_off).v[r];
           y.v[r] = v;
         }
       }

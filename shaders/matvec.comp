@@ -1,7 +1,9 @@
 #version 450
-// matvec: y[b][r] = sum_c W[r][c] * x[b][c] (+ bias[r]) for r < n_rows, b < n_batch.
+// matvec: y[b][r] = sum_c W[r][c] * x[b][c] (+ bias[r]) (+ res[b][r]) for r < n_rows, b < n_batch.
 //   data_a: W, n_rows rows of n_cols elements in ggml blocks of the weight type, row_bytes apart
 //   data_b: x [n_batch][x_stride] f32; data_d: y [n_batch][y_stride] f32; data_bias: [n_rows] f32 or 0
+//   data_res: the residual [n_batch][y_stride] f32 or 0; it may be y itself (each element is read
+//   and written by the same invocation), which fuses "x += W h" into one dispatch
 // Workgroup g = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x takes rows NUM_ROWS*g ..
 // (the host splits more than 65535 groups over x and y).
 // Defines: TYPE_<ggml type> (common/dequant.glsl), USE_SUBGROUP (subgroupAdd reduction).
@@ -13,6 +15,7 @@ layout(push_constant, std430) uniform PC {
   uint64_t data_b;
   uint64_t data_d;
   uint64_t data_bias;
+  uint64_t data_res;
   uint n_rows;
   uint n_cols;
   uint row_bytes;
@@ -28,5 +31,5 @@ void main() {
   const uint row0 = group * NUM_ROWS;
   if (row0 >= pc.n_rows) return;  // the whole workgroup leaves together
   matvec_rows(pc.data_a, row0, pc.n_rows, pc.row_bytes, pc.n_cols, pc.data_b, pc.x_stride,
-              pc.n_batch, pc.data_d, pc.y_stride, pc.data_bias);
+              pc.n_batch, pc.data_d, pc.y_stride, pc.data_bias, pc.data_res);
 }

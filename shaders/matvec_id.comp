@@ -51,5 +51,5 @@ void main() {
   const uint64_t x_addr =
       pc.data_b + 4ul * (uint64_t(t) * pc.x_tok_stride + uint64_t(i) * pc.x_expert_stride);
   matvec_rows(pc.data_a + uint64_t(slot) * pc.slot_stride, row0, pc.n_rows, pc.row_bytes, pc.n_cols,
-              x_addr, 0, 1, y_addr, 0, bias);
+              x_addr, 0, 1, y_addr, 0, bias, 0ul);
 }

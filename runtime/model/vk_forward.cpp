@@ -10,7 +10,6 @@
 #include "runtime/model/vk_model.h"
 #include "runtime/model/vk_scratch.h"
 #include "runtime/ops/attention.h"
-#include "runtime/ops/binary.h"
 #include "runtime/ops/gate_topk.h"
 #include "runtime/ops/get_rows.h"
 #include "runtime/ops/matmul.h"
@@ -70,18 +69,16 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint
 
   for (uint32_t il = 0; il < d_.n_layer; ++il) {
     const LayerTensors& w = layers_[il];
-    // Attention block: x += attn(rms_norm(x))
+    // Attention block: x += attn(rms_norm(x)) (the output projection adds the residual)
     ops::rms_norm(c, rec, s.x, w.attn_norm->view(), s.h, E, T, d_.rms_eps);
     rec.barrier();
     if (d_.is_mla())
       record_attention_mla(rec, il, T, pos0);
     else
       record_attention(rec, il, T, pos0);
-    ops::add(c, rec, s.x, s.y, s.x, T * E, T * E);
-    rec.barrier();
     dump(rec, fmt::format("ffn_inp-{}", il), s.x, E, T);
 
-    // FFN block: x += ffn(rms_norm(x)) (the MoE path adds the residual inside moe_combine)
+    // FFN block: x += ffn(rms_norm(x)) (the down projection or moe_combine adds the residual)
     ops::rms_norm(c, rec, s.x, w.ffn_norm->view(), s.h, E, T, d_.rms_eps);
     rec.barrier();
     record_ffn(rec, il, T);
@@ -132,7 +129,7 @@ void VkEngine::record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint
   ops::attention(c, rec, shape, s.q, w.k_cache, w.k_layout, w.v_cache, w.v_layout, opt(w.sinks), s.attn, T,
                  pos0);
   rec.barrier();
-  linear(rec, {w.wo->w, s.attn, s.y, opt(w.bo), T});
+  linear(rec, {w.wo->w, s.attn, s.x, opt(w.bo), T, s.x});  // x += wo attn
   rec.barrier();
 }
 
@@ -201,7 +198,7 @@ void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, 
   vb.n_tok = T;
   linear_id(rec, vb, head_route);
   rec.barrier();
-  linear(rec, {w.wo->w, s.attn, s.y, {}, T});
+  linear(rec, {w.wo->w, s.attn, s.x, {}, T, s.x});  // x += wo attn
   rec.barrier();
 }
 
@@ -218,9 +215,7 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
     rec.barrier();
     ops::swiglu(c, rec, s.fg, s.fu, s.fg, {F, T});
     rec.barrier();
-    linear(rec, {w.ffn_down->w, s.fg, s.y, {}, T});
-    rec.barrier();
-    ops::add(c, rec, s.x, s.y, s.x, T * E, T * E);
+    linear(rec, {w.ffn_down->w, s.fg, s.x, {}, T, s.x});  // x += down
     rec.barrier();
     return;
   }

@@ -51,8 +51,10 @@ void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a) {
   MOEVK_ASSERT(a.x.size >= uint64_t(a.n_batch) * w.n_cols * 4, "matmul: x view too small");
   MOEVK_ASSERT(a.y.size >= uint64_t(a.n_batch) * w.n_rows * 4, "matmul: y view too small");
   MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4, "matmul: bias view too small");
+  MOEVK_ASSERT(!a.residual || a.residual.size >= uint64_t(a.n_batch) * w.n_rows * 4,
+               "matmul: residual view too small");
   MatmulPush pc{w.data.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
-                0, 0, 0, w.n_rows, w.n_cols, rb, a.n_batch, 1, 1, w.n_cols, 0, w.n_rows, 0};
+                a.residual ? a.residual.address() : 0, 0, 0, 0, w.n_rows, w.n_cols, rb, a.n_batch, 1, 1, w.n_cols, 0, w.n_rows, 0};
   vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul", w.type, false), sizeof pc, {});
   dispatch_tiles(ctx, rec, p, pc, 1);
 }
@@ -82,7 +84,7 @@ void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::V
   const uint32_t x_tok_stride =
       a.x_tok_stride ? a.x_tok_stride : (a.x_per_expert ? a.n_used * e.n_cols : e.n_cols);
   MatmulPush pc{e.pool.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
-                route.address(),  e.slots.address(), e.slot_stride, e.n_rows, e.n_cols, rb,
+                0, route.address(),  e.slots.address(), e.slot_stride, e.n_rows, e.n_cols, rb,
                 a.n_tok, a.n_used, e.n_expert, x_tok_stride, x_expert_stride, e.n_rows, 0};
   vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul_id", e.type, false), sizeof pc, {});
   dispatch_tiles(ctx, rec, p, pc, e.n_expert + 1);

@@ -41,11 +41,14 @@ void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConf
   MOEVK_ASSERT(uint64_t(a.n_batch) * std::max(w.n_rows, w.n_cols) <= UINT32_MAX,
                "matvec: batch too large");
   MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4, "matvec: bias view too small");
+  MOEVK_ASSERT(!a.residual || a.residual.size >= uint64_t(a.n_batch) * w.n_rows * 4,
+               "matvec: residual view too small");
 
   MatvecPush pc{w.data.address(),
                 a.x.address(),
                 a.y.address(),
                 a.bias ? a.bias.address() : 0,
+                a.residual ? a.residual.address() : 0,
                 w.n_rows,
                 w.n_cols,
                 rb,

@@ -12,11 +12,11 @@
 namespace moevk::ops {
 
 struct MatvecPush {
-  uint64_t data_a, data_b, data_d, data_bias;
+  uint64_t data_a, data_b, data_d, data_bias, data_res;
   uint32_t n_rows, n_cols, row_bytes, n_batch;
   uint32_t x_stride, y_stride, pad0, pad1;
 };
-static_assert(sizeof(MatvecPush) == 64, "must match matvec.comp's push block");
+static_assert(sizeof(MatvecPush) == 72, "must match matvec.comp's push block");
 
 // Tunables (specialization constants). wg: invocations per workgroup (a power of two, >= 4 * rows);
 // rows: weight rows per workgroup. The defaults are what production uses; tests sweep others.
@@ -40,6 +40,7 @@ struct MatvecArgs {
   vk::View y;     // [n_batch][n_rows] f32
   vk::View bias;  // [n_rows] f32, or empty
   uint32_t n_batch = 1;
+  vk::View residual;  // [n_batch][n_rows] f32 added to y (may be y itself: "y += W x"), or empty
 };
 
 // Types the GPU matvec reads (every type loader/quants.h can dequantise).

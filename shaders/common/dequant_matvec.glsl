@@ -51,10 +51,10 @@ float reduce_acc() {
 // y[b][row0 + r] = dot(W[row0 + r], x[b]) (+ bias[row0 + r]) for r < min(NUM_ROWS, n_rows - row0),
 // b < n_batch. W rows are row_bytes apart starting at address a_addr (row row0 included: the caller
 // passes the address of row 0); x[b] at x_addr + 4*b*x_stride; y[b] at y_addr + 4*b*y_stride;
-// bias_addr == 0: no bias.
+// bias_addr == 0: no bias; res_addr != 0: y[b] += res[b] (same indexing as y; may alias y).
 void matvec_rows(uint64_t a_addr, uint row0, uint n_rows, uint row_bytes, uint n_cols,
                  uint64_t x_addr, uint x_stride, uint n_batch, uint64_t y_addr, uint y_stride,
-                 uint64_t bias_addr) {
+                 uint64_t bias_addr, uint64_t res_addr) {
   const uint tid = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
   const uint nr = min(NUM_ROWS, n_rows - row0);
   const uint64_t first = a_addr + uint64_t(row0) * row_bytes;
@@ -97,7 +97,9 @@ void matvec_rows(uint64_t a_addr, uint row0, uint n_rows, uint row_bytes, uint n
       if (r < nr && b < nb) {
         float v = total;
         if (bias_addr != 0ul) v += FloatRef(bias_addr).v[row0 + r];
-        FloatRef(y_addr).v[(b0 + b) * y_stride + row0 + r] = v;
+        const uint yi = (b0 + b) * y_stride + row0 + r;
+        if (res_addr != 0ul) v += FloatRef(res_addr).v[yi];
+        FloatRef(y_addr).v[yi] = v;
       }
     }
   }

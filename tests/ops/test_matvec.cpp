@@ -130,6 +130,47 @@ TEST_CASE("matmul: prefill batches (tiles of 64 rows x 32 tokens with tails) for
   run_case(test::gpu(), {GgmlType::Q6_K, 1000, 2048, 100, true, {}}, seed++);
 }
 
+TEST_CASE("matvec and matmul: fused residual, y += W x (+ bias) in place") {
+  uint64_t seed = 870;
+  for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")})
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::F16, GgmlType::MXFP4})
+      for (uint32_t n_batch : {1u, 5u, 40u}) {
+        const uint32_t n_rows = 67, n_cols = 512;
+        const bool bias = n_batch != 5;
+        CAPTURE(traits(t).name);
+        CAPTURE(n_batch);
+        CAPTURE(seed);
+        auto w = test::random_weights(t, n_rows, n_cols, seed);
+        auto x = test::random_floats(seed + 1, size_t(n_batch) * n_cols);
+        auto b = test::random_floats(seed + 2, n_rows);
+        auto res = test::random_floats(seed + 3, size_t(n_batch) * n_rows);
+        ++seed;
+        std::vector<float> want(size_t(n_batch) * n_rows);
+        ref::matmul(w.matrix(), x, n_batch, want);
+        if (bias) ref::add_bias(want, b);
+        for (size_t i = 0; i < want.size(); ++i) want[i] += res[i];
+        const auto tol = test::matvec_tolerance(n_cols, test::weight_rms(w));
+        for (bool tiled : {false, true}) {
+          CAPTURE(tiled);
+          DeviceArray dw(*ctx, w.bytes.size()), dx(*ctx, x.size() * 4), db(*ctx, b.size() * 4),
+              dy(*ctx, res.size() * 4);
+          dw.upload(w.bytes);
+          dx.upload(x);
+          db.upload(b);
+          dy.upload(res);  // y holds the residual: the op adds to it in place
+          ops::MatvecArgs a{{dw.view(), t, n_rows, n_cols}, dx.view(), dy.view(),
+                            bias ? db.view() : vk::View{}, n_batch, dy.view()};
+          vk::Recorder rec(*ctx);
+          if (tiled)
+            ops::matmul(*ctx, rec, a);
+          else
+            ops::matvec(*ctx, rec, a);
+          rec.submit_and_wait();
+          test::check_close(dy.read_f32(), want, tol);
+        }
+      }
+}
+
 TEST_CASE("matvec: more row groups than one dispatch dimension (vocab-sized output)") {
   // 151936 rows / 2 per workgroup = 75968 groups > 65535: the host splits them over x and y.
   run_case(test::gpu(), {GgmlType::Q8_0, 151936, 32, 1, false, {}}, 900);
