@@ -61,28 +61,10 @@ void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a) {
 
 void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::View route) {
   const ExpertPool& e = a.experts;
-  MOEVK_ASSERT(e.n_rows > 0 && e.n_cols > 0 && e.n_expert > 0 && a.n_used > 0 && a.n_tok > 0,
-               "matmul_id: empty shape");
+  const auto [rb, x_tok_stride, x_expert_stride] = check_expert_args(a, "matmul_id");
   MOEVK_ASSERT(matmul_supports(e.type, e.n_cols), "matmul_id: n_cols is not a multiple of 8");
-  const uint32_t rb = matvec_row_bytes(e.type, e.n_cols);
-  MOEVK_ASSERT(e.pool.address() % 4 == 0 && e.slot_stride % 4 == 0,
-               "matmul_id: expert slots must be 4-byte aligned");
-  MOEVK_ASSERT(e.slot_stride >= uint64_t(e.n_rows) * rb && e.pool.size >= uint64_t(e.n_rows) * rb,
-               "matmul_id: slots smaller than one expert");
-  MOEVK_ASSERT(e.slots.size >= uint64_t(e.n_expert) * 4, "matmul_id: slot table too small");
-  const uint64_t n_sel = uint64_t(a.n_tok) * a.n_used;
-  MOEVK_ASSERT(route.size >= moe_route_bytes(e.n_expert, n_sel), "matmul_id: route view too small");
-  MOEVK_ASSERT(a.x.size >= (a.x_per_expert ? n_sel : a.n_tok) * e.n_cols * 4,
-               "matmul_id: x too small");
-  MOEVK_ASSERT(a.y.size >= n_sel * e.n_rows * 4, "matmul_id: y view too small");
-  MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(e.n_expert) * e.n_rows * 4,
-               "matmul_id: bias view too small");
-  MOEVK_ASSERT(n_sel * std::max(e.n_rows, e.n_cols) <= UINT32_MAX, "matmul_id: too many tokens");
-
-  const uint32_t x_expert_stride =
-      a.x_expert_stride ? a.x_expert_stride : (a.x_per_expert ? e.n_cols : 0);
-  const uint32_t x_tok_stride =
-      a.x_tok_stride ? a.x_tok_stride : (a.x_per_expert ? a.n_used * e.n_cols : e.n_cols);
+  MOEVK_ASSERT(route.size >= moe_route_bytes(e.n_expert, uint64_t(a.n_tok) * a.n_used),
+               "matmul_id: route view too small");
   MatmulPush pc{e.pool.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
                 0, route.address(),  e.slots.address(), e.slot_stride, e.n_rows, e.n_cols, rb,
                 a.n_tok, a.n_used, e.n_expert, x_tok_stride, x_expert_stride, e.n_rows, 0};

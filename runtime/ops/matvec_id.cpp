@@ -7,30 +7,36 @@
 
 namespace moevk::ops {
 
-void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg) {
+ExpertLayout check_expert_args(const MatvecIdArgs& a, const char* op) {
   const ExpertPool& e = a.experts;
   MOEVK_ASSERT(e.n_rows > 0 && e.n_cols > 0 && e.n_expert > 0 && a.n_used > 0 && a.n_tok > 0,
-               "matvec_id: empty shape");
-  MOEVK_ASSERT(cfg.wg >= 4 * cfg.rows && (cfg.wg & (cfg.wg - 1)) == 0, "matvec_id: bad config");
+               fmt::format("{}: empty shape", op));
   const uint32_t rb = matvec_row_bytes(e.type, e.n_cols);
   MOEVK_ASSERT(e.pool.address() % 4 == 0 && e.slot_stride % 4 == 0,
-               "matvec_id: expert slots must be 4-byte aligned");
+               fmt::format("{}: expert slots must be 4-byte aligned", op));
   MOEVK_ASSERT(e.slot_stride >= uint64_t(e.n_rows) * rb && e.pool.size >= uint64_t(e.n_rows) * rb,
-               "matvec_id: slots smaller than one expert");
-  MOEVK_ASSERT(e.slots.size >= uint64_t(e.n_expert) * 4, "matvec_id: slot table too small");
+               fmt::format("{}: slots smaller than one expert", op));
+  MOEVK_ASSERT(e.slots.size >= uint64_t(e.n_expert) * 4, fmt::format("{}: slot table too small", op));
   const uint64_t n_sel = uint64_t(a.n_tok) * a.n_used;
-  MOEVK_ASSERT(a.ids.size >= n_sel * 4, "matvec_id: ids view too small");
+  MOEVK_ASSERT(a.ids.size >= n_sel * 4, fmt::format("{}: ids view too small", op));
   MOEVK_ASSERT(a.x.size >= (a.x_per_expert ? n_sel : a.n_tok) * e.n_cols * 4,
-               "matvec_id: x too small");
-  MOEVK_ASSERT(a.y.size >= n_sel * e.n_rows * 4, "matvec_id: y view too small");
+               fmt::format("{}: x too small", op));
+  MOEVK_ASSERT(a.y.size >= n_sel * e.n_rows * 4, fmt::format("{}: y view too small", op));
   MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(e.n_expert) * e.n_rows * 4,
-               "matvec_id: bias view too small");
-  MOEVK_ASSERT(n_sel * std::max(e.n_rows, e.n_cols) <= UINT32_MAX, "matvec_id: too many tokens");
-
+               fmt::format("{}: bias view too small", op));
+  MOEVK_ASSERT(n_sel * std::max(e.n_rows, e.n_cols) <= UINT32_MAX,
+               fmt::format("{}: too many tokens", op));
   const uint32_t x_expert_stride =
       a.x_expert_stride ? a.x_expert_stride : (a.x_per_expert ? e.n_cols : 0);
   const uint32_t x_tok_stride =
       a.x_tok_stride ? a.x_tok_stride : (a.x_per_expert ? a.n_used * e.n_cols : e.n_cols);
+  return {rb, x_tok_stride, x_expert_stride};
+}
+
+void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg) {
+  const ExpertPool& e = a.experts;
+  MOEVK_ASSERT(cfg.wg >= 4 * cfg.rows && (cfg.wg & (cfg.wg - 1)) == 0, "matvec_id: bad config");
+  const auto [rb, x_tok_stride, x_expert_stride] = check_expert_args(a, "matvec_id");
   MatvecIdPush pc{e.pool.address(),
                   a.x.address(),
                   a.y.address(),

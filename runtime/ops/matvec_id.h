@@ -51,4 +51,11 @@ struct MatvecIdArgs {
 
 void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg = {});
 
+// The checks an expert product's arguments must pass (views large enough, slots aligned; `op`
+// names the failing op), and the layout they imply: row bytes and x's strides in floats.
+struct ExpertLayout {
+  uint32_t row_bytes, x_tok_stride, x_expert_stride;
+};
+ExpertLayout check_expert_args(const MatvecIdArgs& a, const char* op);
+
 }  // namespace moevk::ops
