@@ -1,21 +1,21 @@
 // moevk bench: prompt (pp) and generation (tg) speed in the style of llama-bench, with the per
 // decoded token figures that decide GPU speed and the bandwidth floor of decode:
 //   floor (s/token) = weight bytes read per decoded token / device memory bandwidth.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "cli/args.h"
 #include "cli/command.h"
@@ -36,9 +36,11 @@ namespace {
 constexpr const char* kUsage =
     "usage: moevk bench -m MODEL.gguf [options]\n\n"
     "Measures prompt processing (pp: N_PROMPT random token ids in one evaluation from position 0)\n"
-    "and generation (tg: after a 16-token prefix, N_GEN evaluations of one token each, feeding the\n"
+    "and generation (tg: after a 16-token prefix, N_GEN evaluations of one token each, feeding "
+    "the\n"
     "argmax) in tokens per second: one warm-up run, then REPS timed runs (min, median, max). Also\n"
-    "prints per decoded token the compute dispatches, barriers, host-device round trips and weight\n"
+    "prints per decoded token the compute dispatches, barriers, host-device round trips and "
+    "weight\n"
     "bytes read, and the decode floor: weight bytes per token / memory bandwidth, with tg as a\n"
     "percent of it. Results go to stdout, progress to stderr.\n\n"
     "options:\n"
@@ -53,9 +55,9 @@ constexpr const char* kUsage =
     "  -c, --ctx-size N      context size in tokens (default: what the tests need,\n"
     "                        max(N_PROMPT, 16 + N_GEN))\n";
 
-constexpr uint32_t kGenPrefix = 16;        // tokens evaluated (untimed) before the tg test
+constexpr uint32_t kGenPrefix = 16;  // tokens evaluated (untimed) before the tg test
 constexpr uint64_t kCopyBytes = 256ull << 20;
-constexpr int kCopyRuns = 5;               // timed copies after one warm-up; the fastest counts
+constexpr int kCopyRuns = 5;  // timed copies after one warm-up; the fastest counts
 constexpr uint64_t kIdSeed = 0x5eed;
 
 using Clock = std::chrono::steady_clock;
@@ -67,11 +69,26 @@ double seconds_since(Clock::time_point t0) {
 // llama.cpp's llama_ftype names (general.file_type), for the model column as llama-bench prints it.
 std::optional<std::string> file_type_name(uint64_t ftype) {
   static const std::map<uint64_t, const char*> names = {
-      {0, "F32"},         {1, "F16"},           {2, "Q4_0"},          {3, "Q4_1"},
-      {7, "Q8_0"},        {8, "Q5_0"},          {9, "Q5_1"},          {10, "Q2_K - Medium"},
-      {11, "Q3_K - Small"}, {12, "Q3_K - Medium"}, {13, "Q3_K - Large"}, {14, "Q4_K - Small"},
-      {15, "Q4_K - Medium"}, {16, "Q5_K - Small"}, {17, "Q5_K - Medium"}, {18, "Q6_K"},
-      {25, "IQ4_NL"},     {30, "IQ4_XS"},       {32, "BF16"},         {38, "MXFP4 MoE"},
+      {0, "F32"},
+      {1, "F16"},
+      {2, "Q4_0"},
+      {3, "Q4_1"},
+      {7, "Q8_0"},
+      {8, "Q5_0"},
+      {9, "Q5_1"},
+      {10, "Q2_K - Medium"},
+      {11, "Q3_K - Small"},
+      {12, "Q3_K - Medium"},
+      {13, "Q3_K - Large"},
+      {14, "Q4_K - Small"},
+      {15, "Q4_K - Medium"},
+      {16, "Q5_K - Small"},
+      {17, "Q5_K - Medium"},
+      {18, "Q6_K"},
+      {25, "IQ4_NL"},
+      {30, "IQ4_XS"},
+      {32, "BF16"},
+      {38, "MXFP4 MoE"},
   };
   auto it = names.find(ftype);
   if (it == names.end()) return std::nullopt;
@@ -102,8 +119,9 @@ ModelInfo model_info(const gguf::File& file, const ModelDesc& d) {
   if (ft) {
     m.type = *ft;
   } else if (!matrix_bytes.empty()) {  // no (known) file type: the type holding most bytes
-    m.type = std::max_element(matrix_bytes.begin(), matrix_bytes.end(),
-                              [](auto& a, auto& b) { return a.second < b.second; })->first;
+    m.type = std::max_element(matrix_bytes.begin(), matrix_bytes.end(), [](auto& a, auto& b) {
+               return a.second < b.second;
+             })->first;
   }
   return m;
 }
@@ -214,8 +232,8 @@ Bandwidth measure_bandwidth(int device) {
   }
   Bandwidth bw;
   bw.gb_s = best;
-  bw.method = fmt::format("measured on {}: {} device-to-device copy, read + write bytes, {}", f.name,
-                          sched::format_size(n), used_ts ? "GPU timestamps" : "wall clock");
+  bw.method = fmt::format("measured on {}: {} device-to-device copy, read + write bytes, {}",
+                          f.name, sched::format_size(n), used_ts ? "GPU timestamps" : "wall clock");
   return bw;
 }
 
@@ -242,7 +260,8 @@ struct TestResult {
 };
 
 // A markdown table whose columns are padded to their widest cell; `right` marks numeric columns.
-std::string table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
+std::string table(const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<bool>& right) {
   std::vector<size_t> w(rows[0].size(), 0);
   for (const auto& r : rows)
     for (size_t c = 0; c < r.size(); ++c) w[c] = std::max(w[c], r[c].size());
@@ -279,7 +298,8 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   if (args.has("--help")) {
     // The shared engine help after its -c line, whose default differs here.
     const char* rest = kEngineHelp;
-    if (std::string_view(kEngineHelp).starts_with("  -c, --ctx-size")) rest = std::strchr(kEngineHelp, '\n') + 1;
+    if (std::string_view(kEngineHelp).starts_with("  -c, --ctx-size"))
+      rest = std::strchr(kEngineHelp, '\n') + 1;
     std::printf("%s%s", kUsage, rest);
     return 0;
   }
@@ -294,7 +314,8 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   std::optional<double> given_bw;
   if (args.has("--bandwidth")) {
     given_bw = args.get_float("--bandwidth", 0);
-    if (*given_bw <= 0) fail("option --bandwidth: expected GB/s > 0, got '{}'", *args.get("--bandwidth"));
+    if (*given_bw <= 0)
+      fail("option --bandwidth: expected GB/s > 0, got '{}'", *args.get("--bandwidth"));
   }
   EngineOptions eo = engine_options_from(args);
 
@@ -306,12 +327,15 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   if (eo.n_ctx == 0) {
     eo.n_ctx = need;
     if (desc.n_ctx_train && need > desc.n_ctx_train)
-      std::fprintf(stderr, "moevk bench: note: the tests use %u positions, more than the model's "
-                           "training context (%u)\n", need, desc.n_ctx_train);
+      std::fprintf(stderr,
+                   "moevk bench: note: the tests use %u positions, more than the model's "
+                   "training context (%u)\n",
+                   need, desc.n_ctx_train);
   } else if (need > eo.n_ctx) {
-    fail("the tests need {} positions (pp: -p {}, tg: {} prefix + -n {} tokens) but the context is "
-         "{} (-c); raise -c to at least {} or leave it out",
-         need, n_prompt, kGenPrefix, n_gen, eo.n_ctx, need);
+    fail(
+        "the tests need {} positions (pp: -p {}, tg: {} prefix + -n {} tokens) but the context is "
+        "{} (-c); raise -c to at least {} or leave it out",
+        need, n_prompt, kGenPrefix, n_gen, eo.n_ctx, need);
   }
 
   // Bandwidth before the model loads, so the copy buffers do not compete with the weights.
@@ -323,7 +347,8 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     try {
       bw = measure_bandwidth(eo.device);
     } catch (const Error& e) {
-      std::fprintf(stderr, "moevk bench: warning: bandwidth not measured (%s); no floor\n", e.what());
+      std::fprintf(stderr, "moevk bench: warning: bandwidth not measured (%s); no floor\n",
+                   e.what());
     }
     if (bw && bw->gb_s <= 0) bw.reset();
   }
@@ -382,7 +407,8 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     results.push_back(std::move(r));
   }
 
-  // Per decoded token figures; a backend that counts nothing (cpu) gets the weight bytes from the file.
+  // Per decoded token figures; a backend that counts nothing (cpu) gets the weight bytes from the
+  // file.
   const bool counted = tg_stats.tokens && tg_stats.dispatches;
   const double nt = tg_stats.tokens ? double(tg_stats.tokens) : 1.0;
   const uint64_t wbytes = counted && tg_stats.weight_bytes
@@ -402,8 +428,9 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   if (output == "json") {
     using nlohmann::ordered_json;
     ordered_json j;
-    j["model"] = {{"path", info.path},         {"name", info.name},     {"arch", info.arch},
-                  {"type", info.type},         {"n_layer", info.n_layer}, {"size_bytes", info.size_bytes},
+    j["model"] = {{"path", info.path},       {"name", info.name},
+                  {"arch", info.arch},       {"type", info.type},
+                  {"n_layer", info.n_layer}, {"size_bytes", info.size_bytes},
                   {"params", info.params}};
     j["backend"] = backend;
     j["device"] = device;
@@ -412,15 +439,18 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     j["repetitions"] = reps;
     j["tests"] = ordered_json::array();
     for (const TestResult& r : results)
-      j["tests"].push_back({{"test", r.name},
-                            {"n_prompt", r.n_prompt},
-                            {"n_gen", r.n_gen},
-                            {"tok_s", {{"min", r.rate.min}, {"median", r.rate.median}, {"max", r.rate.max}}},
-                            {"samples_tok_s", r.tok_s},
-                            {"samples_seconds", r.seconds}});
+      j["tests"].push_back(
+          {{"test", r.name},
+           {"n_prompt", r.n_prompt},
+           {"n_gen", r.n_gen},
+           {"tok_s", {{"min", r.rate.min}, {"median", r.rate.median}, {"max", r.rate.max}}},
+           {"samples_tok_s", r.tok_s},
+           {"samples_seconds", r.seconds}});
     auto per = [](const EvalStats& s, double n) -> ordered_json {
-      return {{"dispatches", s.dispatches / n}, {"barriers", s.barriers / n},
-              {"host_device_round_trips", s.submits / n}, {"weight_bytes", s.weight_bytes / n}};
+      return {{"dispatches", s.dispatches / n},
+              {"barriers", s.barriers / n},
+              {"host_device_round_trips", s.submits / n},
+              {"weight_bytes", s.weight_bytes / n}};
     };
     j["per_decoded_token"] = nullptr;
     if (n_gen) {
@@ -429,7 +459,8 @@ static int cmd_bench(const std::vector<std::string>& argv) {
       j["per_decoded_token"]["counted_by_engine"] = counted;
     }
     j["prompt_eval"] = n_prompt && pp_stats.dispatches ? per(pp_stats, 1.0) : ordered_json(nullptr);
-    j["bandwidth"] = bw ? ordered_json{{"gb_s", bw->gb_s}, {"method", bw->method}} : ordered_json(nullptr);
+    j["bandwidth"] =
+        bw ? ordered_json{{"gb_s", bw->gb_s}, {"method", bw->method}} : ordered_json(nullptr);
     j["floor"] = nullptr;
     if (floor) {
       j["floor"] = {{"formula", "weight bytes per decoded token / bandwidth"},
@@ -445,32 +476,37 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   out += fmt::format("model: {} ({}), {} layers, {}, {} parameters\n",
                      info.name.empty() ? "unnamed" : info.name, info.path, info.n_layer,
                      sched::format_size(info.size_bytes), format_params(info.params));
-  out += fmt::format("device: {}, {} backend, context {} tokens, {} timed runs after 1 warm-up\n", device,
-                     backend, engine->n_ctx(), reps);
+  out += fmt::format("device: {}, {} backend, context {} tokens, {} timed runs after 1 warm-up\n",
+                     device, backend, engine->n_ctx(), reps);
   if (bw) out += fmt::format("memory bandwidth: {:.1f} GB/s ({})\n", bw->gb_s, bw->method);
   out += "\n";
   std::vector<std::vector<std::string>> rows = {
       {"model", "size", "params", "backend", "test", "tok/s (median)", "min", "max"}};
   for (const TestResult& r : results)
-    rows.push_back({model_col, sched::format_size(info.size_bytes), format_params(info.params), backend,
-                    r.name, fmt::format("{:.2f}", r.rate.median), fmt::format("{:.2f}", r.rate.min),
-                    fmt::format("{:.2f}", r.rate.max)});
+    rows.push_back({model_col, sched::format_size(info.size_bytes), format_params(info.params),
+                    backend, r.name, fmt::format("{:.2f}", r.rate.median),
+                    fmt::format("{:.2f}", r.rate.min), fmt::format("{:.2f}", r.rate.max)});
   out += table(rows, {false, true, true, false, false, true, true, true});
   if (n_gen) {
     out += "\n";
     if (counted)
-      out += fmt::format("per decoded token: {:.1f} compute dispatches, {:.1f} barriers, {:.1f} host-device "
-                         "round trips, {} of weights read\n",
-                         tg_stats.dispatches / nt, tg_stats.barriers / nt, tg_stats.submits / nt,
-                         sched::format_size(wbytes));
+      out += fmt::format(
+          "per decoded token: {:.1f} compute dispatches, {:.1f} barriers, {:.1f} host-device "
+          "round trips, {} of weights read\n",
+          tg_stats.dispatches / nt, tg_stats.barriers / nt, tg_stats.submits / nt,
+          sched::format_size(wbytes));
     else
-      out += fmt::format("per decoded token: {} of weights read (from the file; the {} backend counts no "
-                         "dispatches)\n", sched::format_size(wbytes), backend);
+      out += fmt::format(
+          "per decoded token: {} of weights read (from the file; the {} backend counts no "
+          "dispatches)\n",
+          sched::format_size(wbytes), backend);
   }
   if (floor) {
-    out += fmt::format("floor: {} per token / {:.1f} GB/s = {:.3f} ms/token ({:.1f} tok/s)", sched::format_size(wbytes),
-                       bw->gb_s, floor->ms_per_token, floor->tok_s);
-    if (tg) out += fmt::format("; {} at {:.2f} tok/s is {:.2f}% of the floor", tg->name, tg->rate.median, floor->percent);
+    out += fmt::format("floor: {} per token / {:.1f} GB/s = {:.3f} ms/token ({:.1f} tok/s)",
+                       sched::format_size(wbytes), bw->gb_s, floor->ms_per_token, floor->tok_s);
+    if (tg)
+      out += fmt::format("; {} at {:.2f} tok/s is {:.2f}% of the floor", tg->name, tg->rate.median,
+                         floor->percent);
     out += "\n";
   } else if (n_gen && eo.backend == Backend::Cpu) {
     out += "floor: not computed for the cpu backend (give --bandwidth GB/s)\n";
@@ -479,7 +515,8 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   return 0;
 }
 
-MOEVK_COMMAND("bench", "prompt and generation speed (llama-bench style), per-token figures, decode floor",
+MOEVK_COMMAND("bench",
+              "prompt and generation speed (llama-bench style), per-token figures, decode floor",
               cmd_bench);
 
 }  // namespace moevk::cli
