@@ -31,5 +31,5 @@ void main() {
   const uint row0 = group * NUM_ROWS;
   if (row0 >= pc.n_rows) return;  // the whole workgroup leaves together
   matvec_rows(pc.data_a, row0, pc.n_rows, pc.row_bytes, pc.n_cols, pc.data_b, pc.x_stride,
-              pc.n_batch, pc.data_d, pc.y_stride, pc.data_bias, pc.data_res);
+              pc.n_batch, pc.data_d, pc.y_stride, pc.data_bias, pc.data_res, RES_ADD, vec2(0.0));
 }

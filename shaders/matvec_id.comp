@@ -10,6 +10,9 @@
 //   data_b: x(t, i) at data_b + 4 * (t * x_tok_stride + i * x_expert_stride) floats: x_expert_stride
 //     = 0 shares one vector between the experts (gate/up), n_cols gives one per expert (down)
 //   data_d: y [n_tok][n_used][n_rows] f32; data_bias: [n_expert][n_rows] f32 or 0
+//   glu != 0 (gate, up and the activation in one dispatch): data_a is the gate pool and data_a2 the
+//     up pool (same slots, type and shape), data_bias2 up's bias; y = act(gate + bias) * (up +
+//     bias2) with act silu (glu 1) or gpt-oss's clamped form (glu 2: alpha, limit)
 // Workgroups: x = row group (NUM_ROWS rows each), y = i (selected expert), z = t.
 // Defines: TYPE_<ggml type>, USE_SUBGROUP.  Spec constants: 0 = workgroup size, 1 = rows per
 // workgroup.  Host mirror: runtime/ops/matvec_id.{h,cpp}.
@@ -23,6 +26,8 @@ layout(push_constant, std430) uniform PC {
   uint64_t data_ids;
   uint64_t data_slots;
   uint64_t slot_stride;
+  uint64_t data_a2;
+  uint64_t data_bias2;
   uint n_rows;
   uint n_cols;
   uint row_bytes;
@@ -30,7 +35,9 @@ layout(push_constant, std430) uniform PC {
   uint n_expert;
   uint x_tok_stride;
   uint x_expert_stride;
-  uint pad0;
+  uint glu;
+  float alpha;
+  float limit;
 } pc;
 
 void main() {
@@ -51,5 +58,12 @@ void main() {
   const uint64_t x_addr =
       pc.data_b + 4ul * (uint64_t(t) * pc.x_tok_stride + uint64_t(i) * pc.x_expert_stride);
   matvec_rows(pc.data_a + uint64_t(slot) * pc.slot_stride, row0, pc.n_rows, pc.row_bytes, pc.n_cols,
-              x_addr, 0, 1, y_addr, 0, bias, 0ul);
+              x_addr, 0, 1, y_addr, 0, bias, 0ul, RES_ADD, vec2(0.0));
+  if (pc.glu != 0u) {  // y holds gate + bias: the same invocations now combine it with up
+    const uint64_t bias2 =
+        pc.data_bias2 == 0ul ? 0ul : pc.data_bias2 + uint64_t(id) * pc.n_rows * 4ul;
+    matvec_rows(pc.data_a2 + uint64_t(slot) * pc.slot_stride, row0, pc.n_rows, pc.row_bytes,
+                pc.n_cols, x_addr, 0, 1, y_addr, 0, bias2, y_addr,
+                pc.glu == 1u ? RES_SWIGLU : RES_SWIGLU_OAI, vec2(pc.alpha, pc.limit));
+  }
 }

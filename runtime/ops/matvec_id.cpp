@@ -33,30 +33,49 @@ ExpertLayout check_expert_args(const MatvecIdArgs& a, const char* op) {
   return {rb, x_tok_stride, x_expert_stride};
 }
 
-void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg) {
+namespace {
+
+void record(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, const GluArgs* g,
+            MatvecConfig cfg) {
   const ExpertPool& e = a.experts;
   MOEVK_ASSERT(cfg.wg >= 4 * cfg.rows && (cfg.wg & (cfg.wg - 1)) == 0, "matvec_id: bad config");
   const auto [rb, x_tok_stride, x_expert_stride] = check_expert_args(a, "matvec_id");
-  MatvecIdPush pc{e.pool.address(),
-                  a.x.address(),
-                  a.y.address(),
-                  a.bias ? a.bias.address() : 0,
-                  a.ids.address(),
-                  e.slots.address(),
-                  e.slot_stride,
-                  e.n_rows,
-                  e.n_cols,
-                  rb,
-                  a.n_used,
-                  e.n_expert,
-                  x_tok_stride,
-                  x_expert_stride,
-                  0};
+  MatvecIdPush pc{e.pool.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
+                  a.ids.address(), e.slots.address(), e.slot_stride, 0, 0, e.n_rows, e.n_cols, rb,
+                  a.n_used, e.n_expert, x_tok_stride, x_expert_stride, 0, 0.0f, 0.0f};
+  if (g) {
+    MOEVK_ASSERT(glu_fusable(e, g->up), "matvec_id_glu: gate and up differ in slots, type or shape");
+    MOEVK_ASSERT(!g->up_bias || g->up_bias.size >= uint64_t(e.n_expert) * e.n_rows * 4,
+                 "matvec_id_glu: up bias view too small");
+    pc.data_a2 = g->up.pool.address();
+    pc.data_bias2 = g->up_bias ? g->up_bias.address() : 0;
+    pc.glu = static_cast<uint32_t>(g->act);
+    pc.alpha = g->alpha;
+    pc.limit = g->limit;
+  }
   const bool sg = ctx.features().subgroup_arith;
   vk::Pipeline& p =
       ctx.pipeline(matvec_variant("matvec_id", e.type, sg), sizeof pc, {cfg.wg, cfg.rows});
   const uint32_t gx = (e.n_rows + cfg.rows - 1) / cfg.rows;
   rec.dispatch(p, pc, gx, a.n_used, a.n_tok);
+}
+
+}  // namespace
+
+bool glu_fusable(const ExpertPool& gate, const ExpertPool& up) {
+  return gate.type == up.type && gate.n_rows == up.n_rows && gate.n_cols == up.n_cols &&
+         gate.n_expert == up.n_expert && gate.slot_stride == up.slot_stride &&
+         gate.slots.address() == up.slots.address() && up.pool.size >= gate.pool.size &&
+         up.pool.address() % 4 == 0;
+}
+
+void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg) {
+  record(ctx, rec, a, nullptr, cfg);
+}
+
+void matvec_id_glu(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& gate, const GluArgs& g,
+                   MatvecConfig cfg) {
+  record(ctx, rec, gate, &g, cfg);
 }
 
 }  // namespace moevk::ops

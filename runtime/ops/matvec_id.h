@@ -15,10 +15,12 @@ namespace moevk::ops {
 
 struct MatvecIdPush {
   uint64_t data_a, data_b, data_d, data_bias, data_ids, data_slots, slot_stride;
+  uint64_t data_a2, data_bias2;
   uint32_t n_rows, n_cols, row_bytes, n_used;
-  uint32_t n_expert, x_tok_stride, x_expert_stride, pad0;
+  uint32_t n_expert, x_tok_stride, x_expert_stride, glu;
+  float alpha, limit;
 };
-static_assert(sizeof(MatvecIdPush) == 88, "must match matvec_id.comp's push block");
+static_assert(sizeof(MatvecIdPush) == 112, "must match matvec_id.comp's push block");
 
 // A slot table entry that holds no expert: the shader writes NaN rows for it.
 constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
@@ -50,6 +52,20 @@ struct MatvecIdArgs {
 };
 
 void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg = {});
+
+// Gate, up and the gated activation of an expert FFN in one dispatch (decode): for every pair,
+// y = act(W_gate x + b_gate) * (W_up x + b_up), act = silu (Swiglu) or gpt-oss's clamped form.
+enum class Glu : uint32_t { Swiglu = 1, SwigluClamped = 2 };
+struct GluArgs {
+  ExpertPool up;    // same slot table, type and shape as the gate pool (glu_fusable)
+  vk::View up_bias;  // [n_expert][n_rows] f32, or empty
+  Glu act = Glu::Swiglu;
+  float alpha = 0.0f, limit = 0.0f;  // SwigluClamped
+};
+bool glu_fusable(const ExpertPool& gate, const ExpertPool& up);
+// gate: the arguments of the gate product (its y receives the activated product).
+void matvec_id_glu(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& gate, const GluArgs& g,
+                   MatvecConfig cfg = {});
 
 // The checks an expert product's arguments must pass (views large enough, slots aligned; `op`
 // names the failing op), and the layout they imply: row bytes and x's strides in floats.

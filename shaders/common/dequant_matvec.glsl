@@ -48,13 +48,27 @@ float reduce_acc() {
 #endif
 }
 
+#define RES_ADD 0u
+#define RES_SWIGLU 1u
+#define RES_SWIGLU_OAI 2u
+// v combined with the earlier value g (see matvec_rows); the activations are unary.comp's.
+float combine(float v, float g, uint mode, vec2 act) {
+  if (mode == RES_ADD) return v + g;
+  if (mode == RES_SWIGLU) return g / (1.0 + exp(-g)) * v;
+  const float gc = min(g, act.y);
+  return gc / (1.0 + exp(-act.x * gc)) * (clamp(v, -act.y, act.y) + 1.0);
+}
+
 // y[b][row0 + r] = dot(W[row0 + r], x[b]) (+ bias[row0 + r]) for r < min(NUM_ROWS, n_rows - row0),
 // b < n_batch. W rows are row_bytes apart starting at address a_addr (row row0 included: the caller
 // passes the address of row 0); x[b] at x_addr + 4*b*x_stride; y[b] at y_addr + 4*b*y_stride;
-// bias_addr == 0: no bias; res_addr != 0: y[b] += res[b] (same indexing as y; may alias y).
+// bias_addr == 0: no bias. res_addr != 0 combines the result v with res[b] (same indexing as y;
+// may alias y: each element is read and written by the same invocation): res_mode RES_ADD:
+// v + res; RES_SWIGLU: silu(res) * v; RES_SWIGLU_OAI: gpt-oss's clamped form with act = (alpha,
+// limit).
 void matvec_rows(uint64_t a_addr, uint row0, uint n_rows, uint row_bytes, uint n_cols,
                  uint64_t x_addr, uint x_stride, uint n_batch, uint64_t y_addr, uint y_stride,
-                 uint64_t bias_addr, uint64_t res_addr) {
+                 uint64_t bias_addr, uint64_t res_addr, uint res_mode, vec2 act) {
   const uint tid = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
   const uint nr = min(NUM_ROWS, n_rows - row0);
   const uint64_t first = a_addr + uint64_t(row0) * row_bytes;
@@ -98,7 +112,7 @@ void matvec_rows(uint64_t a_addr, uint row0, uint n_rows, uint row_bytes, uint n
         float v = total;
         if (bias_addr != 0ul) v += FloatRef(bias_addr).v[row0 + r];
         const uint yi = (b0 + b) * y_stride + row0 + r;
-        if (res_addr != 0ul) v += FloatRef(res_addr).v[yi];
+        if (res_addr != 0ul) v = combine(v, FloatRef(res_addr).v[yi], res_mode, act);
         FloatRef(y_addr).v[yi] = v;
       }
     }

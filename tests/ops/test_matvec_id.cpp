@@ -247,3 +247,69 @@ TEST_CASE("matvec_id: an expert without a slot gives NaN rows, the others stay c
   INFO("grouped: moe_route + matmul_id");
   check_nan_rows(run_grouped(ctx, a, ids), w, ids, x, n_rows);
 }
+
+TEST_CASE("matvec_id_glu: gate, up and the activation in one dispatch (silu and clamped)") {
+  uint64_t seed = 5000;
+  for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")})
+    for (GgmlType t : test::kMatvecTypes)
+      for (ops::Glu act : {ops::Glu::Swiglu, ops::Glu::SwigluClamped}) {
+        const uint32_t n_expert = 8, n_used = 2, n_rows = 67, n_tok = act == ops::Glu::Swiglu ? 1 : 3;
+        const uint32_t n_cols = 2 * std::max(traits(t).block_size, 8u);
+        const float alpha = 1.702f, limit = 0.3f;  // a limit the products reach: both clamps act
+        CAPTURE(traits(t).name);
+        CAPTURE(int(act));
+        CAPTURE(seed);
+        std::mt19937_64 rng(seed);
+        auto wg = test::random_weights(t, uint64_t(n_expert) * n_rows, n_cols, seed);
+        auto wu = test::random_weights(t, uint64_t(n_expert) * n_rows, n_cols, seed + 1);
+        const uint64_t eb = wg.row_bytes * n_rows, stride = (eb + 255) / 256 * 256;
+        auto ids = random_ids(rng, n_expert, n_used, n_tok);
+        uint32_t n_slots = 0;
+        auto slots = make_table(rng, Table::Permutation, n_expert, ids, n_slots);
+        std::vector<uint8_t> pg(n_slots * stride), pu(n_slots * stride);
+        for (uint32_t e = 0; e < n_expert; ++e) {
+          std::memcpy(pg.data() + slots[e] * stride, wg.bytes.data() + e * eb, eb);
+          std::memcpy(pu.data() + slots[e] * stride, wu.bytes.data() + e * eb, eb);
+        }
+        auto x = test::random_floats(seed + 2, size_t(n_tok) * n_cols);
+        auto bg = test::random_floats(seed + 3, size_t(n_expert) * n_rows);
+        auto bu = test::random_floats(seed + 4, size_t(n_expert) * n_rows);
+        seed += 5;
+        const size_t n_out = size_t(n_tok) * n_used * n_rows;
+        DeviceArray dpg(*ctx, pg.size()), dpu(*ctx, pu.size()), dslots(*ctx, slots.size() * 4),
+            dids(*ctx, ids.size() * 4), dx(*ctx, x.size() * 4), dbg(*ctx, bg.size() * 4),
+            dbu(*ctx, bu.size() * 4), dy(*ctx, n_out * 4);
+        dpg.upload(pg);
+        dpu.upload(pu);
+        dslots.upload(slots);
+        dids.upload(ids);
+        dx.upload(x);
+        dbg.upload(bg);
+        dbu.upload(bu);
+        ops::MatvecIdArgs a;
+        a.experts = {dpg.view(), stride, dslots.view(), n_expert, t, n_rows, n_cols};
+        a.ids = dids.view();
+        a.x = dx.view();
+        a.y = dy.view();
+        a.bias = dbg.view();
+        a.n_used = n_used;
+        a.n_tok = n_tok;
+        ops::GluArgs g{{dpu.view(), stride, dslots.view(), n_expert, t, n_rows, n_cols},
+                       dbu.view(), act, alpha, limit};
+        vk::Recorder rec(*ctx);
+        ops::matvec_id_glu(*ctx, rec, a, g);
+        rec.submit_and_wait();
+        std::vector<float> gate(n_out), up(n_out), want(n_out);
+        ref::matvec_id(wg.matrix(), n_rows, ids, n_used, n_tok, x, false, bg, gate);
+        ref::matvec_id(wu.matrix(), n_rows, ids, n_used, n_tok, x, false, bu, up);
+        if (act == ops::Glu::Swiglu)
+          ref::swiglu(gate, up, want);
+        else
+          ref::swiglu_clamped(gate, up, alpha, limit, want);
+        // The activation's slope is at most ~1.1 and |up| (clamped: |up| + 1) scales the gate's
+        // error: the matvec tolerance of a product, times a few.
+        auto tol = test::matvec_tolerance(n_cols, test::weight_rms(wg));
+        tol.abs *= 4;
+        test::check_close(dy.read_f32(), want, tol);
+      }
+}
