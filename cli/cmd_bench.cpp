@@ -133,24 +133,6 @@ std::string format_params(uint64_t n) {
   return fmt::format("{}", n);
 }
 
-// Weight bytes read per decoded token, the way the Vulkan engine counts them (for backends that
-// report none): every non-expert tensor once (one row of token_embd unless it is also the output
-// head), and n_expert_used / n_expert of each expert tensor.
-uint64_t weight_bytes_per_token(const gguf::File& file, const ModelDesc& d) {
-  uint64_t n = 0;
-  for (const auto& t : file.tensors()) {
-    if (t.name.find("_exps.") != std::string::npos) {
-      if (d.n_expert) n += t.n_bytes / d.n_expert * d.n_expert_used;
-    } else if (t.name == "token_embd.weight") {
-      n += t.n_bytes / std::max<uint64_t>(1, t.ne[1]);
-      if (d.tied_output) n += t.n_bytes;
-    } else {
-      n += t.n_bytes;
-    }
-  }
-  return n;
-}
-
 // Token ids for the tests: seeded random picks among the normal tokens (tokenizer.ggml.token_type
 // 1: no control, end-of-generation, unused or byte tokens), or among all ids without a type list.
 class IdSource {

@@ -27,17 +27,14 @@ for step in "$@"; do
         echo "--- $m"
         moevk run -m "$m" -p "Once upon a time" -n 32 --temp 0 --stats 2>&1 | tail -8
       done 2>&1 | tee "$OUT/run.txt" ;;
-    bench*)  # bench:LAYERS synthesises the Qwen3-30B-A3B shape with LAYERS layers and times it
+    bench*)  # bench:LAYERS synthesises the Qwen3-30B-A3B shape with LAYERS layers; moevk bench, tiled and not
       L=${step#bench:}; [ "$L" = bench ] && L=48
-      extra=$(moevk synth --help | grep -q -- --vocab && echo --vocab 151936)
       /usr/bin/time -f "synth %e s" moevk synth --arch qwen3moe -o /tmp/q30.gguf --force --type Q4_K \
         --layers "$L" --embd 2048 --heads 32 --heads-kv 4 --head-dim 128 --experts 128 \
-        --experts-used 8 --ff-exp 768 --ctx 4096 --merges 2000 $extra 2>&1 | tail -2
-      python3 -c "print('the quick brown fox jumps over the lazy dog ' * 60)" >/tmp/prompt.txt
+        --experts-used 8 --ff-exp 768 --ctx 4096 --vocab 151936 2>&1 | tail -2
       for dis in "" tiled; do
         echo "--- MOEVK_DISABLE=$dis"
-        MOEVK_DISABLE=$dis moevk run -m /tmp/q30.gguf -f /tmp/prompt.txt -n 128 --temp 0 --stats 2>&1 |
-          grep -a "prompt:\|memory:\|per decoded"
+        MOEVK_DISABLE=$dis moevk bench -m /tmp/q30.gguf -p 512 -n 128 -r 3
       done 2>&1 | tee "$OUT/bench-$L.txt" ;;
     *) echo "unknown step $step" ;;
   esac

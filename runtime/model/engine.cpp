@@ -1,5 +1,7 @@
 #include "runtime/model/engine.h"
 
+#include <algorithm>
+
 #include "loader/error.h"
 #include "loader/gguf.h"
 #include "runtime/model/vk_engine.h"
@@ -36,6 +38,21 @@ class CpuEngine final : public Engine {
 };
 
 }  // namespace
+
+uint64_t weight_bytes_per_token(const gguf::File& file, const ModelDesc& d) {
+  uint64_t n = 0;
+  for (const auto& t : file.tensors()) {
+    if (t.name.find("_exps.") != std::string::npos) {
+      if (d.n_expert) n += t.n_bytes / d.n_expert * d.n_expert_used;
+    } else if (t.name == "token_embd.weight") {
+      n += t.n_bytes / std::max<uint64_t>(1, t.ne[1]);
+      if (d.tied_output) n += t.n_bytes;
+    } else {
+      n += t.n_bytes;
+    }
+  }
+  return n;
+}
 
 uint32_t default_ctx(const ModelDesc& d, uint32_t requested) {
   if (requested) return requested;

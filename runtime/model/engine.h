@@ -56,6 +56,11 @@ class Engine {
   virtual std::string backend_name() const = 0;
 };
 
+// Bytes of weights one decoded token reads: every non-expert tensor once (one row of token_embd,
+// unless it is also the output head), and n_expert_used / n_expert of each expert tensor. The
+// Vulkan engine's --stats figure, and the numerator of the decode floor.
+uint64_t weight_bytes_per_token(const gguf::File& file, const ModelDesc& d);
+
 // The file must outlive the engine.
 std::unique_ptr<Engine> make_engine(const gguf::File& file, const EngineOptions& options);
 

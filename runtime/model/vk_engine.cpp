@@ -65,7 +65,7 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   gate_ = ref::GateParams::of(d_);
   upload_weights(o.progress);
   alloc_kv_and_scratch();
-  weight_bytes_per_token_ = weight_bytes_per_token();
+  weight_bytes_per_token_ = moevk::weight_bytes_per_token(file, d_);
   rec_ = std::make_unique<vk::Recorder>(*ctx_);
 }
 
@@ -225,23 +225,6 @@ void VkEngine::alloc_kv_and_scratch() {
   } else {
     attn_scale_ = 1.0f / std::sqrt(float(d_.n_embd_head_k));
   }
-}
-
-uint64_t VkEngine::weight_bytes_per_token() const {
-  // Every non-expert tensor is read once per step (the output head included); of the experts, the
-  // n_expert_used selected ones per MoE layer.
-  uint64_t n = 0;
-  for (const auto& [name, t] : tensors_) {
-    if (is_expert_tensor(name)) continue;
-    if (name == "token_embd.weight") {
-      n += t.bytes / std::max(1u, t.w.n_rows);  // one row is gathered
-      if (!d_.tied_output) continue;
-    }
-    n += t.bytes;
-  }
-  for (const auto& [name, t] : tensors_)
-    if (is_expert_tensor(name) && d_.n_expert) n += t.bytes / d_.n_expert * d_.n_expert_used;
-  return n;
 }
 
 std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0, Logits which) {

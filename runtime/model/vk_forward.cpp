@@ -41,6 +41,10 @@ constexpr uint32_t kTiledMinTokens = 8;
 
 bool VkEngine::tiled(uint32_t T) const { return T >= kTiledMinTokens && !ctx_->options().no_tiled; }
 
+bool VkEngine::grouped(uint32_t T, uint32_t n_expert) const {
+  return tiled(T) && n_expert <= ops::kMaxRouteExperts;
+}
+
 void VkEngine::linear(vk::Recorder& rec, const ops::MatvecArgs& a) {
   if (tiled(a.n_batch) && ops::matmul_supports(a.w.type, a.w.n_cols))
     ops::matmul(*ctx_, rec, a);
@@ -63,7 +67,7 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint
 
   // x [T][E] = token embeddings
   ops::get_rows(c, rec, embd.w.type, embd.view(), E, embd.w.n_rows, s.tokens, T, s.x);
-  if (d_.is_mla() && tiled(T))  // MLA's per-head products grouped by head (the same every layer)
+  if (d_.is_mla() && grouped(T, d_.n_head))  // MLA's per-head products grouped by head (every layer alike)
     ops::moe_route(c, rec, s.head_ids, T * d_.n_head, d_.n_head, s.head_route);
   rec.barrier();
 
@@ -170,7 +174,7 @@ void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, 
   kb.y = s.qn;
   kb.n_used = H;
   kb.n_tok = T;
-  const vk::View head_route = tiled(T) ? s.head_route : vk::View{};
+  const vk::View head_route = grouped(T, H) ? s.head_route : vk::View{};
   linear_id(rec, kb, head_route);
   // qf [T][H][kvr | rot]: the rope part of q moves behind the latent part
   ops::copy(c, rec, s.q.sub(nope * 4ull, s.q.size - nope * 4ull), s.qf.sub(kvr * 4ull, s.qf.size - kvr * 4ull),
@@ -227,13 +231,14 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
   if (!w.router_b) dump(rec, fmt::format("ffn_moe_logits-{}", il), s.router, X, T);  // llama.cpp dumps before the bias
   ops::gate_topk(c, rec, gate_, s.router, opt(w.sel_bias), s.ids, s.wts, {}, T, X, K);
   rec.barrier();
-  const vk::View route = tiled(T) ? s.route : vk::View{};
+  const vk::View route = grouped(T, X) ? s.route : vk::View{};
   if (route) {  // prefill: group the (token, expert) pairs by expert
     ops::moe_route(c, rec, s.ids, T * K, X, route);
     rec.barrier();
   }
 
-  // eg, eu [T][K][F] = gate/up of each selected expert (+ per-expert bias)
+  // eg [T][K][F] = act(gate) * up of each selected expert (+ per-expert biases): in one dispatch for
+  // decode (matvec_id_glu), as gate and up products then the activation for prefill.
   ops::MatvecIdArgs a;
   a.ids = s.ids;
   a.n_used = K;
@@ -242,11 +247,19 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
   a.experts = w.gate_exps;
   a.y = s.eg;
   a.bias = opt(w.gate_exps_b);
-  linear_id(rec, a, route);
-  a.experts = w.up_exps;
-  a.y = s.eu;
-  a.bias = opt(w.up_exps_b);
-  linear_id(rec, a, route);
+  const bool clamped = d_.act == FfnAct::SwigluClamped;
+  const bool fused = !route && ops::glu_fusable(w.gate_exps, w.up_exps);
+  if (fused) {
+    ops::GluArgs g{w.up_exps, opt(w.up_exps_b), clamped ? ops::Glu::SwigluClamped : ops::Glu::Swiglu,
+                   d_.swiglu_alpha, d_.swiglu_limit};
+    ops::matvec_id_glu(c, rec, a, g);
+  } else {
+    linear_id(rec, a, route);
+    a.experts = w.up_exps;
+    a.y = s.eu;
+    a.bias = opt(w.up_exps_b);
+    linear_id(rec, a, route);
+  }
   const bool shared = w.gate_sh != nullptr;
   if (shared) {
     linear(rec, {w.gate_sh->w, s.h, s.fg, {}, T});
@@ -258,12 +271,12 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
     }
   }
   rec.barrier();
-  if (d_.act == FfnAct::SwigluClamped)
+  if (!fused && clamped)
     ops::swiglu_oai(c, rec, s.eg, s.eu, s.eg, {F, T * K}, d_.swiglu_alpha, d_.swiglu_limit);
-  else
+  else if (!fused)
     ops::swiglu(c, rec, s.eg, s.eu, s.eg, {F, T * K});
   if (shared) ops::swiglu(c, rec, s.fg, s.fu, s.fg, {d_.n_ff_shexp, T});
-  rec.barrier();
+  if (!fused || shared) rec.barrier();
 
   // ed [T][K][E] = down of each selected expert; sh [T][E] = shared expert
   a.experts = w.down_exps;

@@ -82,11 +82,12 @@ class VkEngine final : public Engine {
   void record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T);
   // W x for a batch: the tiled matmul for prefill batches (tiled(T)), else the matvec.
   bool tiled(uint32_t T) const;
+  // Whether a batch's expert products go grouped by expert (moe_route + matmul_id).
+  bool grouped(uint32_t T, uint32_t n_expert) const;
   void linear(vk::Recorder& rec, const ops::MatvecArgs& a);
   // The expert product: grouped by expert (matmul_id over `route`, which moe_route filled from
   // a.ids) when route is given and the weights allow it, else matvec_id over the pairs.
   void linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View route);
-  uint64_t weight_bytes_per_token() const;
   void dump(vk::Recorder& rec, const std::string& name, const vk::View& v, uint32_t row_len, uint32_t T);
   struct PendingDump {
     std::string name;

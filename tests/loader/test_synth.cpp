@@ -356,7 +356,7 @@ TEST_CASE("synth: --vocab pads the vocabulary with unused tokens; the tokenizer 
 
   const Tokenizer tok = Tokenizer::from_gguf(f);
   const Tokenizer tok0 = Tokenizer::from_gguf(f0);
-  for (const std::string text :
+  for (const std::string& text :
        {std::string("The router chooses the experts. [PAD500] <|im_end|> \xC3\xA9t\xC3\xA9"),
         std::string("[PAD") + std::to_string(base.tokens.size()) + "]"}) {
     CAPTURE(text);
