@@ -1,6 +1,7 @@
 #version 450
-// rope: rotary position embedding of n_tok tokens of n_head heads of head_dim; the first n_rot dims
-// of every head are rotated in pairs, the rest copied. Pairs: (2i, 2i+1) normal, (i, i + n_rot/2)
+// rope: rotary position embedding of n_tok tokens of n_head heads of head_dim, optionally after a
+// per-head RMS norm and optionally stored straight into the f16 KV cache. The first n_rot dims of
+// every head are rotated in pairs, the rest copied. Pairs: (2i, 2i+1) normal, (i, i + n_rot/2)
 // NeoX; pair i of token t turns by theta_i(pos[t]), ggml's rope_yarn:
 //   theta_extrap = pos * base^(-2i/n_rot) / freq_factor[i]
 //   theta_interp = freq_scale * theta_extrap
@@ -12,18 +13,27 @@
 // corr_lo/corr_hi and attn_factor (times 1 + 0.1 ln(1/freq_scale) under YaRN) into mscale.
 //   data_a [n_tok][stride_a] f32 (token t's heads at t * stride_a, head h at + h * head_dim),
 //   data_pos [n_tok] int32, data_ff [n_rot/2] f32 (read only when has_ff),
-//   data_d [n_tok][stride_d] f32 (may alias data_a: each invocation rewrites only the pair it read).
+//   data_w [head_dim] f32 or 0: first x = x / sqrt(mean(x^2) + eps) * w over each head (qk-norm),
+//   to_cache == 0: data_d [n_tok][stride_d] f32 (may alias data_a: a head is staged in shared
+//     memory before it is written);
+//   to_cache == 1: data_d is a KV cache (kv_store.comp's layout: [n_head][n_ctx][row_stride] f16,
+//     halves col0 ..), row pos[t]; a position outside [0, n_ctx) is skipped.
+// One workgroup per (token, head): g = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x,
+// head g % n_head of token g / n_head. head_dim <= MAX_HEAD_DIM.
 // Defines: ROPE_NEOX (NeoX pairs) or none (normal pairs).   Host mirror: runtime/ops/rope.{h,cpp}.
-// Declared before the includes: grid_stride() (buffers.glsl) reads gl_WorkGroupSize, which is
-// (1, 1, 1) in functions defined before this declaration.
-layout(local_size_x = 256) in;
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+layout(local_size_x = 64) in;
 #include "buffers.glsl"
 
+#define WG 64u
+#define MAX_HEAD_DIM 1024u
+
 layout(push_constant, std430) uniform PC {
-  FloatRef data_a;
-  IntRef data_pos;
-  FloatRef data_ff;
-  FloatRef data_d;
+  uint64_t data_a;
+  uint64_t data_pos;
+  uint64_t data_ff;
+  uint64_t data_d;
+  uint64_t data_w;
   uint n_tok;
   uint n_head;
   uint head_dim;
@@ -37,8 +47,15 @@ layout(push_constant, std430) uniform PC {
   float corr_lo;
   float corr_hi;
   uint has_ff;
-  uint pad;
+  float eps;
+  uint to_cache;
+  uint n_ctx;
+  uint row_stride;
+  uint col0;
 } pc;
+
+shared float head_sh[MAX_HEAD_DIM];
+shared float red_sh[WG];
 
 // theta - 2 pi round(theta / 2 pi), with 2 pi split in two parts (Cody-Waite) so that k * 6.28125 is
 // exact for |k| < 2^16: GPU sin/cos are only accurate near [-pi, pi], and positions reach 10^5.
@@ -48,24 +65,39 @@ float reduce_angle(float theta) {
 }
 
 void main() {
-  const uint hd2 = pc.head_dim / 2u, half_rot = pc.n_rot / 2u;
-  const uint n = pc.n_tok * pc.n_head * hd2;
-  for (uint idx = gl_GlobalInvocationID.x; idx < n; idx += grid_stride()) {
-    const uint j = idx % hd2, th = idx / hd2, h = th % pc.n_head, t = th / pc.n_head;
-    const uint src = t * pc.stride_a + h * pc.head_dim, dst = t * pc.stride_d + h * pc.head_dim;
-    if (j >= half_rot) {  // past n_rot: copied as is
-      const uint k = pc.n_rot + 2u * (j - half_rot);
-      pc.data_d.v[dst + k] = pc.data_a.v[src + k];
-      pc.data_d.v[dst + k + 1u] = pc.data_a.v[src + k + 1u];
-      continue;
+  const uint g = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+  if (g >= pc.n_tok * pc.n_head) return;  // the whole workgroup leaves together
+  const uint tid = gl_LocalInvocationID.x, h = g % pc.n_head, t = g / pc.n_head;
+  FloatRef a = FloatRef(pc.data_a);
+  const uint src = t * pc.stride_a + h * pc.head_dim;
+  float ss = 0.0;
+  for (uint i = tid; i < pc.head_dim; i += WG) {
+    const float v = a.v[src + i];
+    head_sh[i] = v;
+    ss += v * v;
+  }
+  if (pc.data_w != 0ul) {  // uniform: every invocation takes the same branch
+    red_sh[tid] = ss;
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1) {
+      if (tid < s) red_sh[tid] += red_sh[tid + s];
+      barrier();
     }
+    const float scale = inversesqrt(red_sh[0] / float(pc.head_dim) + pc.eps);
+    FloatRef w = FloatRef(pc.data_w);
+    for (uint i = tid; i < pc.head_dim; i += WG) head_sh[i] = head_sh[i] * scale * w.v[i];
+  }
+  barrier();
+  const int pos = IntRef(pc.data_pos).v[t];
+  const uint half_rot = pc.n_rot / 2u;
+  for (uint j = tid; j < half_rot; j += WG) {
 #if defined(ROPE_NEOX)
     const uint ia = j, ib = j + half_rot;
 #else
     const uint ia = 2u * j, ib = 2u * j + 1u;
 #endif
-    float theta_extrap = float(pc.data_pos.v[t]) * exp2(float(j) * pc.log2_theta_scale);
-    if (pc.has_ff != 0u) theta_extrap /= pc.data_ff.v[j];
+    float theta_extrap = float(pos) * exp2(float(j) * pc.log2_theta_scale);
+    if (pc.has_ff != 0u) theta_extrap /= FloatRef(pc.data_ff).v[j];
     float theta = pc.freq_scale * theta_extrap;
     if (pc.ext_factor != 0.0) {
       const float y = (float(j) - pc.corr_lo) / max(0.001, pc.corr_hi - pc.corr_lo);
@@ -74,8 +106,19 @@ void main() {
     }
     theta = reduce_angle(theta);
     const float c = cos(theta) * pc.mscale, s = sin(theta) * pc.mscale;
-    const float a = pc.data_a.v[src + ia], b = pc.data_a.v[src + ib];
-    pc.data_d.v[dst + ia] = a * c - b * s;
-    pc.data_d.v[dst + ib] = a * s + b * c;
+    const float x0 = head_sh[ia], x1 = head_sh[ib];
+    head_sh[ia] = x0 * c - x1 * s;
+    head_sh[ib] = x0 * s + x1 * c;
+  }
+  barrier();
+  if (pc.to_cache == 0u) {
+    FloatRef d = FloatRef(pc.data_d);
+    const uint dst = t * pc.stride_d + h * pc.head_dim;
+    for (uint i = tid; i < pc.head_dim; i += WG) d.v[dst + i] = head_sh[i];
+  } else if (pos >= 0 && uint(pos) < pc.n_ctx) {
+    UintRef cache = UintRef(pc.data_d);
+    const uint dst = ((h * pc.n_ctx + uint(pos)) * pc.row_stride + pc.col0) / 2u;
+    for (uint w = tid; w < pc.head_dim / 2u; w += WG)
+      cache.v[dst + w] = packHalf2x16(vec2(head_sh[2u * w], head_sh[2u * w + 1u]));
   }
 }

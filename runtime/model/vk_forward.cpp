@@ -112,20 +112,22 @@ void VkEngine::record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint
   linear(rec, {w.wk->w, s.h, s.k, opt(w.bk), T});
   linear(rec, {w.wv->w, s.h, s.v, opt(w.bv), T});
   rec.barrier();
-  if (d_.qk_norm == QkNorm::PerHead) {
-    ops::rms_norm(c, rec, s.q, w.q_norm->view(), s.q, dk, T * H, d_.rms_eps);
-    ops::rms_norm(c, rec, s.k, w.k_norm->view(), s.k, dk, T * Hkv, d_.rms_eps);
-    rec.barrier();
-  } else if (d_.qk_norm == QkNorm::Full) {
+  // q = rope(norm(q)); the cache's K rows = rope(norm(k)), written by the rope itself; V rows
+  ops::RopeExtras qx, kx;
+  if (d_.qk_norm == QkNorm::PerHead) {  // the norm fused into the rope
+    qx.norm = w.q_norm->view();
+    kx.norm = w.k_norm->view();
+    qx.eps = kx.eps = d_.rms_eps;
+  } else if (d_.qk_norm == QkNorm::Full) {  // over all heads of a token: a norm of its own
     ops::rms_norm(c, rec, s.q, w.q_norm->view(), s.q, H * dk, T, d_.rms_eps);
     ops::rms_norm(c, rec, s.k, w.k_norm->view(), s.k, Hkv * dk, T, d_.rms_eps);
     rec.barrier();
   }
-  ops::rope(c, rec, s.q, s.pos, s.q, {T, H, dk}, rope_);
-  ops::rope(c, rec, s.k, s.pos, s.k, {T, Hkv, dk}, rope_);
+  kx.cache = w.k_cache;
+  kx.layout = w.k_layout;
+  ops::rope(c, rec, s.q, s.pos, s.q, {T, H, dk}, rope_, {}, qx);
+  ops::rope(c, rec, s.k, s.pos, {}, {T, Hkv, dk}, rope_, {}, kx);
   ops::kv_store(c, rec, s.v, s.pos, w.v_cache, w.v_layout, T, dv);
-  rec.barrier();
-  ops::kv_store(c, rec, s.k, s.pos, w.k_cache, w.k_layout, T, dk);
   rec.barrier();
 
   // attn [T][H*dv] over the cache positions 0 .. pos0 + t
@@ -163,7 +165,11 @@ void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, 
   linear(rec, {rows(*w.wkv_a, kvr, rot), s.h, s.kpe, {}, T});
   rec.barrier();
   ops::rms_norm(c, rec, s.kvc, w.kv_a_norm->view(), s.kvc, kvr, T, d_.rms_eps);
-  ops::rope(c, rec, s.kpe, s.pos, s.kpe, {T, 1, rot}, rope_);
+  ops::RopeExtras kpe_to_cache;  // rope(k_pe) goes straight into the cache rows, behind c_kv
+  kpe_to_cache.cache = w.k_cache;
+  kpe_to_cache.layout = w.k_layout;
+  kpe_to_cache.col0 = kvr;
+  ops::rope(c, rec, s.kpe, s.pos, {}, {T, 1, rot}, rope_, {}, kpe_to_cache);
   // qn [T][H][kvr] = attn_k_b[h] q_nope[t][h]
   ops::MatvecIdArgs kb;
   kb.experts = w.wk_b;
@@ -184,7 +190,6 @@ void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, 
   ops::rope(c, rec, s.qf.sub(kvr * 4ull, s.qf.size - kvr * 4ull), s.pos_heads,
             s.qf.sub(kvr * 4ull, s.qf.size - kvr * 4ull), {T * H, 1, rot, row, row}, rope_);
   ops::kv_store(c, rec, s.kvc, s.pos, w.k_cache, w.k_layout, T, kvr, 0);
-  ops::kv_store(c, rec, s.kpe, s.pos, w.k_cache, w.k_layout, T, rot, kvr);
   rec.barrier();
 
   // oc [T][H][kvr]: attention over the latent cache (V = the first kvr halves of each K row)

@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "loader/error.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/vk/pipeline.h"
 
 namespace moevk::ops {
@@ -42,7 +41,7 @@ RopePush rope_push(RopeShape s, const ref::RopeParams& p) {
 
 void rope(vk::Context& ctx, vk::Recorder& rec, const vk::View& x, const vk::View& pos,
           const vk::View& d, RopeShape shape, const ref::RopeParams& p,
-          const vk::View& freq_factors) {
+          const vk::View& freq_factors, const RopeExtras& extras) {
   RopePush pc = rope_push(shape, p);
   MOEVK_ASSERT(pc.n_tok > 0 && pc.n_head > 0 && pc.head_dim > 0 && pc.head_dim % 2 == 0,
                "rope: bad shape");
@@ -55,18 +54,41 @@ void rope(vk::Context& ctx, vk::Recorder& rec, const vk::View& x, const vk::View
   const uint64_t d_bytes = (uint64_t(pc.n_tok - 1) * pc.stride_d + head_span) * 4;
   MOEVK_ASSERT(a_bytes / 4 <= UINT32_MAX && d_bytes / 4 <= UINT32_MAX,
                "rope: more than 2^32 elements");
-  MOEVK_ASSERT(x.size >= a_bytes && d.size >= d_bytes, "rope: x or d view too small");
+  MOEVK_ASSERT(pc.head_dim <= kRopeMaxHeadDim, "rope: head_dim over 1024");
+  MOEVK_ASSERT(x.size >= a_bytes && (extras.cache || d.size >= d_bytes), "rope: x or d view too small");
   MOEVK_ASSERT(pos.size >= uint64_t(pc.n_tok) * 4, "rope: pos view too small");
   MOEVK_ASSERT(!freq_factors || freq_factors.size >= uint64_t(p.n_rot / 2) * 4,
                "rope: freq_factors view too small");
   pc.data_a = x.address();
   pc.data_pos = pos.address();
   pc.data_ff = freq_factors ? freq_factors.address() : x.address();
-  pc.data_d = d.address();
   pc.has_ff = freq_factors ? 1u : 0u;
+  if (extras.norm) {
+    MOEVK_ASSERT(extras.norm.size >= uint64_t(pc.head_dim) * 4, "rope: norm weight view too small");
+    pc.data_w = extras.norm.address();
+    pc.eps = extras.eps;
+  }
+  if (extras.cache) {
+    const KvLayout& l = extras.layout;
+    MOEVK_ASSERT(l.n_head_kv == pc.n_head && extras.cache.size >= l.bytes(),
+                 "rope: the cache does not match the heads");
+    MOEVK_ASSERT(extras.col0 % 2 == 0 && l.stride % 2 == 0 && extras.col0 + pc.head_dim <= l.stride,
+                 "rope: cache columns out of the row");
+    pc.data_d = extras.cache.address();
+    pc.to_cache = 1;
+    pc.n_ctx = l.n_ctx;
+    pc.row_stride = l.stride;
+    pc.col0 = extras.col0;
+  } else {
+    pc.data_d = d.address();
+  }
   const char* variant = p.type == RopeType::Neox ? "rope_f32_neox" : "rope_f32";
-  const uint64_t n = uint64_t(pc.n_tok) * pc.n_head * (pc.head_dim / 2);
-  rec.dispatch(ctx.pipeline(variant, sizeof pc), pc, groups_1d(n, 256));
+  // One workgroup per (token, head), spread over x and y past one dimension's limit.
+  const uint64_t groups = uint64_t(pc.n_tok) * pc.n_head;
+  const uint64_t max_x = ctx.features().max_workgroup_count[0];
+  const uint64_t gy = (groups + max_x - 1) / max_x;
+  const uint64_t gx = (groups + gy - 1) / gy;
+  rec.dispatch(ctx.pipeline(variant, sizeof pc), pc, uint32_t(gx), uint32_t(gy));
 }
 
 }  // namespace moevk::ops

@@ -1,9 +1,12 @@
-// rope.comp (normal and NeoX pairs, partial n_rot, YaRN, freq_factors, strided and in place)
-// against ref::rope (runtime/ref/ops.h), one token at a time.
+// rope.comp (normal and NeoX pairs, partial n_rot, YaRN, freq_factors, strided and in place; with
+// a per-head RMS norm first and/or into the f16 KV cache) against ref::rope (runtime/ref/ops.h),
+// one token at a time.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 
+#include "loader/quants.h"
 #include "runtime/ops/rope.h"
 #include "runtime/ref/ops.h"
 #include "tests/support/vk_test.h"
@@ -212,4 +215,111 @@ TEST_CASE("rope: exact inputs compared with ==") {
                                                n_head * head_dim, plain(96, type)));
     test::check_equal(dd.read_f32(), x);
   }
+}
+
+namespace {
+
+// rope with its extras against the reference: ref::rms_norm over each head (when norm), then
+// ref::rope; into d, or into a poisoned cache at col0 (each written half within the rope tolerance
+// plus half rounding of the reference value; every other half keeps its poison).
+void run_extras(Case c, const ref::RopeParams& p, bool norm, bool to_cache, uint64_t seed) {
+  CAPTURE(c.n_tok);
+  CAPTURE(c.n_head);
+  CAPTURE(c.head_dim);
+  CAPTURE(int(p.type));
+  CAPTURE(norm);
+  CAPTURE(to_cache);
+  CAPTURE(seed);
+  vk::Context& ctx = test::gpu();
+  const uint32_t span = c.n_head * c.head_dim;
+  auto x = test::random_floats(seed, uint64_t(c.n_tok) * span, -3.0f, 3.0f);
+  auto w = test::random_floats(seed + 1, c.head_dim, 0.5f, 1.5f);
+  std::vector<int32_t> pos(c.n_tok);
+  for (uint32_t t = 0; t < c.n_tok; ++t) pos[t] = int32_t((t * 7 + 3) % uint32_t(c.max_pos + 1));
+  if (to_cache && c.n_tok > 1) pos[1] = -1;  // skipped
+  const float eps = 1e-6f;
+  std::vector<float> want = x;
+  if (norm)
+    for (uint64_t r = 0; r < uint64_t(c.n_tok) * c.n_head; ++r) {
+      std::span<float> head(want.data() + r * c.head_dim, c.head_dim);
+      std::vector<float> in(head.begin(), head.end());
+      ref::rms_norm(in, w, eps, c.head_dim, head);
+    }
+  for (uint32_t t = 0; t < c.n_tok; ++t)
+    if (pos[t] >= 0)
+      ref::rope(std::span<float>(want.data() + uint64_t(t) * span, span), c.n_head, c.head_dim,
+                pos[t], p);
+
+  const ops::KvLayout layout{c.n_head, uint32_t(c.max_pos + 1), c.head_dim + 8};
+  const uint32_t col0 = 4;
+  DeviceArray dx(ctx, x.size() * 4), dw(ctx, w.size() * 4), dp(ctx, pos.size() * 4),
+      dd(ctx, x.size() * 4), dc(ctx, layout.bytes());
+  dx.upload(x);
+  dw.upload(w);
+  dp.upload(pos);
+  ops::RopeExtras ex;
+  if (norm) {
+    ex.norm = dw.view();
+    ex.eps = eps;
+  }
+  if (to_cache) {
+    ex.cache = dc.view();
+    ex.layout = layout;
+    ex.col0 = col0;
+  }
+  vk::Recorder rec(ctx);
+  ops::rope(ctx, rec, dx.view(), dp.view(), dd.view(), {c.n_tok, c.n_head, c.head_dim}, p, {}, ex);
+  rec.submit_and_wait();
+  // |x| <= 3, normed heads |x| <= ~1.5 sqrt(head_dim) before the weight: scale the rope tolerance.
+  const double scale = norm ? 1.5 * std::sqrt(double(c.head_dim)) : 3.0;
+  if (!to_cache) {
+    auto got = dd.read_f32();
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double tol = scale * tol_for(c.max_pos, p) + (norm ? 1e-5 * std::fabs(want[i]) : 0.0);
+      if (!(std::fabs(got[i] - want[i]) <= tol) && bad++ < 5)
+        MESSAGE("element " << i << ": got " << got[i] << " want " << want[i]);
+    }
+    CHECK_MESSAGE(bad == 0, bad << " elements outside tolerance");
+    return;
+  }
+  auto bytes = dc.read_bytes();
+  std::vector<uint16_t> got(bytes.size() / 2);
+  std::memcpy(got.data(), bytes.data(), bytes.size());
+  const uint16_t poison[2] = {uint16_t(test::kPoison & 0xFFFF), uint16_t(test::kPoison >> 16)};
+  std::vector<int64_t> src(got.size(), -1);  // the element of want behind each half
+  for (uint32_t t = 0; t < c.n_tok; ++t) {
+    if (pos[t] < 0) continue;
+    for (uint32_t h = 0; h < c.n_head; ++h)
+      for (uint32_t i = 0; i < c.head_dim; ++i)
+        src[(uint64_t(h) * layout.n_ctx + pos[t]) * layout.stride + col0 + i] =
+            int64_t(t) * span + h * c.head_dim + i;
+  }
+  size_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    bool ok;
+    if (src[i] < 0) {
+      ok = got[i] == poison[i % 2];
+    } else {
+      const double r = want[src[i]], g = fp16_to_fp32(got[i]);
+      ok = std::fabs(g - r) <= scale * tol_for(c.max_pos, p) + 1e-3 * std::fabs(r) + 1e-5;
+    }
+    if (!ok && bad++ < 5) MESSAGE("half " << i << ": got " << got[i]);
+  }
+  CHECK_MESSAGE(bad == 0, bad << " halves wrong");
+}
+
+}  // namespace
+
+TEST_CASE("rope: per-head RMS norm first (qk-norm), into d or into the f16 KV cache") {
+  uint64_t seed = 4000;
+  for (RopeType type : {RopeType::Normal, RopeType::Neox})
+    for (bool norm : {false, true})
+      for (bool to_cache : {false, true}) {
+        run_extras({5, 4, 128, 128, 300}, plain(128, type, 1e6f), norm, to_cache, seed++);
+        run_extras({3, 3, 10, 6, 40}, plain(6, type), norm, to_cache, seed++);  // partial n_rot
+      }
+  // gpt-oss's YaRN into the cache; a head longer than the workgroup (192 dims, rope on 64).
+  run_extras({9, 8, 64, 64, 4096}, gpt_oss_yarn(64), false, true, seed++);
+  run_extras({4, 2, 192, 64, 100}, deepseek_yarn(64), true, true, seed++);
 }
