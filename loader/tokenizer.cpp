@@ -83,7 +83,7 @@ std::vector<Fragment> partition(const Vocab& vocab, std::string_view text, bool 
   for (TokenId id : vocab.special_tokens()) {
     const uint32_t attr = vocab.attr(id);
     if (!parse_special && (attr & (kAttrControl | kAttrUnknown))) continue;
-    const std::string& tok = vocab.text(id);
+    const std::string_view tok = vocab.text(id);
     std::vector<Fragment> next;
     next.reserve(frags.size());
     for (const Fragment& fr : frags) {
@@ -165,9 +165,9 @@ std::vector<TokenId> Tokenizer::tokenize(std::string_view text, bool add_special
 
 std::string Tokenizer::token_to_piece(TokenId id, bool special) const {
   const uint32_t attr = vocab_.attr(id);
-  const std::string& text = vocab_.text(id);
-  if (attr & (kAttrControl | kAttrUnknown)) return special ? text : std::string();
-  if (attr & kAttrUserDefined) return text;
+  const std::string_view text = vocab_.text(id);
+  if (attr & (kAttrControl | kAttrUnknown)) return special ? std::string(text) : std::string();
+  if (attr & kAttrUserDefined) return std::string(text);
   if (vocab_.type() == VocabType::kSpm) {
     if (attr & kAttrByte) return std::string(1, static_cast<char>(vocab_.token_byte(id)));
     if (attr & kAttrNormal) {

@@ -12,10 +12,13 @@ namespace moevk {
 namespace {
 
 // A span of the working string in a doubly linked list; n == 0 once merged into its left
-// neighbour.
+// neighbour. A symbol only ever grows by taking in its right neighbour, so a pair whose two
+// lengths still add up to what they were is unchanged. `id`: BPE only, Vocab::bpe_symbol of the
+// span's text.
 struct Symbol {
   int prev, next;
   size_t offset, n;
+  TokenId id = kNoToken;
 };
 
 std::vector<Symbol> split_chars(std::string_view s) {
@@ -109,7 +112,7 @@ void Tokenizer::tokenize_bpe(std::string_view raw, std::vector<TokenId>& out) co
   struct Bigram {
     int left, right;
     int rank;
-    std::string text;
+    size_t size;  // bytes of the merged text
   };
   const auto worse = [](const Bigram& a, const Bigram& b) {
     return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
@@ -138,13 +141,13 @@ void Tokenizer::tokenize_bpe(std::string_view raw, std::vector<TokenId>& out) co
     const auto sym_text = [&](int i) {
       return std::string_view(word.data() + syms[i].offset, syms[i].n);
     };
+    for (int i = 0; i < static_cast<int>(syms.size()); ++i)
+      syms[i].id = vocab_.bpe_symbol(sym_text(i));
     const auto try_add = [&](int left, int right) {
       if (left < 0 || right < 0) return;
-      const int rank = vocab_.bpe_rank(sym_text(left), sym_text(right));
+      const int rank = vocab_.bpe_rank(syms[left].id, syms[right].id);
       if (rank < 0) return;
-      std::string t(sym_text(left));
-      t += sym_text(right);
-      queue.push({left, right, rank, std::move(t)});
+      queue.push({left, right, rank, syms[left].n + syms[right].n});
     };
     for (int i = 1; i < static_cast<int>(syms.size()); ++i) try_add(i - 1, i);
 
@@ -153,19 +156,17 @@ void Tokenizer::tokenize_bpe(std::string_view raw, std::vector<TokenId>& out) co
       queue.pop();
       const Symbol& l = syms[b.left];
       const Symbol& r = syms[b.right];
-      if (l.n == 0 || r.n == 0) continue;
-      if (l.n + r.n != b.text.size() ||
-          std::string_view(word.data() + l.offset, l.n + r.n) != b.text)
-        continue;  // stale
+      if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // stale
       merge_right_into_left(syms, b.left, b.right);
+      syms[b.left].id = vocab_.bpe_symbol(sym_text(b.left));
       try_add(syms[b.left].prev, b.left);
       try_add(b.left, syms[b.left].next);
     }
 
     for (int i = 0; i != -1; i = syms[i].next) {
       const std::string_view piece = sym_text(i);
-      const TokenId id = vocab_.find(piece);
-      if (id != kNoToken) {
+      const TokenId id = syms[i].id;
+      if (id != kNoToken && id < vocab_.n_vocab()) {  // ids past the tokens are not output
         out.push_back(id);
         continue;
       }

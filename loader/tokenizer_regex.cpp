@@ -301,6 +301,9 @@ struct Regex::Impl {
   std::vector<char> single;  // per node: always consumes exactly one code point, no backtracking
   int root = 0;
   bool collapsed = false;
+  // When the pattern starts with an unbounded repeat X+ or X{m,} (m >= 1) of a `single` X, as
+  // \s+$ does: that X. See Regex::search.
+  int leading_run = -1;
 
   bool compute_single(int id) const {
     const Node& nd = nodes[id];
@@ -419,6 +422,13 @@ Regex::Regex(std::string_view pattern) : impl_(std::make_unique<Impl>()) {
   // Children are always created before their parents, so one forward pass suffices.
   for (size_t id = 0; id < impl_->nodes.size(); ++id)
     impl_->single[id] = impl_->compute_single(static_cast<int>(id));
+
+  const std::vector<Node>& nodes = impl_->nodes;
+  int first = impl_->root;
+  if (nodes[first].kind == Node::kSeq) first = nodes[first].kids[0];
+  const Node& lead = nodes[first];
+  if (lead.kind == Node::kRepeat && lead.min >= 1 && lead.max < 0 && impl_->single[lead.kids[0]])
+    impl_->leading_run = lead.kids[0];
 }
 
 Regex::~Regex() = default;
@@ -430,6 +440,7 @@ bool Regex::uses_categories() const { return impl_->collapsed; }
 bool Regex::search(const uint32_t* text, size_t n, size_t from, size_t& match_pos,
                    size_t& match_len) const {
   const Matcher m{impl_->nodes, impl_->single, text, n};
+  const int run = impl_->leading_run;
   for (size_t start = from; start < n; ++start) {
     size_t end = 0;
     const auto accept = [&](size_t j) {
@@ -441,6 +452,13 @@ bool Regex::search(const uint32_t* text, size_t n, size_t from, size_t& match_po
       match_pos = start;
       match_len = end - start;
       return true;
+    }
+    // A pattern that starts with an unbounded run of X: from a later start inside the same run of
+    // X the candidate ends are a subset of the ones that just failed, and what follows the run
+    // sees only its end. So none of those starts can match; skipping them keeps \s+$ linear on
+    // long runs of spaces.
+    if (run >= 0 && m.test_single(run, start)) {
+      while (start + 1 < n && m.test_single(run, start + 1)) ++start;
     }
   }
   return false;

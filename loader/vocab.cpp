@@ -1,7 +1,9 @@
 #include "loader/vocab.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
 #include <set>
 
 #include "loader/error.h"
@@ -101,31 +103,55 @@ Vocab Vocab::from_gguf(const gguf::File& f) {
   auto types = f.get_int_array(kKeyTypes);
   if (types && types->size() != n)
     fail("key '{}' has {} entries but '{}' has {}", kKeyTypes, types->size(), kKeyTokens, n);
-  v.tokens_.resize(n);
-  v.by_text_.reserve(n);
+  size_t n_bytes = 0;
+  for (std::string_view t : *texts) n_bytes += t.size();
+  v.texts_.reserve(n, n_bytes);
+  v.scores_.resize(n);
+  v.attrs_.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    Token& t = v.tokens_[i];
-    t.text = std::string((*texts)[i]);
-    if (t.text.empty()) t.text = "[EMPTY_" + std::to_string(i) + "]";
-    t.score = scores ? static_cast<float>((*scores)[i]) : 0.0f;
-    t.attr = types ? attr_from_type((*types)[i]) : kAttrNormal;
-    v.by_text_[t.text] = static_cast<TokenId>(i);  // a later duplicate wins, as in llama.cpp
+    const std::string_view t = (*texts)[i];
+    if (t.empty()) {
+      v.texts_.add("[EMPTY_" + std::to_string(i) + "]");
+    } else {
+      v.texts_.add(t);  // a later duplicate wins, as in llama.cpp
+    }
+    v.scores_[i] = scores ? static_cast<float>((*scores)[i]) : 0.0f;
+    v.attrs_[i] = types ? attr_from_type((*types)[i]) : kAttrNormal;
   }
 
-  // BPE merges "left right" -> rank (the first occurrence keeps its rank).
+  // BPE merges "left right" -> rank (the first occurrence keeps its rank), keyed by the symbol
+  // ids of their two sides: a token's id, or for a side that is not a token an id past the tokens,
+  // so that merges through such intermediate texts still apply.
   if (v.type_ == VocabType::kBpe) {
     auto merges = f.get_string_array(kKeyMerges);
     if (!merges) fail("missing key '{}' (required by tokenizer model 'gpt2')", kKeyMerges);
+    if (merges->size() > static_cast<size_t>(INT32_MAX) / 4)  // symbol ids must fit in int32
+      fail("key '{}': too many merges ({})", kKeyMerges, merges->size());
     v.merges_.reserve(merges->size());
-    for (size_t i = 0; i < merges->size(); ++i) {
-      const std::string_view m = (*merges)[i];
-      const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
-      if (sp == std::string_view::npos)
-        fail("key '{}': entry {} has no space: '{}'", kKeyMerges, i, m);
-      std::string key(m.substr(0, sp));
-      key += '\0';
-      key += m.substr(sp + 1);
-      v.merges_.emplace(std::move(key), static_cast<int>(i));
+    // In blocks, so that the lookups of a block overlap their memory accesses.
+    constexpr size_t kBlock = 512;
+    std::array<std::string_view, 2 * kBlock> sides;  // left, right of each merge
+    std::array<TokenId, 2 * kBlock> ids;
+    std::array<PairTable::Entry, kBlock> entries;
+    const auto symbol = [&](size_t k) {
+      if (ids[k] != kNoToken) return ids[k];
+      const TokenId id = v.texts_.find(sides[k]);  // added by an earlier merge of the block?
+      return id != kNoToken ? id : v.texts_.add(sides[k]);
+    };
+    for (size_t first = 0; first < merges->size(); first += kBlock) {
+      const size_t count = std::min(kBlock, merges->size() - first);
+      for (size_t k = 0; k < count; ++k) {
+        const std::string_view m = (*merges)[first + k];
+        const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
+        if (sp == std::string_view::npos)
+          fail("key '{}': entry {} has no space: '{}'", kKeyMerges, first + k, m);
+        sides[2 * k] = m.substr(0, sp);
+        sides[2 * k + 1] = m.substr(sp + 1);
+      }
+      v.texts_.find(std::span(sides).first(2 * count), ids);
+      for (size_t k = 0; k < count; ++k)
+        entries[k] = {symbol(2 * k), symbol(2 * k + 1), static_cast<int32_t>(first + k)};
+      v.merges_.insert(std::span(entries).first(count));
     }
   }
 
@@ -162,10 +188,10 @@ Vocab Vocab::from_gguf(const gguf::File& f) {
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
-    for (TokenId id : v.special_) v.tokens_[id].attr |= kAttrRstrip;
-    if (TokenId id = v.find("</s>"); id != kNoToken) v.tokens_[id].attr |= kAttrRstrip;
+    for (TokenId id : v.special_) v.attrs_[id] |= kAttrRstrip;
+    if (TokenId id = v.find("</s>"); id != kNoToken) v.attrs_[id] |= kAttrRstrip;
     for (const char* t : {"<unk>", "<s>", "<|endoftext|>"})
-      if (TokenId id = v.find(t); id != kNoToken) v.tokens_[id].attr &= ~kAttrRstrip;
+      if (TokenId id = v.find(t); id != kNoToken) v.attrs_[id] &= ~kAttrRstrip;
   }
   return v;
 }
@@ -174,7 +200,7 @@ void Vocab::detect_special_tokens() {
   // Tokens found by their text when the metadata does not name them (llama.cpp's lists). The first
   // listed text present wins, which makes the choice deterministic.
   auto mark_control = [&](TokenId id) {
-    if (!(tokens_[id].attr & kAttrControl)) tokens_[id].attr = kAttrControl;
+    if (!(attrs_[id] & kAttrControl)) attrs_[id] = kAttrControl;
   };
   auto detect = [&](TokenId& id, std::initializer_list<std::string_view> texts) {
     if (id != kNoToken) return;
@@ -207,7 +233,7 @@ void Vocab::detect_special_tokens() {
   }
   // gpt-oss: these are always rendered (user-defined, not control).
   for (std::string_view t : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})
-    if (TokenId id = find(t); id != kNoToken) tokens_[id].attr = kAttrUserDefined;
+    if (TokenId id = find(t); id != kNoToken) attrs_[id] = kAttrUserDefined;
   for (TokenId id : {eos_, eot_, eom_})
     if (id != kNoToken) eog.insert(id);
   // o200k_harmony: with <|return|> and <|call|> present, <|end|> ends a message, not generation.
@@ -215,39 +241,26 @@ void Vocab::detect_special_tokens() {
   if (ret != kNoToken && call != kNoToken && end != kNoToken && eog.count(ret) && eog.count(call) &&
       eog.count(end)) {
     eog.erase(end);
-    tokens_[end].attr = kAttrUserDefined;
+    attrs_[end] = kAttrUserDefined;
   }
   eog_.assign(eog.begin(), eog.end());
 
   special_.clear();
   for (TokenId id = 0; id < n_vocab(); ++id)
-    if (tokens_[id].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown)) special_.push_back(id);
-  std::stable_sort(special_.begin(), special_.end(), [&](TokenId a, TokenId b) {
-    return tokens_[a].text.size() > tokens_[b].text.size();
-  });
+    if (attrs_[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) special_.push_back(id);
+  std::stable_sort(special_.begin(), special_.end(),
+                   [&](TokenId a, TokenId b) { return texts_[a].size() > texts_[b].size(); });
 }
 
-const Vocab::Token& Vocab::at(TokenId id) const {
-  if (id < 0 || id >= n_vocab())
-    fail("token id {} is outside the vocabulary of {} tokens", id, n_vocab());
-  return tokens_[id];
+void Vocab::fail_bad_id(TokenId id) const {
+  fail("token id {} is outside the vocabulary of {} tokens", id, n_vocab());
 }
 
 bool Vocab::is_eog(TokenId id) const { return std::binary_search(eog_.begin(), eog_.end(), id); }
 
 TokenId Vocab::find(std::string_view text) const {
-  auto it = by_text_.find(std::string(text));
-  return it == by_text_.end() ? kNoToken : it->second;
-}
-
-int Vocab::bpe_rank(std::string_view left, std::string_view right) const {
-  std::string key;
-  key.reserve(left.size() + right.size() + 1);
-  key += left;
-  key += '\0';
-  key += right;
-  auto it = merges_.find(key);
-  return it == merges_.end() ? -1 : it->second;
+  const TokenId id = texts_.find(text);
+  return id < n_vocab() ? id : kNoToken;  // ids past the tokens are merge parts
 }
 
 TokenId Vocab::byte_token(uint8_t byte) const {
@@ -258,10 +271,13 @@ TokenId Vocab::byte_token(uint8_t byte) const {
 }
 
 uint8_t Vocab::token_byte(TokenId id) const {
-  const std::string& t = text(id);
-  if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>')
+  const std::string_view t = text(id);
+  unsigned value = 0;
+  // The hex digits are read as far as they go ("<0x1G>" is 1), as llama.cpp's strtol does.
+  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>' ||
+      std::from_chars(t.data() + 3, t.data() + 5, value, 16).ptr == t.data() + 3)
     fail("token {} '{}' is not a byte token", id, t);
-  return static_cast<uint8_t>(std::stoi(t.substr(3, 2), nullptr, 16));
+  return static_cast<uint8_t>(value);
 }
 
 }  // namespace moevk

@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "loader/gguf.h"
+#include "loader/vocab_tables.h"
 
 namespace moevk {
 
@@ -53,12 +53,12 @@ class Vocab {
   VocabType type() const { return type_; }
   PreTokenizer pre_tokenizer() const { return pre_; }
   const std::string& pre_name() const { return pre_name_; }
-  int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
+  int32_t n_vocab() const { return static_cast<int32_t>(attrs_.size()); }
 
   // Token data; moevk::Error for an id outside [0, n_vocab).
-  const std::string& text(TokenId id) const { return at(id).text; }
-  float score(TokenId id) const { return at(id).score; }
-  uint32_t attr(TokenId id) const { return at(id).attr; }
+  std::string_view text(TokenId id) const { return texts_[check(id)]; }
+  float score(TokenId id) const { return scores_[check(id)]; }
+  uint32_t attr(TokenId id) const { return attrs_[check(id)]; }
   bool is_control(TokenId id) const { return attr(id) & kAttrControl; }
   bool is_byte(TokenId id) const { return attr(id) & kAttrByte; }
   // Control, user-defined or unknown: the tokens that parse_special splits out of text.
@@ -84,8 +84,13 @@ class Vocab {
   bool add_space_prefix() const { return add_space_prefix_; }
   bool ignore_merges() const { return ignore_merges_; }
 
-  // BPE merge rank of (left, right); -1 when they do not merge.
-  int bpe_rank(std::string_view left, std::string_view right) const;
+  // BPE merges work on symbol ids: a token's id, or for a text that a merge names but that is not
+  // a token, an id >= n_vocab() (never output). kNoToken for a text that is neither.
+  TokenId bpe_symbol(std::string_view text) const { return texts_.find(text); }
+  // BPE merge rank of two symbols; -1 when they do not merge (or either is kNoToken).
+  int bpe_rank(TokenId left, TokenId right) const {
+    return left < 0 || right < 0 ? -1 : merges_.find(left, right);
+  }
   // SPM byte-fallback token <0xXX> (or the one-byte token); kNoToken when neither exists.
   TokenId byte_token(uint8_t byte) const;
   // The byte an SPM <0xXX> token stands for.
@@ -95,20 +100,22 @@ class Vocab {
   const std::vector<TokenId>& special_tokens() const { return special_; }
 
  private:
-  struct Token {
-    std::string text;
-    float score = 0.0f;
-    uint32_t attr = kAttrNormal;
-  };
-  const Token& at(TokenId id) const;
+  // `id` when it is a token id; moevk::Error otherwise.
+  TokenId check(TokenId id) const {
+    if (id < 0 || id >= n_vocab()) fail_bad_id(id);
+    return id;
+  }
+  [[noreturn]] void fail_bad_id(TokenId id) const;
   void detect_special_tokens();
 
   VocabType type_ = VocabType::kSpm;
   PreTokenizer pre_ = PreTokenizer::kDefault;
   std::string pre_name_;
-  std::vector<Token> tokens_;
-  std::unordered_map<std::string, TokenId> by_text_;
-  std::unordered_map<std::string, int> merges_;  // "left right" -> rank
+  // Ids [0, n_vocab) are the tokens; ids past them are merge parts that are not tokens.
+  TextTable texts_;
+  std::vector<float> scores_;    // [n_vocab]
+  std::vector<uint32_t> attrs_;  // [n_vocab] TokenAttr bits
+  PairTable merges_;             // (left symbol, right symbol) -> rank
   TokenId bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, eom_ = kNoToken, unk_ = kNoToken,
           pad_ = kNoToken;
   TokenId fim_pad_ = kNoToken, fim_rep_ = kNoToken, fim_sep_ = kNoToken;

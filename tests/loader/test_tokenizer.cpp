@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -198,6 +199,13 @@ TEST_CASE("tokenizer: regex engine semantics") {
   CHECK(split("\\s*[\\r\\n]+", "x \n \n  y") == V{"x", " \n \n", "  y"});
   CHECK(split(" ?\\p{L}+", "héllo wörld") == V{"héllo", " wörld"});
   CHECK(split("[^a-z]+", "abcDEF") == V{"abc", "DEF"});
+  // A pattern that starts with a run (\s+$, a+b): a start inside a run that failed is skipped,
+  // which must not lose a later match.
+  CHECK(split("\\s+$", "a  b  ") == V{"a  b", "  "});
+  CHECK(split("\\s+$", "   ") == V{"   "});
+  CHECK(split("a+b", "aaac aab") == V{"aaac ", "aab"});
+  CHECK(split("a{2,}b", "ab aab") == V{"ab ", "aab"});
+  CHECK(split("\\s+x", "  y  x") == V{"  y", "  x"});
   CHECK_THROWS_AS(tok::Regex("(a"), Error);
   CHECK_THROWS_AS(tok::Regex("\\p{Lu}"), Error);
 }
@@ -273,4 +281,58 @@ TEST_CASE("tokenizer: metadata errors name the key") {
     CHECK(tok.tokenize("c", false, false) == std::vector<TokenId>{3, 0});
     CHECK(tok.detokenize({7, 7}) == "ab ab");
   }
+}
+
+TEST_CASE("tokenizer: long runs of whitespace stay linear") {
+  // 100,000 spaces before a digit: \s+$ (deepseek-llm) used to retry every start of the run.
+  const std::string spaces(100000, ' ');
+  {
+    std::vector<tok::Regex> res;
+    res.emplace_back("\\s+$");
+    CHECK(tok::regex_split(unicode::decode_utf8(spaces + "1"), res) ==
+          std::vector<size_t>{spaces.size() + 1});
+    CHECK(tok::regex_split(unicode::decode_utf8("1" + spaces), res) ==
+          std::vector<size_t>{1, spaces.size()});
+  }
+  MOEVK_REQUIRE_SHARED(path, "vocab/ggml-vocab-deepseek-llm.gguf");
+  const Tokenizer tok = Tokenizer::load(path);
+  // BPE merges a run of spaces into 128-space tokens from the left, so the long text gives what
+  // short ones give: 781 x (128 spaces), then 32 spaces, then the digit.
+  const auto run128 = tok.tokenize(std::string(128, ' ') + "1", false, false);
+  const auto tail = tok.tokenize(std::string(32, ' ') + "1", false, false);
+  REQUIRE(run128.size() == 2);
+  std::vector<TokenId> expected(781, run128[0]);
+  expected.insert(expected.end(), tail.begin(), tail.end());
+  const auto got = tok.tokenize(spaces + "1", false, false);
+  CHECK(got == expected);
+  CHECK(tok.detokenize(got) == spaces + "1");
+  for (const char* end : {"", "x", "\xF0\x9F\x8C\x8D", "\t1"}) {
+    CAPTURE(end);
+    CHECK(tok.detokenize(tok.tokenize(spaces + end, false, false)) == spaces + end);
+  }
+}
+
+TEST_CASE("tokenizer: BPE merges through a side that is not a token") {
+  // "a b" makes "ab", which is not in the vocabulary; "ab c" still applies, as it does when merges
+  // are looked up by text.
+  const auto open = [](const gguf::Writer& w) { return gguf::File::from_memory(w.to_bytes()); };
+  gguf::Writer w;
+  const std::vector<std::string> tokens = {"a", "b", "c", "abc", "bc"};
+  const std::vector<std::string> merges = {"a b", "ab c", "b c"};
+  w.add_string("tokenizer.ggml.model", "gpt2");
+  w.add_string("tokenizer.ggml.pre", "gpt-2");
+  w.add_array_string("tokenizer.ggml.tokens", std::span<const std::string>(tokens));
+  w.add_array_string("tokenizer.ggml.merges", std::span<const std::string>(merges));
+  const Tokenizer tok(Vocab::from_gguf(open(w)));
+  const Vocab& v = tok.vocab();
+  CHECK(v.n_vocab() == 5);
+  CHECK(v.find("ab") == kNoToken);
+  CHECK(v.bpe_symbol("ab") >= v.n_vocab());
+  CHECK(v.bpe_rank(v.find("a"), v.find("b")) == 0);
+  CHECK(v.bpe_rank(v.bpe_symbol("ab"), v.find("c")) == 1);
+  CHECK(v.bpe_rank(v.find("c"), v.find("a")) == -1);
+  CHECK(tok.tokenize("abc", false, false) == std::vector<TokenId>{3});
+  CHECK(tok.tokenize("bc", false, false) == std::vector<TokenId>{4});
+  // "ab" alone ends as a symbol that is no token: each byte's own token instead.
+  CHECK(tok.tokenize("ab", false, false) == std::vector<TokenId>{0, 1});
 }
