@@ -50,6 +50,7 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   vk::DeviceOptions dopt = vk::DeviceOptions::from_env();
   if (o.device >= 0) dopt.device_index = o.device;
   ctx_ = std::make_unique<vk::Context>(dopt);
+  mv_cfg_ = ops::matvec_config_for(ctx_->features());
   // Arenas sized to what they will hold (each tensor 256-byte aligned), so small models stay small.
   uint64_t non_expert = 4096, expert = 4096;
   for (const auto& t : file.tensors()) (is_expert_tensor(t.name) ? expert : non_expert) += t.n_bytes + 256;

@@ -49,14 +49,14 @@ void VkEngine::linear(vk::Recorder& rec, const ops::MatvecArgs& a) {
   if (tiled(a.n_batch) && ops::matmul_supports(a.w.type, a.w.n_cols))
     ops::matmul(*ctx_, rec, a);
   else
-    ops::matvec(*ctx_, rec, a);
+    ops::matvec(*ctx_, rec, a, mv_cfg_);
 }
 
 void VkEngine::linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View route) {
   if (route && ops::matmul_supports(a.experts.type, a.experts.n_cols))
     ops::matmul_id(*ctx_, rec, a, route);
   else
-    ops::matvec_id(*ctx_, rec, a);
+    ops::matvec_id(*ctx_, rec, a, mv_cfg_);
 }
 
 void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint32_t head0) {
@@ -257,7 +257,7 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
   if (fused) {
     ops::GluArgs g{w.up_exps, opt(w.up_exps_b), clamped ? ops::Glu::SwigluClamped : ops::Glu::Swiglu,
                    d_.swiglu_alpha, d_.swiglu_limit};
-    ops::matvec_id_glu(c, rec, a, g);
+    ops::matvec_id_glu(c, rec, a, g, mv_cfg_);
   } else {
     linear_id(rec, a, route);
     a.experts = w.up_exps;

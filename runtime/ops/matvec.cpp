@@ -8,6 +8,11 @@
 
 namespace moevk::ops {
 
+MatvecConfig matvec_config_for(const vk::Features& f) {
+  if (f.type == "cpu") return {32, 8};
+  return {};
+}
+
 bool matvec_supports(GgmlType t) {
   auto tr = type_traits(uint32_t(t));
   return tr && tr->supported;

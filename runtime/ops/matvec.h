@@ -24,6 +24,9 @@ struct MatvecConfig {
   uint32_t wg = 64;
   uint32_t rows = 2;
 };
+// The config the engine uses on a device: the default, except on CPU devices (lavapipe), where 32
+// invocations over 8 rows decode ~30% faster (docs/NOTES.md: there the dequantisation decides).
+MatvecConfig matvec_config_for(const vk::Features& f);
 
 // A weight matrix on the device: n_rows rows of n_cols elements stored as GGUF blocks of `type`
 // (row r at data + r * row_bytes(type, n_cols)). data must be 4-byte aligned.

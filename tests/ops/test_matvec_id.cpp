@@ -210,6 +210,8 @@ TEST_CASE("matvec_id: model-like shapes (qwen3moe expert 768x2048 / 2048x768, gp
            {GgmlType::MXFP4, 4, 2, 2880, 2880, 1, false, true, Table::Streaming}, 3002);
   run_case(test::gpu(),
            {GgmlType::Q8_0, 8, 2, 300, 2880, 2, true, true, Table::Permutation, {128, 4}}, 3003);
+  run_case(test::gpu(),  // the config the engine uses on CPU devices (ops::matvec_config_for)
+           {GgmlType::Q4_K, 8, 2, 259, 512, 3, true, false, Table::Streaming, {32, 8}}, 3006);
   // Prefill of 64 tokens through 128 experts top-8 (groups of ~4 tokens) and through 8 top-2
   // (groups of ~16, one expert may take most of the batch).
   run_case(test::gpu(), {GgmlType::Q4_K, 128, 8, 768, 2048, 64, false, false, Table::Permutation},
