@@ -3,21 +3,7 @@
 # figures and the floor; the cpu backend runs without a floor unless --bandwidth is given; bad flags
 # are refused with a clear message (exit 1 or 2, never a signal).
 # Usage: tests/cli/bench.sh path/to/moevk
-set -uo pipefail
-MOEVK=${1:?usage: bench.sh path/to/moevk}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# Expects a command to fail cleanly (exit 1 or 2, not a signal) with `pattern` in its stderr.
-refuse() {
-  local pattern=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -gt 2 ]; then fail "expected a clean refusal (rc 1/2), got rc $rc: $*"; return; fi
-  grep -q -- "$pattern" "$TMP/err" || fail "stderr of '$*' lacks '$pattern': $(cat "$TMP/err")"
-}
+source "$(dirname "$0")/lib.sh"
 
 m=$TMP/q.gguf
 "$MOEVK" synth --arch qwen3moe --type Q4_K --seed 5 -o "$m" >/dev/null || { echo "FAIL: synth"; exit 1; }
@@ -105,4 +91,4 @@ for flag in -p -n -r --bandwidth --output --gpu-mem --device --ctx-size floor; d
   grep -q -- "$flag" "$TMP/help" || fail "bench --help lacks $flag"
 done
 
-[ $fails -eq 0 ] && echo "bench.sh: all checks passed" || { echo "bench.sh: $fails failure(s)"; exit 1; }
+finish

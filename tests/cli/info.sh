@@ -2,14 +2,7 @@
 # moevk info on every oracle model and on a synthesised model of each architecture.
 # Usage: tests/cli/info.sh path/to/moevk. Under CI=true a missing ../shared is a failure; elsewhere the
 # oracle part is skipped with a message (the synth part always runs).
-set -uo pipefail
-MOEVK=${1:?usage: info.sh path/to/moevk}
-HERE=$(cd "$(dirname "$0")" && pwd)
-SHARED=${MOEVK_SHARED_DIR:-$HERE/../../../shared}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+source "$(dirname "$0")/lib.sh"
 
 # Checks one model: info works, --min-gpu-mem's last line is an integer, a budget one byte below it is
 # refused with a clear error, the minimum itself is accepted, the size breakdown adds up.
@@ -83,8 +76,4 @@ else
   echo "skipped: shared data not found at $SHARED (oracle models not checked)"
 fi
 
-if ((fails)); then
-  echo "$fails failure(s)"
-  exit 1
-fi
-echo "all info checks passed"
+finish

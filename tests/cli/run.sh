@@ -3,23 +3,7 @@
 # works, greedy output is deterministic, --stats prints the per-token figures, bad input is refused
 # with a clear message (never a signal).
 # Usage: tests/cli/run.sh path/to/moevk. Under CI=true a missing ../shared is a failure.
-set -uo pipefail
-MOEVK=${1:?usage: run.sh path/to/moevk}
-HERE=$(cd "$(dirname "$0")" && pwd)
-SHARED=${MOEVK_SHARED_DIR:-$HERE/../../../shared}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# Expects a command to fail cleanly (exit 1 or 2, not a signal) with `pattern` in its stderr.
-refuse() {
-  local pattern=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -gt 2 ]; then fail "expected a clean refusal (rc 1/2), got rc $rc: $*"; return; fi
-  grep -q -- "$pattern" "$TMP/err" || fail "stderr of '$*' lacks '$pattern': $(cat "$TMP/err")"
-}
+source "$(dirname "$0")/lib.sh"
 
 PROMPT="hello world, this prompt is long enough for the tiled prefill kernels to run"
 for arch in qwen3moe llama olmoe qwen2moe deepseek2 gpt-oss; do
@@ -66,4 +50,4 @@ else
   echo "skipped: oracle models not found at $SHARED"
 fi
 
-[ $fails -eq 0 ] && echo "run.sh: all checks passed" || { echo "run.sh: $fails failure(s)"; exit 1; }
+finish

@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # moevk synth: every architecture and several types load back; files are never replaced without
 # --force; bad options are clear errors. Usage: tests/cli/synth.sh path/to/moevk
-set -uo pipefail
-MOEVK=${1:?usage: synth.sh path/to/moevk}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+source "$(dirname "$0")/lib.sh"
 
 "$MOEVK" synth --help | grep -q -- "--arch" || fail "synth --help"
 
@@ -75,8 +70,4 @@ expect_error "required" --arch olmoe
 expect_error "cannot" --arch olmoe -o "$TMP/no/such/dir/x.gguf"
 [[ -e $TMP/x.gguf ]] && fail "a failed synth left a file"
 
-if ((fails)); then
-  echo "$fails failure(s)"
-  exit 1
-fi
-echo "all synth checks passed"
+finish
