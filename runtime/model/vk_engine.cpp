@@ -67,6 +67,7 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   upload_weights(o.progress);
   alloc_kv_and_scratch();
   weight_bytes_per_token_ = moevk::weight_bytes_per_token(file, d_);
+  output_head_bytes_ = (d_.tied_output ? tensor("token_embd.weight") : tensor("output.weight"))->bytes;
   rec_ = std::make_unique<vk::Recorder>(*ctx_);
 }
 
@@ -243,11 +244,12 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
   const bool all = which == Logits::All;
   const uint32_t batch = all ? logit_rows_ : max_batch_;
   std::vector<float> logits(uint64_t(all ? T : 1) * d_.n_vocab);
-  uint32_t passes = 0;
+  uint32_t passes = 0, headless = 0;  // passes, and those that skipped the output head
   for (uint32_t c0 = 0; c0 < T; c0 += batch, ++passes) {
     const uint32_t n = std::min(batch, T - c0);
     // Rows [head0, n) of this pass go through the output head.
     const uint32_t head0 = all ? 0 : (c0 + n == T ? n - 1 : n);
+    if (head0 == n) ++headless;
     auto* tok = static_cast<int32_t*>(s_->tokens.buffer->mapped()) + s_->tokens.offset / 4;
     auto* pos = static_cast<int32_t*>(s_->pos.buffer->mapped()) + s_->pos.offset / 4;
     for (uint32_t t = 0; t < n; ++t) {
@@ -278,7 +280,7 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
     n_past_ = pos0 + c0 + n;
   }
   stats_.tokens = T;
-  stats_.weight_bytes = weight_bytes_per_token_ * passes;
+  stats_.weight_bytes = weight_bytes_per_token_ * passes - output_head_bytes_ * headless;
   return logits;
 }
 

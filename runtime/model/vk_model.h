@@ -112,7 +112,7 @@ class VkEngine final : public Engine {
   ref::GateParams gate_;
   float attn_scale_ = 1.0f;
   EvalStats stats_;
-  uint64_t weight_bytes_per_token_ = 0;
+  uint64_t weight_bytes_per_token_ = 0, output_head_bytes_ = 0;
   ops::MatvecConfig mv_cfg_;  // the matvecs' workgroup shape on this device
   std::unique_ptr<vk::Recorder> rec_;  // reused by every eval (one command buffer, re-recorded)
 };
