@@ -104,8 +104,20 @@ TEST_CASE("vulkan forward: a long prompt in 512-token passes (last logits only) 
     std::vector<int32_t> prompt;
     for (size_t i = 0; prompt.size() < 150; ++i) prompt.push_back(ids[(i * 7) % ids.size()]);
     auto eng = vulkan(gf, 256);
+    const uint64_t per_pass = weight_bytes_per_token(gf, eng->desc());
     const auto all = eng->eval(prompt, 0);
+    CHECK(eng->last_stats().weight_bytes == 3 * per_pass);  // three passes of 64, 64, 22
     const auto last = eng->eval(prompt, 0, Logits::Last);
+    CHECK(eng->last_stats().weight_bytes == per_pass);  // one pass
+    if (file.find("qwen3moe") != std::string::npos) {  // 600 tokens: a pass of 512 without the head
+      auto big = vulkan(gf, 1024);
+      std::vector<int32_t> p600;
+      for (size_t i = 0; p600.size() < 600; ++i) p600.push_back(ids[(i * 5) % ids.size()]);
+      const auto l600 = big->eval(p600, 0, Logits::Last);
+      CHECK(l600.size() == last.size());
+      CHECK(big->last_stats().weight_bytes ==
+            2 * per_pass - gf.find_tensor("output.weight")->n_bytes);
+    }
     const size_t V = last.size();
     REQUIRE(all.size() == prompt.size() * V);
     CHECK(max_abs_diff(last.data(), all.data() + all.size() - V, V) <= 1e-3);
