@@ -69,8 +69,7 @@ static int cmd_chat(const std::vector<std::string>& argv) {
     if (tmpl.empty()) std::fprintf(stderr, "moevk chat: the model has no chat template; using ChatML\n");
   }
   const ChatContext cc = chat_context_of(file);
-  Tokenizer tokenizer = Tokenizer::from_gguf(file);
-  std::unique_ptr<Engine> engine = make_engine(file, eo);
+  auto [tokenizer, engine] = load_model(file, eo);
   Session session(*engine, tokenizer, sp);
 
   std::vector<ChatMessage> messages;

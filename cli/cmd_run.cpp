@@ -51,8 +51,7 @@ static int cmd_run(const std::vector<std::string>& argv) {
   const EngineOptions eo = engine_options_from(args);
 
   gguf::File file = gguf::File::open(model);
-  Tokenizer tokenizer = Tokenizer::from_gguf(file);
-  std::unique_ptr<Engine> engine = make_engine(file, eo);
+  auto [tokenizer, engine] = load_model(file, eo);
   std::vector<int32_t> ids = tokenizer.tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
   if (ids.empty()) fail("the prompt tokenizes to nothing");
 

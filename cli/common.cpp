@@ -1,6 +1,7 @@
 #include "cli/common.h"
 
 #include <cstdio>
+#include <future>
 
 #include "runtime/sched/size.h"
 
@@ -70,6 +71,13 @@ void print_generation_stats(const GenerationStats& st, const Engine& engine, boo
                  (unsigned long long)t.tokens, t.dispatches / n, t.barriers / n, t.submits / n,
                  sched::format_size(static_cast<uint64_t>(t.weight_bytes / n)).c_str());
   }
+}
+
+LoadedModel load_model(const gguf::File& file, const EngineOptions& options) {
+  std::future<Tokenizer> tokenizer =
+      std::async(std::launch::async, [&file] { return Tokenizer::from_gguf(file); });
+  std::unique_ptr<Engine> engine = make_engine(file, options);  // an error here waits for the thread
+  return {tokenizer.get(), std::move(engine)};
 }
 
 }  // namespace moevk::cli

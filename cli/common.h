@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "loader/gguf.h"
+#include "loader/tokenizer.h"
 #include "runtime/model/engine.h"
 #include "runtime/model/sampler.h"
 #include "runtime/model/session.h"
@@ -21,6 +22,15 @@ SamplerParams sampler_params_from(const Args& args);
 
 extern const char* const kEngineHelp;   // help lines of engine_options
 extern const char* const kSamplerHelp;  // help lines of sampler_options
+
+// The tokenizer and the engine of an open model. The tokenizer is built on a second thread while
+// the engine uploads the weights (a large vocabulary takes tens of milliseconds); the file must
+// outlive the engine.
+struct LoadedModel {
+  Tokenizer tokenizer;
+  std::unique_ptr<Engine> engine;
+};
+LoadedModel load_model(const gguf::File& file, const EngineOptions& options);
 
 // Prompt and generation speed and memory (stderr); with `stats`, per decoded token figures.
 void print_generation_stats(const GenerationStats& st, const Engine& engine, bool stats);
