@@ -71,11 +71,15 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint
     ops::moe_route(c, rec, s.head_ids, T * d_.n_head, d_.n_head, s.head_route);
   rec.barrier();
 
+  const DeviceTensor& output_norm = *tensor("output_norm.weight");
+  bool h_ready = false;  // s.h already holds the next norm of x (fused into the last moe_combine)
   for (uint32_t il = 0; il < d_.n_layer; ++il) {
     const LayerTensors& w = layers_[il];
     // Attention block: x += attn(rms_norm(x)) (the output projection adds the residual)
-    ops::rms_norm(c, rec, s.x, w.attn_norm->view(), s.h, E, T, d_.rms_eps);
-    rec.barrier();
+    if (!h_ready) {
+      ops::rms_norm(c, rec, s.x, w.attn_norm->view(), s.h, E, T, d_.rms_eps);
+      rec.barrier();
+    }
     if (d_.is_mla())
       record_attention_mla(rec, il, T, pos0);
     else
@@ -85,19 +89,24 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint
     // FFN block: x += ffn(rms_norm(x)) (the down projection or moe_combine adds the residual)
     ops::rms_norm(c, rec, s.x, w.ffn_norm->view(), s.h, E, T, d_.rms_eps);
     rec.barrier();
-    record_ffn(rec, il, T);
+    const DeviceTensor& next_norm = il + 1 < d_.n_layer ? *layers_[il + 1].attn_norm : output_norm;
+    h_ready = record_ffn(rec, il, T, next_norm.view());
     dump(rec, fmt::format("l_out-{}", il), s.x, E, T);
   }
 
   // logits [T - head0][n_vocab] = output(rms_norm(x[head0 ..]))
   const uint32_t n_out = T - head0;
   if (n_out == 0) return;
-  const vk::View x_out = s.x.sub(uint64_t(head0) * E * 4, uint64_t(n_out) * E * 4);
-  ops::rms_norm(c, rec, x_out, tensor("output_norm.weight")->view(), s.h, E, n_out, d_.rms_eps);
-  rec.barrier();
-  dump(rec, "result_norm", s.h, E, n_out);
+  vk::View h_out = s.h.sub(uint64_t(head0) * E * 4, uint64_t(n_out) * E * 4);
+  if (!h_ready) {
+    const vk::View x_out = s.x.sub(uint64_t(head0) * E * 4, uint64_t(n_out) * E * 4);
+    ops::rms_norm(c, rec, x_out, output_norm.view(), s.h, E, n_out, d_.rms_eps);
+    rec.barrier();
+    h_out = s.h.sub(0, uint64_t(n_out) * E * 4);
+  }
+  dump(rec, "result_norm", h_out, E, n_out);
   const DeviceTensor& out = d_.tied_output ? embd : *tensor("output.weight");
-  linear(rec, {out.w, s.h, s.logits, {}, n_out});
+  linear(rec, {out.w, h_out, s.logits, {}, n_out});
   rec.barrier();
 }
 
@@ -211,7 +220,7 @@ void VkEngine::record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, 
   rec.barrier();
 }
 
-void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
+bool VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T, vk::View next_norm) {
   vk::Context& c = *ctx_;
   Scratch& s = *s_;
   const LayerTensors& w = layers_[il];
@@ -226,7 +235,7 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
     rec.barrier();
     linear(rec, {w.ffn_down->w, s.fg, s.x, {}, T, s.x});  // x += down
     rec.barrier();
-    return;
+    return false;
   }
 
   const uint32_t X = d_.n_expert, K = d_.n_expert_used, F = d_.n_ff_exp;
@@ -309,8 +318,12 @@ void VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T) {
   m.n = E;
   m.n_used = K;
   m.n_tokens = T;
+  m.norm_weight = next_norm;  // h = rms_norm(x) * next_norm: the next block's input, no norm dispatch
+  m.normed = s.h;
+  m.eps = d_.rms_eps;
   ops::moe_combine(c, rec, m);
   rec.barrier();
+  return true;
 }
 
 void VkEngine::dump(vk::Recorder& rec, const std::string& name, const vk::View& v, uint32_t row_len,

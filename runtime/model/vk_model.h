@@ -79,7 +79,9 @@ class VkEngine final : public Engine {
   void record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint32_t head0);
   void record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint32_t pos0);
   void record_attention_mla(vk::Recorder& rec, uint32_t il, uint32_t T, uint32_t pos0);
-  void record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T);
+  // The FFN block; returns whether it also left rms_norm(x) * next_norm in scratch h (MoE layers:
+  // moe_combine does the next block's norm).
+  bool record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T, vk::View next_norm);
   // W x for a batch: the tiled matmul for prefill batches (tiled(T)), else the matvec.
   bool tiled(uint32_t T) const;
   // Whether a batch's expert products go grouped by expert (moe_route + matmul_id).
