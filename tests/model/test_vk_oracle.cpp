@@ -60,13 +60,9 @@ TEST_CASE("vulkan forward matches the llama.cpp oracle on every manifest file") 
 
 TEST_CASE("vulkan forward: prefill in one batch equals token-by-token decode") {
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = dir_of(man_path);
-  const auto man = read_json(man_path);
-  for (const auto& e : man["models"]) {
-    if (e["variant"] != "F16" && e["variant"] != "Q4_K_M") continue;
-    const std::string file = e["file"];
-    CAPTURE(file);
-    const auto gf = gguf::File::open(dir + file);
+  for (const auto& [e, path] : oracle_models(man_path, {"F16", "Q4_K_M"})) {
+    CAPTURE(path);
+    const auto gf = gguf::File::open(path);
     const std::vector<int32_t> prompt = e["prompt_ids"].get<std::vector<int32_t>>();
     const double llama_dev = e["stats"]["vs_own_f32ref"]["max_abs"];
     const double tol = std::max(0.05, 1.5 * llama_dev);
@@ -93,13 +89,9 @@ TEST_CASE("vulkan forward: a long prompt in 512-token passes (last logits only) 
   // Logits::All runs passes of 64 (the output head's rows). 150 tokens: one pass against three,
   // with the tiled and grouped kernels either way; MOEVK_DISABLE=tiled is covered by the CLI test.
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = dir_of(man_path);
-  const auto man = read_json(man_path);
-  for (const auto& e : man["models"]) {
-    if (e["variant"] != "Q4_K_M") continue;
-    const std::string file = e["file"];
-    CAPTURE(file);
-    const auto gf = gguf::File::open(dir + file);
+  for (const auto& [e, path] : oracle_models(man_path, {"Q4_K_M"})) {
+    CAPTURE(path);
+    const auto gf = gguf::File::open(path);
     const auto ids = e["prompt_ids"].get<std::vector<int32_t>>();
     std::vector<int32_t> prompt;
     for (size_t i = 0; prompt.size() < 150; ++i) prompt.push_back(ids[(i * 7) % ids.size()]);
@@ -109,7 +101,7 @@ TEST_CASE("vulkan forward: a long prompt in 512-token passes (last logits only) 
     CHECK(eng->last_stats().weight_bytes == 3 * per_pass);  // three passes of 64, 64, 22
     const auto last = eng->eval(prompt, 0, Logits::Last);
     CHECK(eng->last_stats().weight_bytes == per_pass);  // one pass
-    if (file.find("qwen3moe") != std::string::npos) {  // 600 tokens: a pass of 512 without the head
+    if (path.find("qwen3moe") != std::string::npos) {  // 600 tokens: a pass of 512 without the head
       auto big = vulkan(gf, 1024);
       std::vector<int32_t> p600;
       for (size_t i = 0; p600.size() < 600; ++i) p600.push_back(ids[(i * 5) % ids.size()]);

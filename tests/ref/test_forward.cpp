@@ -67,14 +67,10 @@ TEST_CASE("ref forward matches the llama.cpp oracle on every manifest file") {
 
 TEST_CASE("ref forward: prefill in one batch equals token-by-token decode") {
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = dir_of(man_path);
-  const auto man = read_json(man_path);
-  for (const auto& e : man["models"]) {
-    // The weight type does not change the code path of this check: one file per architecture.
-    if (e["variant"] != "F16") continue;
-    const std::string file = e["file"];
-    CAPTURE(file);
-    const auto gf = moevk::gguf::File::open(dir + file);
+  // The weight type does not change the code path of this check: one file per architecture.
+  for (const auto& [e, path] : oracle_models(man_path, {"F16"})) {
+    CAPTURE(path);
+    const auto gf = moevk::gguf::File::open(path);
     const std::vector<int32_t> prompt = e["prompt_ids"].get<std::vector<int32_t>>();
     Forward a(gf, uint32_t(prompt.size()));
     const auto batch = a.eval(prompt, 0);

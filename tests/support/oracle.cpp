@@ -39,6 +39,17 @@ nlohmann::json read_json(const std::string& path) {
 
 std::string dir_of(const std::string& path) { return path.substr(0, path.rfind('/') + 1); }
 
+std::vector<OracleModel> oracle_models(const std::string& manifest_path,
+                                       std::initializer_list<const char*> variants) {
+  const auto man = read_json(manifest_path);
+  std::vector<OracleModel> out;
+  for (const auto& e : man["models"])
+    for (const char* v : variants)
+      if (e["variant"] == v) out.push_back({e, dir_of(manifest_path) + std::string(e["file"])});
+  REQUIRE_MESSAGE(!out.empty(), manifest_path << " lists none of the requested variants");
+  return out;
+}
+
 double max_abs_diff(const float* a, const float* b, size_t n) {
   double m = 0.0;
   for (size_t i = 0; i < n; ++i) {

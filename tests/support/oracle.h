@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,15 @@ std::vector<float> read_f32(const std::string& path);
 nlohmann::json read_json(const std::string& path);
 // The folder of a file, with its trailing '/' ("" for a bare name).
 std::string dir_of(const std::string& path);
+
+// The models of a manifest (entry and the file's path) whose variant ("F16", "Q4_K_M", ...) is one
+// of `variants`.
+struct OracleModel {
+  nlohmann::json entry;
+  std::string path;
+};
+std::vector<OracleModel> oracle_models(const std::string& manifest_path,
+                                       std::initializer_list<const char*> variants);
 
 // max |a[i] - b[i]| in double; a NaN on either side makes it infinity.
 double max_abs_diff(const float* a, const float* b, size_t n);
