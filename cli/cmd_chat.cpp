@@ -93,8 +93,8 @@ static int cmd_chat(const std::vector<std::string>& argv) {
     messages.push_back({"user", line});
     std::vector<int32_t> ids;
     try {
-      std::string prompt = render_chat(tmpl, messages, /*add_generation_prompt=*/true, cc);
-      ids = tokenizer.tokenize(prompt, /*add_special=*/false, /*parse_special=*/true);
+      // Only the template's own markup may become control tokens, never the text of a message.
+      ids = tokenize_chat(tokenizer, tmpl, messages, /*add_generation_prompt=*/true, cc);
       if (ids.size() >= engine->n_ctx())
         fail("the conversation ({} tokens) no longer fits the context ({}); /reset to start over",
              ids.size(), engine->n_ctx());

@@ -1,12 +1,15 @@
 // Chat template rendering on top of the Jinja engine (loader/jinja.h).
 #include "loader/chat_template.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <string_view>
 
 #include "loader/error.h"
 #include "loader/gguf.h"
 #include "loader/jinja.h"
+#include "loader/tokenizer.h"
 
 namespace moevk {
 
@@ -117,6 +120,159 @@ std::string render_chat(const std::string& tmpl, const jinja::Value& messages, b
 std::string render_chat(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
                         bool add_generation_prompt, const ChatContext& ctx) {
   return render_chat(tmpl, to_values(msgs), add_generation_prompt, ctx);
+}
+
+namespace {
+
+// Appends template markup to a marked prompt, merging with a range that ends where it starts.
+void add_markup(MarkedPrompt& p, std::string_view s) {
+  const size_t b = p.text.size();
+  p.text += s;
+  if (s.empty()) return;
+  if (!p.markup.empty() && p.markup.back().end == b)
+    p.markup.back().end = p.text.size();
+  else
+    p.markup.push_back({b, p.text.size()});
+}
+
+MarkedPrompt chatml_marked(const std::vector<ChatMessage>& msgs, bool add_generation_prompt) {
+  MarkedPrompt p;
+  for (const ChatMessage& m : msgs) {
+    add_markup(p, "<|im_start|>" + m.role + "\n");
+    p.text += m.content;
+    add_markup(p, "<|im_end|>\n");
+  }
+  if (add_generation_prompt) add_markup(p, "<|im_start|>assistant\n");
+  return p;
+}
+
+// The marker render split at its markers: literal[0], slot[0], literal[1], ..., literal[n] where
+// slot[j] is the index of the message whose content stood there.
+struct MarkerSplit {
+  std::vector<std::string_view> literal;
+  std::vector<size_t> slot;
+};
+
+// Finds the text spans the real render's contents occupy between the marker render's literals:
+// each literal must appear verbatim, each content span must be a substring of its content (a template
+// may trim or split it), the exact content is tried first, then longer spans before shorter ones.
+class Aligner {
+ public:
+  Aligner(std::string_view text, const MarkerSplit& split, const std::vector<ChatMessage>& msgs)
+      : text_(text), split_(split), msgs_(msgs), at_(split.literal.size()) {}
+
+  // Literal start offsets in text, or empty when there is no alignment (or the search gives up).
+  std::vector<size_t> run() { return from(0, 0) ? at_ : std::vector<size_t>{}; }
+
+ private:
+  bool from(size_t j, size_t pos) {
+    const std::string_view lit = split_.literal[j];
+    if (budget_ == 0 || text_.compare(pos, lit.size(), lit) != 0) return false;
+    at_[j] = pos;
+    const size_t p = pos + lit.size();
+    if (j + 1 == split_.literal.size()) return p == text_.size();
+    const std::string_view content = msgs_[split_.slot[j]].content;
+    const bool exact = text_.compare(p, content.size(), content) == 0;
+    if (exact && from(j + 1, p + content.size())) return true;
+    const std::string_view next = split_.literal[j + 1];
+    const size_t hi = std::min(text_.size(), p + content.size());
+    for (size_t e = hi + 1; e-- > p;) {
+      if (budget_ == 0) return false;
+      --budget_;
+      if ((exact && e == p + content.size()) || text_.compare(e, next.size(), next) != 0) continue;
+      if (content.find(text_.substr(p, e - p)) == std::string_view::npos) continue;
+      if (from(j + 1, e)) return true;
+    }
+    return false;
+  }
+
+  std::string_view text_;
+  const MarkerSplit& split_;
+  const std::vector<ChatMessage>& msgs_;
+  std::vector<size_t> at_;
+  size_t budget_ = size_t{1} << 22;  // positions tried, all slots together
+};
+
+}  // namespace
+
+MarkedPrompt render_chat_marked(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
+                                bool add_generation_prompt, const ChatContext& ctx) {
+  if (tmpl.empty()) {
+    std::fprintf(stderr, "warning: the model has no chat template; using ChatML\n");
+    return chatml_marked(msgs, add_generation_prompt);
+  }
+  // A marker prefix that appears nowhere in the inputs.
+  std::string prefix;
+  for (unsigned nonce = 0;; ++nonce) {
+    prefix = "\x1fmoevk" + std::to_string(nonce) + ":";
+    auto in = [&](const std::string& s) { return s.find(prefix) != std::string::npos; };
+    bool clash = in(tmpl) || in(ctx.bos_token) || in(ctx.eos_token);
+    for (const ChatMessage& m : msgs) clash = clash || in(m.content) || in(m.role);
+    if (!clash) break;
+  }
+  std::vector<ChatMessage> marked_msgs = msgs;
+  for (size_t i = 0; i < marked_msgs.size(); ++i) marked_msgs[i].content = prefix + std::to_string(i) + "\x1f";
+
+  MarkedPrompt out;
+  std::string marked;
+  try {
+    jinja::Template t(tmpl);
+    out.text = t.render(globals_for(to_values(msgs), add_generation_prompt, ctx));
+    marked = t.render(globals_for(to_values(marked_msgs), add_generation_prompt, ctx));
+  } catch (const jinja::TemplateRaised&) {
+    if (!out.text.empty()) fail("cannot tell the chat template's markup from the message contents");
+    throw;
+  } catch (const Error& e) {
+    if (!out.text.empty()) fail("cannot tell the chat template's markup from the message contents ({})", e.what());
+    std::fprintf(stderr, "warning: cannot render the chat template (%s); using ChatML\n", e.what());
+    return chatml_marked(msgs, add_generation_prompt);
+  }
+
+  MarkerSplit split;
+  const std::string_view m(marked);
+  const std::string stem = prefix.substr(1);  // a marker cut by the template leaves this behind
+  for (size_t pos = 0;;) {
+    const size_t at = m.find(prefix, pos);
+    const std::string_view lit = m.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos);
+    if (lit.find(stem) != std::string_view::npos)
+      fail("cannot tell the chat template's markup from the message contents (it cuts them)");
+    split.literal.push_back(lit);
+    if (at == std::string_view::npos) break;
+    size_t q = at + prefix.size(), index = 0;
+    const size_t digits = q;
+    while (q < m.size() && m[q] >= '0' && m[q] <= '9' && q - digits < 9) index = index * 10 + size_t(m[q++] - '0');
+    if (q == digits || q >= m.size() || m[q] != '\x1f' || index >= msgs.size())
+      fail("cannot tell the chat template's markup from the message contents (it changes them)");
+    split.slot.push_back(index);
+    pos = q + 1;
+  }
+
+  std::vector<size_t> at = Aligner(out.text, split, msgs).run();
+  if (at.empty()) {
+    // The template branches on a content's text: use the marker render with the contents verbatim.
+    MarkedPrompt p;
+    for (size_t j = 0; j < split.literal.size(); ++j) {
+      add_markup(p, split.literal[j]);
+      if (j < split.slot.size()) p.text += msgs[split.slot[j]].content;
+    }
+    return p;
+  }
+  for (size_t j = 0; j < at.size(); ++j) {
+    const size_t b = at[j], e = b + split.literal[j].size();
+    if (b == e) continue;
+    if (!out.markup.empty() && out.markup.back().end == b)
+      out.markup.back().end = e;
+    else
+      out.markup.push_back({b, e});
+  }
+  return out;
+}
+
+std::vector<int32_t> tokenize_chat(const Tokenizer& tokenizer, const std::string& tmpl,
+                                   const std::vector<ChatMessage>& msgs, bool add_generation_prompt,
+                                   const ChatContext& ctx) {
+  MarkedPrompt p = render_chat_marked(tmpl, msgs, add_generation_prompt, ctx);
+  return tokenizer.tokenize_marked(p.text, p.markup, /*add_special=*/false);
 }
 
 std::optional<std::string> chat_template_of(const gguf::File& f) {

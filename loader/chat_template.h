@@ -3,12 +3,16 @@
 // back to ChatML with a warning on stderr.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "loader/text_range.h"
+
 namespace moevk {
 
+class Tokenizer;
 namespace gguf {
 class File;
 }
@@ -42,6 +46,27 @@ std::string render_chat_strict(const std::string& tmpl, const std::vector<ChatMe
 // content, tool_calls, reasoning_content, thinking...). Same fallback rules as render_chat.
 std::string render_chat(const std::string& tmpl, const jinja::Value& messages, bool add_generation_prompt,
                         const ChatContext& ctx);
+
+// A rendered prompt with the byte ranges the template wrote itself (its markup, never message
+// contents), sorted and disjoint: Tokenizer::tokenize_marked lets only these become special tokens.
+struct MarkedPrompt {
+  std::string text;
+  std::vector<TextRange> markup;
+};
+
+// render_chat (same text, same fallback) plus the markup ranges. The template is rendered a second time
+// with each content replaced by a unique marker; the marker render's literal text is the markup, aligned
+// with the real render (a template may trim or split a content: the rendered part must be a substring
+// of it). When the two cannot be aligned (a template that branches on a content's text), the marker
+// render is used with the contents put back verbatim.
+MarkedPrompt render_chat_marked(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
+                                bool add_generation_prompt, const ChatContext& ctx);
+
+// The prompt token ids for a conversation (what `moevk chat` evaluates): render_chat_marked, then
+// Tokenizer::tokenize_marked, so text a user types never becomes a special token.
+std::vector<int32_t> tokenize_chat(const Tokenizer& tokenizer, const std::string& tmpl,
+                                   const std::vector<ChatMessage>& msgs, bool add_generation_prompt,
+                                   const ChatContext& ctx);
 
 // The ChatML rendering used as the fallback.
 std::string render_chatml(const std::vector<ChatMessage>& msgs, bool add_generation_prompt);

@@ -1,5 +1,6 @@
 #include "loader/tokenizer.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "loader/error.h"
@@ -78,11 +79,21 @@ bool is_space_byte(char c) { return std::isspace(static_cast<unsigned char>(c)) 
 
 // Splits raw-text fragments at occurrences of special-token texts (llama.cpp's
 // tokenizer_st_partition): longest tokens first, honouring lstrip/rstrip attributes.
-std::vector<Fragment> partition(const Vocab& vocab, std::string_view text, bool parse_special) {
+// With `markup`, control/unknown tokens match only inside one markup range (sorted, disjoint).
+bool inside_markup(std::span<const TextRange> markup, size_t begin, size_t end) {
+  auto it = std::upper_bound(markup.begin(), markup.end(), begin,
+                             [](size_t b, const TextRange& r) { return b < r.end; });
+  return it != markup.end() && it->begin <= begin && end <= it->end;
+}
+
+std::vector<Fragment> partition(const Vocab& vocab, std::string_view text, bool parse_special,
+                                const std::span<const TextRange>* markup) {
   std::vector<Fragment> frags{{kNoToken, 0, text.size()}};
   for (TokenId id : vocab.special_tokens()) {
     const uint32_t attr = vocab.attr(id);
-    if (!parse_special && (attr & (kAttrControl | kAttrUnknown))) continue;
+    const bool control = attr & (kAttrControl | kAttrUnknown);
+    if (!parse_special && control) continue;
+    const bool restricted = markup != nullptr;  // every special token, user-defined ones too
     const std::string_view tok = vocab.text(id);
     std::vector<Fragment> next;
     next.reserve(frags.size());
@@ -91,9 +102,12 @@ std::vector<Fragment> partition(const Vocab& vocab, std::string_view text, bool 
         next.push_back(fr);
         continue;
       }
-      size_t base = fr.offset, len = fr.length;
+      size_t base = fr.offset, len = fr.length, from = base;
       for (;;) {
-        const size_t match = text.substr(0, base + len).find(tok, base);
+        size_t match = text.substr(0, base + len).find(tok, from);
+        while (restricted && match != std::string_view::npos &&
+               !inside_markup(*markup, match, match + tok.size()))
+          match = text.substr(0, base + len).find(tok, match + 1);
         if (match == std::string_view::npos) {
           next.push_back({kNoToken, base, len});
           break;
@@ -111,7 +125,7 @@ std::vector<Fragment> partition(const Vocab& vocab, std::string_view text, bool 
         if (attr & kAttrRstrip)
           while (right_len > 0 && is_space_byte(text[right])) ++right, --right_len;
         if (right_len == 0) break;
-        base = right, len = right_len;
+        base = from = right, len = right_len;
       }
     }
     frags = std::move(next);
@@ -132,9 +146,24 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 std::vector<TokenId> Tokenizer::tokenize(std::string_view text, bool add_special,
                                          bool parse_special) const {
+  return tokenize_impl(text, add_special, parse_special, nullptr);
+}
+
+std::vector<TokenId> Tokenizer::tokenize_marked(std::string_view text, std::span<const TextRange> markup,
+                                                bool add_special) const {
+  for (size_t i = 0; i < markup.size(); ++i)
+    if (markup[i].begin > markup[i].end || markup[i].end > text.size() ||
+        (i > 0 && markup[i].begin < markup[i - 1].end))
+      fail("tokenize_marked: markup range {} [{}, {}) is out of order or outside the text ({} bytes)", i,
+           markup[i].begin, markup[i].end, text.size());
+  return tokenize_impl(text, add_special, true, &markup);
+}
+
+std::vector<TokenId> Tokenizer::tokenize_impl(std::string_view text, bool add_special, bool parse_special,
+                                              const std::span<const TextRange>* markup) const {
   std::vector<TokenId> out;
   std::vector<Fragment> frags;
-  if (!text.empty()) frags = partition(vocab_, text, parse_special);
+  if (!text.empty()) frags = partition(vocab_, text, parse_special, markup);
   if (add_special && vocab_.add_bos()) out.push_back(vocab_.bos());
   if (vocab_.type() == VocabType::kSpm) {
     bool prev_special = true;  // a space prefix goes before the first text

@@ -7,7 +7,10 @@
 #include <string_view>
 #include <vector>
 
+#include <span>
+
 #include "loader/gguf.h"
+#include "loader/text_range.h"
 #include "loader/vocab.h"
 
 namespace moevk {
@@ -31,6 +34,14 @@ class Tokenizer {
   // parse_special: text equal to a control token's text becomes that token. User-defined tokens
   // are always split out, as llama.cpp does.
   std::vector<TokenId> tokenize(std::string_view text, bool add_special, bool parse_special) const;
+  // Like tokenize with parse_special, but a special token's text (control, user-defined or unknown:
+  // Vocab::is_special) becomes that token only where it lies wholly inside one of `markup` (sorted,
+  // disjoint byte ranges of `text`); elsewhere it is plain text. Chat prompts pass the template's own
+  // markup, so message contents never make special tokens (gpt-oss's <|start|> and phi-3's <|user|>
+  // are user-defined tokens). Plain text is tokenized across range boundaries as if `text` were one
+  // string.
+  std::vector<TokenId> tokenize_marked(std::string_view text, std::span<const TextRange> markup,
+                                       bool add_special) const;
 
   // The bytes one token stands for. Control/unknown tokens give "" unless `special`.
   std::string token_to_piece(TokenId id, bool special = false) const;
@@ -39,6 +50,8 @@ class Tokenizer {
   std::string detokenize(const std::vector<TokenId>& ids, bool special = false) const;
 
  private:
+  std::vector<TokenId> tokenize_impl(std::string_view text, bool add_special, bool parse_special,
+                                     const std::span<const TextRange>* markup) const;
   void tokenize_spm(std::string_view text, std::vector<TokenId>& out) const;
   void tokenize_bpe(std::string_view text, std::vector<TokenId>& out) const;
 
