@@ -1,5 +1,5 @@
-// Engine: one loaded model that turns token ids into logits, on the GPU (Vulkan) or the CPU (the
-// reference forward pass). The CLI, the session and the C API speak only to this interface.
+// Engine: one loaded model that turns token ids into logits, on the GPU (Vulkan) or the CPU (SIMD
+// kernels, or the double-precision reference forward pass). The CLI, the session and the C API speak only to this interface.
 #pragma once
 
 #include <cstdint>
@@ -16,24 +16,53 @@ namespace gguf {
 class File;
 }
 
-enum class Backend { Vulkan, Cpu };
-Backend backend_from_name(const std::string& s);  // "vulkan" | "cpu"; moevk::Error otherwise
+// Cpu: the forward pass on runtime/cpu's SIMD kernels; Ref: the double-precision reference
+// (runtime/ref), for tests and debugging.
+enum class Backend { Vulkan, Cpu, Ref };
+Backend backend_from_name(const std::string& s);  // "vulkan" | "cpu" | "ref"; moevk::Error otherwise
 
 struct EngineOptions {
   Backend backend = Backend::Vulkan;
   uint32_t n_ctx = 0;        // 0: the model's context_length (capped at 4096 to bound the KV cache)
-  uint64_t gpu_mem = 0;      // 0: no budget (every expert resident)
+  // GPU memory budget in bytes. 0: the free VRAM VK_EXT_memory_budget reports minus a margin (the
+  // device-local heap where the extension is missing); below the resident size experts stream.
+  uint64_t gpu_mem = 0;
+  std::string cache_policy = "lru";  // expert cache policy when streaming: lru | lfu
+  std::string trace_path;            // when set: every token's expert ids per MoE layer (text)
   int device = -1;           // Vulkan device index, -1: best / MOEVK_DEVICE
   bool progress = true;      // progress bar while uploading weights (stderr)
+  unsigned n_threads = 0;    // cpu backend threads, 0: the physical cores
 };
 
 // Per-token figures of the last eval() (for --stats): what decides speed on a GPU.
+// Expert streaming figures of one MoE layer, summed over the tokens of an eval (a hit: a token's
+// selected expert was in a VRAM slot; a miss: the kernel read it in place from host memory).
+struct LayerStreamStats {
+  uint64_t hits = 0, misses = 0, prefetch_hits = 0;
+  uint64_t bytes_copied = 0;    // host -> VRAM slot copies started (admissions)
+  uint64_t bytes_in_place = 0;  // expert bytes the kernels read over the bus
+  double stall_ms = 0;          // time the GPU waited for copies
+  LayerStreamStats& operator+=(const LayerStreamStats& o);
+};
+
 struct EvalStats {
   uint64_t tokens = 0;
   uint64_t dispatches = 0;
   uint64_t barriers = 0;
   uint64_t submits = 0;       // host-device round trips
   uint64_t weight_bytes = 0;  // bytes of weights read
+  bool streaming = false;
+  std::vector<LayerStreamStats> layers;  // one per MoE layer (empty unless streaming)
+  EvalStats& operator+=(const EvalStats& o);
+  LayerStreamStats total() const;
+};
+
+// Device memory of an engine: what the plan promised and what was allocated (counted at
+// vkAllocateMemory).
+struct MemoryReport {
+  std::string mode;  // "resident", "streaming"
+  uint64_t budget = 0, planned = 0, allocated = 0, peak = 0;
+  uint64_t n_slots = 0, total_experts = 0;
 };
 
 // Which logits eval() returns: a row per token (the logits command, tests), or only the last
@@ -53,6 +82,7 @@ class Engine {
                                   Logits which = Logits::All) = 0;
   virtual EvalStats last_stats() const { return {}; }
   virtual uint64_t device_bytes() const { return 0; }  // device memory held
+  virtual MemoryReport memory_report() const { return {}; }
   virtual std::string backend_name() const = 0;
 };
 

@@ -126,7 +126,8 @@ void Forward::Impl::load() {
   }
 }
 
-std::vector<float> Forward::Impl::eval(std::span<const int32_t> tokens, uint32_t pos0) {
+std::vector<float> Forward::Impl::eval(std::span<const int32_t> tokens, uint32_t pos0,
+                                      bool last_only) {
   const uint32_t T = static_cast<uint32_t>(tokens.size());
   const uint32_t E = d.n_embd;
   if (T == 0) return {};
@@ -165,19 +166,29 @@ std::vector<float> Forward::Impl::eval(std::span<const int32_t> tokens, uint32_t
 
   rms_norm(x, output_norm, d.rms_eps, E, h);
   emit("result_norm", h, E);
-  std::vector<float> logits(uint64_t(T) * d.n_vocab);
-  matmul(output, h, T, logits);
+  const uint32_t n_out = last_only ? 1 : T;
+  std::vector<float> logits(uint64_t(n_out) * d.n_vocab);
+  mm(output, std::span(h).subspan(uint64_t(T - n_out) * E), n_out, logits);
   return logits;
 }
 
 void Forward::Impl::ffn_dense(const QMatrix& gate, const QMatrix& up, const QMatrix& down,
                               std::span<const float> h, uint32_t T, std::span<float> out) {
   const uint64_t F = gate.n_rows;
+  if (kernels.experts) {  // one expert of weight 1 for every token
+    ExpertWeights w;
+    w.gate = gate, w.up = up, w.down = down;
+    w.n_expert = 1, w.n_ff = uint32_t(F), w.n_embd = uint32_t(down.n_rows);
+    const std::vector<int32_t> ids(T, 0);
+    const std::vector<float> ones(T, 1.0f);
+    kernels.experts(w, h, T, 1, ids, ones, out);
+    return;
+  }
   std::vector<float> g(F * T), u(F * T);
-  matmul(gate, h, T, g);
-  matmul(up, h, T, u);
+  mm(gate, h, T, g);
+  mm(up, h, T, u);
   swiglu(g, u, g);
-  matmul(down, g, T, out);
+  mm(down, g, T, out);
 }
 
 void Forward::Impl::ffn_moe(uint32_t il, std::span<const float> h, uint32_t T,
@@ -187,7 +198,7 @@ void Forward::Impl::ffn_moe(uint32_t il, std::span<const float> h, uint32_t T,
 
   // Router: logits [T][X] -> ids [T][K], weights [T][K].
   std::vector<float> logits(uint64_t(T) * X), probs(logits.size());
-  matmul(w.router, h, T, logits);
+  mm(w.router, h, T, logits);
   emit(fmt::format("ffn_moe_logits-{}", il), logits, X);  // before the router bias, as llama.cpp
   if (!w.router_b.empty()) add_bias(logits, w.router_b);
   std::vector<int32_t> ids(uint64_t(T) * K);
@@ -207,39 +218,16 @@ void Forward::Impl::ffn_moe(uint32_t il, std::span<const float> h, uint32_t T,
     emit(fmt::format("ffn_moe_topk-{}", il), fid, K);
   }
 
-  // Routed experts, grouped by expert so each expert's rows are dequantised once per batch.
-  std::fill(out.begin(), out.begin() + uint64_t(T) * E, 0.0f);
-  std::vector<float> xs, g, u, ys;
-  for (uint32_t e = 0; e < X; ++e) {
-    std::vector<std::pair<uint32_t, float>> users;  // (token, weight)
-    for (uint32_t t = 0; t < T; ++t)
-      for (uint32_t j = 0; j < K; ++j)
-        if (ids[uint64_t(t) * K + j] == int32_t(e)) users.emplace_back(t, wts[uint64_t(t) * K + j]);
-    if (users.empty()) continue;
-    const uint32_t n = static_cast<uint32_t>(users.size());
-    xs.resize(uint64_t(n) * E);
-    for (uint32_t i = 0; i < n; ++i)
-      std::copy_n(h.data() + uint64_t(users[i].first) * E, E, xs.data() + uint64_t(i) * E);
-    g.resize(uint64_t(n) * F);
-    u.resize(g.size());
-    ys.resize(uint64_t(n) * E);
-    matmul(w.gate_exps.rows(uint64_t(e) * F, F), xs, n, g);
-    matmul(w.up_exps.rows(uint64_t(e) * F, F), xs, n, u);
-    if (d.act == FfnAct::SwigluClamped) {
-      add_bias(g, std::span(w.gate_exps_b).subspan(uint64_t(e) * F, F));
-      add_bias(u, std::span(w.up_exps_b).subspan(uint64_t(e) * F, F));
-      swiglu_clamped(g, u, d.swiglu_alpha, d.swiglu_limit, g);
-    } else {
-      swiglu(g, u, g);
-    }
-    matmul(w.down_exps.rows(uint64_t(e) * E, E), g, n, ys);
-    if (!w.down_exps_b.empty()) add_bias(ys, std::span(w.down_exps_b).subspan(uint64_t(e) * E, E));
-    for (uint32_t i = 0; i < n; ++i) {
-      float* o = out.data() + uint64_t(users[i].first) * E;
-      const float* yi = ys.data() + uint64_t(i) * E;
-      for (uint32_t c = 0; c < E; ++c) o[c] += users[i].second * yi[c];
-    }
-  }
+  // Routed experts.
+  ExpertWeights ew;
+  ew.gate = w.gate_exps, ew.up = w.up_exps, ew.down = w.down_exps;
+  ew.gate_b = w.gate_exps_b, ew.up_b = w.up_exps_b, ew.down_b = w.down_exps_b;
+  ew.n_expert = X, ew.n_ff = F, ew.n_embd = E;
+  ew.act = d.act, ew.alpha = d.swiglu_alpha, ew.limit = d.swiglu_limit;
+  if (kernels.experts)
+    kernels.experts(ew, h, T, K, ids, wts, out);
+  else
+    expert_ffn(ew, h, T, K, ids, wts, out);
   emit(fmt::format("ffn_moe_out-{}", il), out.subspan(0, uint64_t(T) * E), E);
 
   // Shared expert(s): qwen2moe scales them by sigmoid(gate_inp_shexp . x).
@@ -254,6 +242,48 @@ void Forward::Impl::ffn_moe(uint32_t il, std::span<const float> h, uint32_t T,
         s = sigmoid(static_cast<float>(dot));
       }
       for (uint32_t c = 0; c < E; ++c) out[uint64_t(t) * E + c] += s * sh[uint64_t(t) * E + c];
+    }
+  }
+}
+
+void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok, uint32_t n_used,
+                std::span<const int32_t> ids, std::span<const float> weights, std::span<float> out) {
+  const uint32_t E = w.n_embd, F = w.n_ff;
+  MOEVK_ASSERT(x.size() >= uint64_t(n_tok) * E && out.size() >= uint64_t(n_tok) * E,
+               "expert_ffn: x/out too small");
+  MOEVK_ASSERT(ids.size() >= uint64_t(n_tok) * n_used && weights.size() >= ids.size(),
+               "expert_ffn: ids/weights too small");
+  // Grouped by expert so each expert's rows are dequantised once per batch.
+  std::fill(out.begin(), out.begin() + uint64_t(n_tok) * E, 0.0f);
+  std::vector<float> xs, g, u, ys;
+  for (uint32_t e = 0; e < w.n_expert; ++e) {
+    std::vector<std::pair<uint32_t, float>> users;  // (token, weight)
+    for (uint32_t t = 0; t < n_tok; ++t)
+      for (uint32_t j = 0; j < n_used; ++j)
+        if (ids[uint64_t(t) * n_used + j] == int32_t(e))
+          users.emplace_back(t, weights[uint64_t(t) * n_used + j]);
+    if (users.empty()) continue;
+    const uint32_t n = static_cast<uint32_t>(users.size());
+    xs.resize(uint64_t(n) * E);
+    for (uint32_t i = 0; i < n; ++i)
+      std::copy_n(x.data() + uint64_t(users[i].first) * E, E, xs.data() + uint64_t(i) * E);
+    g.resize(uint64_t(n) * F);
+    u.resize(g.size());
+    ys.resize(uint64_t(n) * E);
+    matmul(w.gate.rows(uint64_t(e) * F, F), xs, n, g);
+    matmul(w.up.rows(uint64_t(e) * F, F), xs, n, u);
+    if (!w.gate_b.empty()) add_bias(g, w.gate_b.subspan(uint64_t(e) * F, F));
+    if (!w.up_b.empty()) add_bias(u, w.up_b.subspan(uint64_t(e) * F, F));
+    if (w.act == FfnAct::SwigluClamped)
+      swiglu_clamped(g, u, w.alpha, w.limit, g);
+    else
+      swiglu(g, u, g);
+    matmul(w.down.rows(uint64_t(e) * E, E), g, n, ys);
+    if (!w.down_b.empty()) add_bias(ys, w.down_b.subspan(uint64_t(e) * E, E));
+    for (uint32_t i = 0; i < n; ++i) {
+      float* o = out.data() + uint64_t(users[i].first) * E;
+      const float* yi = ys.data() + uint64_t(i) * E;
+      for (uint32_t c = 0; c < E; ++c) o[c] += users[i].second * yi[c];
     }
   }
 }
@@ -277,9 +307,14 @@ const ModelDesc& Forward::desc() const { return impl_->d; }
 uint32_t Forward::n_ctx() const { return impl_->n_ctx; }
 uint32_t Forward::n_past() const { return impl_->n_past; }
 std::vector<float> Forward::eval(std::span<const int32_t> tokens, uint32_t start_pos) {
-  return impl_->eval(tokens, start_pos);
+  return impl_->eval(tokens, start_pos, false);
+}
+std::vector<float> Forward::eval(std::span<const int32_t> tokens, uint32_t start_pos,
+                                 bool last_only) {
+  return impl_->eval(tokens, start_pos, last_only);
 }
 void Forward::reset() { impl_->n_past = 0; }
 void Forward::set_dump(DumpFn fn) { impl_->dump = std::move(fn); }
+void Forward::set_kernels(ForwardKernels k) { impl_->kernels = std::move(k); }
 
 }  // namespace moevk::ref

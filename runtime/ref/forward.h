@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "loader/model.h"
+#include "runtime/ref/ops.h"
 
 namespace moevk::gguf {
 class File;
@@ -26,6 +27,35 @@ namespace moevk::ref {
 // "ffn_moe_topk-L" is passed as floats holding the expert ids.
 using DumpFn =
     std::function<void(const std::string& name, std::span<const float> data, uint32_t row_len)>;
+
+// The routed experts of one MoE layer (or a dense FFN as one expert): gate and up are
+// [n_expert * n_ff] rows of n_embd, down [n_expert * n_embd] rows of n_ff; biases (gpt-oss)
+// [n_expert][n_ff] / [n_expert][n_embd] or empty. act: SwiGLU, or gpt-oss's clamped variant with
+// alpha and limit.
+struct ExpertWeights {
+  QMatrix gate, up, down;
+  std::span<const float> gate_b, up_b, down_b;
+  uint32_t n_expert = 0, n_ff = 0, n_embd = 0;
+  FfnAct act = FfnAct::Swiglu;
+  float alpha = 1.702f, limit = 7.0f;
+};
+// out[t] = sum over j < n_used with ids[t][j] >= 0 of weights[t][j] * down(act(gate x[t], up x[t]))
+// of expert ids[t][j] (0 for a token without ids); x [n_tok][n_embd], out [n_tok][n_embd]. Experts
+// are summed in ascending id order. Double accumulation.
+void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok, uint32_t n_used,
+                std::span<const int32_t> ids, std::span<const float> weights, std::span<float> out);
+
+// The products a Forward runs, replaceable: `--backend cpu` plugs in runtime/cpu's kernels. Empty
+// members use the reference (ref::matmul, ref::expert_ffn).
+struct ForwardKernels {
+  std::function<void(const QMatrix& w, std::span<const float> x, uint32_t n_tok,
+                     std::span<float> y)>
+      matmul;
+  std::function<void(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok,
+                     uint32_t n_used, std::span<const int32_t> ids, std::span<const float> weights,
+                     std::span<float> out)>
+      experts;
+};
 
 class Forward {
  public:
@@ -44,9 +74,13 @@ class Forward {
   // truncated to start_pos first) and returns logits [tokens.size()][n_vocab], one row per token.
   // moevk::Error for a token id outside the vocabulary or a position past n_ctx.
   std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos);
+  // The same, with logits [1][n_vocab] of the last token only when last_only (the head is skipped
+  // for the others).
+  std::vector<float> eval(std::span<const int32_t> tokens, uint32_t start_pos, bool last_only);
 
   void reset();  // empty the KV cache
   void set_dump(DumpFn fn);
+  void set_kernels(ForwardKernels k);
 
   struct Impl;
 

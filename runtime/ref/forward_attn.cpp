@@ -13,9 +13,9 @@ void Forward::Impl::attn_standard(uint32_t il, std::span<const float> h, uint32_
   const uint32_t od = d.n_head * d.n_embd_head_v;
   // q [T][n_head*head_k], k [T][n_head_kv*head_k], v [T][n_head_kv*head_v]
   std::vector<float> q(uint64_t(T) * qd), k(uint64_t(T) * kd), v(uint64_t(T) * vd);
-  matmul(w.wq, h, T, q);
-  matmul(w.wk, h, T, k);
-  matmul(w.wv, h, T, v);
+  mm(w.wq, h, T, q);
+  mm(w.wk, h, T, k);
+  mm(w.wv, h, T, v);
   if (!w.bq.empty()) {
     add_bias(q, w.bq);
     add_bias(k, w.bk);
@@ -48,7 +48,7 @@ void Forward::Impl::attn_standard(uint32_t il, std::span<const float> h, uint32_
                     std::span(o).subspan(t * od, od));
       },
       4);
-  matmul(w.wo, o, T, out);
+  mm(w.wo, o, T, out);
   if (!w.bo.empty()) add_bias(out.subspan(0, uint64_t(T) * d.n_embd), w.bo);
 }
 
@@ -66,15 +66,15 @@ void Forward::Impl::attn_mla(uint32_t il, std::span<const float> h, uint32_t T, 
   std::vector<float> q(uint64_t(T) * qd);
   if (d.q_lora_rank > 0) {
     std::vector<float> qa(uint64_t(T) * d.q_lora_rank);
-    matmul(w.wq_a, h, T, qa);
+    mm(w.wq_a, h, T, qa);
     rms_norm(qa, w.q_a_norm, d.rms_eps, d.q_lora_rank, qa);
-    matmul(w.wq_b, qa, T, q);
+    mm(w.wq_b, qa, T, q);
   } else {
-    matmul(w.wq, h, T, q);
+    mm(w.wq, h, T, q);
   }
   // kv_a [T][kvr + rot] = [c_kv | k_pe]
   std::vector<float> kva(uint64_t(T) * k_row);
-  matmul(w.wkv_a, h, T, kva);
+  mm(w.wkv_a, h, T, kva);
 
   std::vector<float> qf(uint64_t(H) * k_row), oc(uint64_t(H) * kvr);
   std::vector<float> o(uint64_t(T) * H * dv);
@@ -89,16 +89,16 @@ void Forward::Impl::attn_mla(uint32_t il, std::span<const float> h, uint32_t T, 
     for (uint32_t hh = 0; hh < H; ++hh) {
       float* qh = q.data() + uint64_t(t) * qd + uint64_t(hh) * dk;
       float* qfh = qf.data() + uint64_t(hh) * k_row;
-      matvec(w.wk_b.rows(uint64_t(hh) * kvr, kvr), std::span(qh, nope), std::span(qfh, kvr));
+      mm(w.wk_b.rows(uint64_t(hh) * kvr, kvr), std::span(qh, nope), 1, std::span(qfh, kvr));
       std::copy_n(qh + nope, rot, qfh + kvr);
       rope(std::span(qfh + kvr, rot), 1, rot, pos, rope_p);
     }
     attention(qf, w.k_cache, w.v_cache, pos, attn_p, {}, oc);
     for (uint32_t hh = 0; hh < H; ++hh)
-      matvec(w.wv_b.rows(uint64_t(hh) * dv, dv), std::span(oc).subspan(uint64_t(hh) * kvr, kvr),
+      mm(w.wv_b.rows(uint64_t(hh) * dv, dv), std::span(oc).subspan(uint64_t(hh) * kvr, kvr), 1,
              std::span(o).subspan((uint64_t(t) * H + hh) * dv, dv));
   }
-  matmul(w.wo, o, T, out);
+  mm(w.wo, o, T, out);
 }
 
 }  // namespace moevk::ref

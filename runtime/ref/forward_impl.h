@@ -43,9 +43,17 @@ struct Forward::Impl {
   RopeParams rope_p;
   AttnParams attn_p;  // scale, heads, dims (window per layer)
   DumpFn dump;
+  ForwardKernels kernels;
+
+  void mm(const QMatrix& w, std::span<const float> x, uint32_t n_tok, std::span<float> y) const {
+    if (kernels.matmul)
+      kernels.matmul(w, x, n_tok, y);
+    else
+      matmul(w, x, n_tok, y);
+  }
 
   void load();
-  std::vector<float> eval(std::span<const int32_t> tokens, uint32_t pos0);
+  std::vector<float> eval(std::span<const int32_t> tokens, uint32_t pos0, bool last_only);
 
   // x [T][n_embd] -> out [T][n_embd] (forward_attn.cpp)
   void attn_standard(uint32_t il, std::span<const float> h, uint32_t T, uint32_t pos0,

@@ -1,0 +1,272 @@
+// AVX2 (+FMA, F16C) kernels, built per function with __attribute__((target)) so the binary still
+// runs on CPUs without AVX2 (kernels.cpp checks the CPU before using this table). Integer products
+// use vpmaddubsw (unsigned x signed bytes -> int16 pairs) then vpmaddwd (-> int32); signed weights
+// go through the sign trick |w| x sign(a, w).
+#include <cstring>
+#include <type_traits>
+
+#include "loader/quants_internal.h"
+#include "runtime/cpu/kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define MOEVK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace moevk::cpu {
+
+namespace {
+
+using namespace quant;
+
+MOEVK_AVX2 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+MOEVK_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// 8 int32 partial sums of u[i] * s[i] (u unsigned bytes <= 127 in pairs, s signed).
+MOEVK_AVX2 inline __m256i dot_us(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+// 8 int32 partial sums of w[i] * a[i], both signed (w != -128).
+MOEVK_AVX2 inline __m256i dot_ss(__m256i w, __m256i a) {
+  return dot_us(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+// 16 packed nibbles -> 32 bytes: the low nibbles in bytes 0..15, the high ones in 16..31.
+MOEVK_AVX2 inline __m256i nibbles(const uint8_t* p) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i m = _mm_set1_epi8(0x0f);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m), _mm_and_si128(x, m));
+}
+MOEVK_AVX2 inline __m256i load(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+MOEVK_AVX2 float dot_q8_0(const void* w, const void* a, int64_t n) {
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256 p = _mm256_cvtepi32_ps(dot_ss(load(b[i].qs), load(q[i].q)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * q[i].d), p, acc);
+  }
+  return hsum(acc);
+}
+
+// Q4_0 (offset 8) and Q4_1 (min): unsigned nibbles against signed activations.
+MOEVK_AVX2 float dot_q4_0(const void* w, const void* a, int64_t n) {
+  const BlockQ4_0* b = static_cast<const BlockQ4_0*>(w);
+  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float off = 0;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const float d = h2f(b[i].d);
+    const __m256 p = _mm256_cvtepi32_ps(dot_us(nibbles(b[i].qs), load(q[i].q)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * q[i].d), p, acc);
+    off += d * q[i].s;
+  }
+  return hsum(acc) - 8.0f * off;
+}
+
+MOEVK_AVX2 float dot_q4_1(const void* w, const void* a, int64_t n) {
+  const BlockQ4_1* b = static_cast<const BlockQ4_1*>(w);
+  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float off = 0;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256 p = _mm256_cvtepi32_ps(dot_us(nibbles(b[i].qs), load(q[i].q)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * q[i].d), p, acc);
+    off += h2f(b[i].m) * q[i].s;
+  }
+  return hsum(acc) + off;
+}
+
+// IQ4_NL and MXFP4: nibbles index a 16-entry signed table (vpshufb).
+template <typename B>
+MOEVK_AVX2 float dot_lut4(const void* w, const void* a, int64_t n) {
+  const B* b = static_cast<const B*>(w);
+  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
+  constexpr bool kNl = std::is_same_v<B, BlockIQ4_NL>;
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kNl ? kIQ4Values : kMXFP4Values));
+  const __m256i lut = _mm256_set_m128i(t, t);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    float d;
+    if constexpr (kNl)
+      d = h2f(b[i].d);
+    else
+      d = e8m0_to_fp32_half(b[i].e);
+    const __m256i v = _mm256_shuffle_epi8(lut, nibbles(b[i].qs));
+    const __m256 p = _mm256_cvtepi32_ps(dot_ss(v, load(q[i].q)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * q[i].d), p, acc);
+  }
+  return hsum(acc);
+}
+
+MOEVK_AVX2 inline void scales_k4(const uint8_t* s, int32_t* sc, int32_t* m) {
+  for (int j = 0; j < 4; ++j) sc[j] = s[j] & 63, m[j] = s[j + 4] & 63;
+  for (int j = 4; j < 8; ++j) {
+    sc[j] = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
+    m[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins; the mins meet the bsums.
+template <bool kQ5>
+MOEVK_AVX2 float dot_qk45(const void* w, const void* a, int64_t n) {
+  const BlockQ8_256* q = static_cast<const BlockQ8_256*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const uint8_t *scales, *qs, *qhp = nullptr;
+    uint16_t dh, dminh;
+    if constexpr (kQ5) {
+      const BlockQ5_K& b = static_cast<const BlockQ5_K*>(w)[i];
+      scales = b.scales, qs = b.qs, qhp = b.qh, dh = b.d, dminh = b.dmin;
+    } else {
+      const BlockQ4_K& b = static_cast<const BlockQ4_K*>(w)[i];
+      scales = b.scales, qs = b.qs, dh = b.d, dminh = b.dmin;
+    }
+    int32_t sc[8], m[8];
+    scales_k4(scales, sc, m);
+    int32_t sm = 0;
+    for (int j = 0; j < 8; ++j) sm += m[j] * (q[i].bsums[2 * j] + q[i].bsums[2 * j + 1]);
+    __m256i qh;
+    if constexpr (kQ5) qh = load(qhp);
+    __m256i si = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i v = load(qs + 32 * j);
+      __m256i lo = _mm256_and_si256(v, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      if constexpr (kQ5) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+        qh = _mm256_srli_epi16(qh, 2);
+      }
+      const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load(q[i].q + 64 * j)),
+                                           _mm256_set1_epi16(int16_t(sc[2 * j])));
+      const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load(q[i].q + 64 * j + 32)),
+                                           _mm256_set1_epi16(int16_t(sc[2 * j + 1])));
+      si = _mm256_add_epi32(si, _mm256_add_epi32(pl, ph));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(dh) * q[i].d), _mm256_cvtepi32_ps(si), acc);
+    acc_m += h2f(dminh) * q[i].d * float(sm);
+  }
+  return hsum(acc) - acc_m;
+}
+
+// Q6_K: 6-bit values 0..63 (offset 32 taken off through the bsums), 16 int8 scales.
+MOEVK_AVX2 float dot_q6_k(const void* w, const void* a, int64_t n) {
+  const BlockQ6_K* b = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_256* q = static_cast<const BlockQ8_256*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const int8_t* sc = b[i].scales;
+    int32_t off = 0;
+    for (int j = 0; j < 16; ++j) off += int32_t(sc[j]) * q[i].bsums[j];
+    __m256i si = _mm256_setzero_si256();
+    for (int c = 0; c < 2; ++c) {
+      const __m256i l0 = load(b[i].ql + 64 * c), l1 = load(b[i].ql + 64 * c + 32);
+      const __m256i h = load(b[i].qh + 32 * c);
+      __m256i v[4];
+      v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+      v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+      v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+      v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+      for (int k = 0; k < 4; ++k) {
+        const int s = 8 * c + 2 * k;
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+        const __m256i p = _mm256_maddubs_epi16(v[k], load(q[i].q + 128 * c + 32 * k));
+        si = _mm256_add_epi32(si, _mm256_madd_epi16(p, scv));
+      }
+    }
+    const float d = h2f(b[i].d) * q[i].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(si), acc);
+    acc = _mm256_sub_ps(acc, _mm256_setr_ps(d * 32.0f * float(off), 0, 0, 0, 0, 0, 0, 0));
+  }
+  return hsum(acc);
+}
+
+MOEVK_AVX2 float dot_f32(const void* w, const void* a, int64_t n) {
+  const float* x = static_cast<const float*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+  }
+  float r = hsum(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) r += x[i] * y[i];
+  return r;
+}
+
+template <bool kBf16>
+MOEVK_AVX2 inline __m256 load8_half(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (kBf16)
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  else
+    return _mm256_cvtph_ps(h);
+}
+
+template <bool kBf16>
+MOEVK_AVX2 float dot_half(const void* w, const void* a, int64_t n) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(load8_half<kBf16>(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(load8_half<kBf16>(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+  }
+  float r = hsum(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) r += (kBf16 ? bf16_to_fp32(x[i]) : fp16_to_fp32(x[i])) * y[i];
+  return r;
+}
+
+KernelTable make_avx2() {
+  KernelTable k = portable_kernels();
+  auto set = [&](GgmlType t, DotFn f) { k.dot[static_cast<uint32_t>(t)] = f; };
+  set(GgmlType::F32, dot_f32);
+  set(GgmlType::F16, dot_half<false>);
+  set(GgmlType::BF16, dot_half<true>);
+  set(GgmlType::Q8_0, dot_q8_0);
+  set(GgmlType::Q4_0, dot_q4_0);
+  set(GgmlType::Q4_1, dot_q4_1);
+  set(GgmlType::IQ4_NL, dot_lut4<BlockIQ4_NL>);
+  set(GgmlType::MXFP4, dot_lut4<BlockMXFP4>);
+  set(GgmlType::Q4_K, dot_qk45<false>);
+  set(GgmlType::Q5_K, dot_qk45<true>);
+  set(GgmlType::Q6_K, dot_q6_k);
+  return k;
+}
+
+}  // namespace
+
+const KernelTable* avx2_kernels() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                         __builtin_cpu_supports("f16c");
+  if (!ok) return nullptr;
+  static const KernelTable k = make_avx2();
+  return &k;
+}
+
+}  // namespace moevk::cpu
+
+#else  // not x86-64
+
+namespace moevk::cpu {
+const KernelTable* avx2_kernels() { return nullptr; }
+}  // namespace moevk::cpu
+
+#endif
