@@ -33,7 +33,7 @@ options:
   --prompt-ids LIST     comma-separated token ids (at least one)
   --decode-ids LIST     comma-separated token ids fed one at a time after the prompt
   --out FILE            output file (required)
-  --backend NAME        vulkan (default) or cpu (the reference forward pass)
+  --backend NAME        vulkan (default), cpu (SIMD kernels) or ref (the reference forward pass)
   --gpu-mem SIZE        GPU memory budget for the vulkan backend (6G, 512M, ...)
   --device N            Vulkan device index (see `moevk devices`; default: the best one)
   --ctx N               KV cache size (default: prompt + decode length)

@@ -9,7 +9,8 @@ namespace moevk::cli {
 
 const char* const kEngineHelp =
     "  -c, --ctx-size N      context size in tokens (default: the model's, at most 4096)\n"
-    "  --backend NAME        vulkan (default) or cpu (the reference forward pass)\n"
+    "  --backend NAME        vulkan (default), cpu (SIMD kernels) or ref (the reference forward pass)\n"
+    "  --threads N           cpu backend threads (default: the physical cores)\n"
     "  --gpu-mem SIZE        GPU memory budget (6G, 512M, ...; default: no limit)\n"
     "  --device N            Vulkan device index (see `moevk devices`; default: the best one)\n";
 
@@ -24,6 +25,7 @@ const char* const kSamplerHelp =
 
 void engine_options(Args& args) {
   args.option({"-c", "--ctx-size"}).option({"--backend"}).option({"--gpu-mem"}).option({"--device"});
+  args.option({"--threads"});
 }
 
 EngineOptions engine_options_from(const Args& args) {
@@ -32,6 +34,7 @@ EngineOptions engine_options_from(const Args& args) {
   o.backend = backend_from_name(args.get("--backend").value_or("vulkan"));
   o.gpu_mem = args.get_size("--gpu-mem", 0);
   o.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
+  o.n_threads = static_cast<unsigned>(args.get_int("--threads", 0, 1, 1024));
   return o;
 }
 

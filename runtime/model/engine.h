@@ -1,5 +1,6 @@
 // Engine: one loaded model that turns token ids into logits, on the GPU (Vulkan) or the CPU (SIMD
-// kernels, or the double-precision reference forward pass). The CLI, the session and the C API speak only to this interface.
+// kernels, or the double-precision reference forward pass). The CLI, the session and the C API
+// speak only to this interface.
 #pragma once
 
 #include <cstdint>
