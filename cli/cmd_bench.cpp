@@ -161,13 +161,7 @@ int32_t argmax(const std::vector<float>& v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-void add(EvalStats& total, const EvalStats& s) {
-  total.tokens += s.tokens;
-  total.dispatches += s.dispatches;
-  total.barriers += s.barriers;
-  total.submits += s.submits;
-  total.weight_bytes += s.weight_bytes;
-}
+void add(EvalStats& total, const EvalStats& s) { total += s; }
 
 struct Bandwidth {
   double gb_s = 0;  // 10^9 bytes per second, read + write bytes for a measured copy

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli/args.h"
+#include "cli/common.h"
 #include "cli/command.h"
 #include "loader/error.h"
 #include "loader/gguf.h"
@@ -34,7 +35,10 @@ options:
   --decode-ids LIST     comma-separated token ids fed one at a time after the prompt
   --out FILE            output file (required)
   --backend NAME        vulkan (default), cpu (SIMD kernels) or ref (the reference forward pass)
-  --gpu-mem SIZE        GPU memory budget for the vulkan backend (6G, 512M, ...)
+  --gpu-mem SIZE        GPU memory budget for the vulkan backend (6G, 512M, ...); below the
+                        resident size experts stream from host memory
+  --cache-policy NAME   expert cache policy when streaming: lru (default) or lfu
+  --trace FILE          write every token's expert ids per MoE layer to FILE
   --device N            Vulkan device index (see `moevk devices`; default: the best one)
   --ctx N               KV cache size (default: prompt + decode length)
   --stats               per decoded token: dispatches, barriers, round trips, weight bytes
@@ -65,6 +69,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
   args.option({"-h", "--help"}, false).option({"-m", "--model"}).option({"--prompt-ids"});
   args.option({"--decode-ids"}).option({"--out"}).option({"--backend"}).option({"--gpu-mem"});
   args.option({"--stats"}, false).option({"--ctx"}).option({"--device"});
+  args.option({"--cache-policy"}).option({"--trace"});
   if (!args.parse(argv, "logits", kLogitsUsage)) return 2;
   if (args.has("--help")) {
     std::fputs(kLogitsUsage, stdout);
@@ -82,6 +87,8 @@ int cmd_logits(const std::vector<std::string>& argv) {
   opts.backend = backend_from_name(backend);
   opts.gpu_mem = args.get_size("--gpu-mem", 0);
   opts.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
+  opts.cache_policy = args.get("--cache-policy").value_or("lru");
+  opts.trace_path = args.get("--trace").value_or("");
   if (auto v = args.get("--ctx")) {
     uint32_t n = 0;
     auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -106,18 +113,16 @@ int cmd_logits(const std::vector<std::string>& argv) {
 
   std::unique_ptr<Engine> be = make_engine(file, opts);
   std::vector<float> logits = be->eval(*prompt, 0);
+  EvalStats all = be->last_stats();  // prompt and decode: the expert cache's figures
   uint32_t pos = static_cast<uint32_t>(prompt->size());
   EvalStats total;
   for (int32_t id : decode) {
     std::vector<float> row = be->eval(std::span(&id, 1), pos++);
     logits.insert(logits.end(), row.begin(), row.end());
-    const EvalStats s = be->last_stats();
-    total.tokens += s.tokens;
-    total.dispatches += s.dispatches;
-    total.barriers += s.barriers;
-    total.submits += s.submits;
-    total.weight_bytes += s.weight_bytes;
+    total += be->last_stats();
+    all += be->last_stats();
   }
+  if (stats) print_memory_and_streaming(*be, all);
   if (stats && total.tokens) {
     const double n = static_cast<double>(total.tokens);
     std::fprintf(stderr,

@@ -11,7 +11,10 @@ const char* const kEngineHelp =
     "  -c, --ctx-size N      context size in tokens (default: the model's, at most 4096)\n"
     "  --backend NAME        vulkan (default), cpu (SIMD kernels) or ref (the reference forward pass)\n"
     "  --threads N           cpu backend threads (default: the physical cores)\n"
-    "  --gpu-mem SIZE        GPU memory budget (6G, 512M, ...; default: no limit)\n"
+    "  --gpu-mem SIZE        GPU memory budget (6G, 512M, ...; default: the free VRAM less a margin);\n"
+    "                        below the model's resident size, experts stream from host memory\n"
+    "  --cache-policy NAME   expert cache policy when streaming: lru (default) or lfu\n"
+    "  --trace FILE          write every token's expert ids per MoE layer to FILE\n"
     "  --device N            Vulkan device index (see `moevk devices`; default: the best one)\n";
 
 const char* const kSamplerHelp =
@@ -26,6 +29,7 @@ const char* const kSamplerHelp =
 void engine_options(Args& args) {
   args.option({"-c", "--ctx-size"}).option({"--backend"}).option({"--gpu-mem"}).option({"--device"});
   args.option({"--threads"});
+  args.option({"--cache-policy"}).option({"--trace"});
 }
 
 EngineOptions engine_options_from(const Args& args) {
@@ -35,6 +39,8 @@ EngineOptions engine_options_from(const Args& args) {
   o.gpu_mem = args.get_size("--gpu-mem", 0);
   o.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
   o.n_threads = static_cast<unsigned>(args.get_int("--threads", 0, 1, 1024));
+  o.cache_policy = args.get("--cache-policy").value_or("lru");
+  o.trace_path = args.get("--trace").value_or("");
   return o;
 }
 
@@ -74,6 +80,37 @@ void print_generation_stats(const GenerationStats& st, const Engine& engine, boo
                  (unsigned long long)t.tokens, t.dispatches / n, t.barriers / n, t.submits / n,
                  sched::format_size(static_cast<uint64_t>(t.weight_bytes / n)).c_str());
   }
+  if (stats) {
+    EvalStats all = st.prompt_totals;
+    all += st.decode_totals;
+    print_memory_and_streaming(engine, all);
+  }
+}
+
+void print_memory_and_streaming(const Engine& engine, const EvalStats& stats) {
+  const MemoryReport m = engine.memory_report();
+  if (m.mode.empty()) return;  // not a GPU engine
+  auto sz = [](uint64_t b) { return sched::format_size(b); };
+  std::fprintf(stderr, "device memory: %s, budget %s, planned %s (%llu bytes), allocated %s (%llu bytes, "
+                       "peak %llu); %llu of %llu experts in VRAM slots\n",
+               m.mode.c_str(), sz(m.budget).c_str(), sz(m.planned).c_str(), (unsigned long long)m.planned,
+               sz(m.allocated).c_str(), (unsigned long long)m.allocated, (unsigned long long)m.peak,
+               (unsigned long long)m.n_slots, (unsigned long long)m.total_experts);
+  if (!stats.streaming) return;
+  for (size_t i = 0; i < stats.layers.size(); ++i) {
+    const LayerStreamStats& l = stats.layers[i];
+    std::fprintf(stderr, "  moe layer %2zu: hits %llu, misses %llu, prefetch hits %llu, copied %s, read in place "
+                         "%s, stalled %.2f ms\n",
+                 i, (unsigned long long)l.hits, (unsigned long long)l.misses, (unsigned long long)l.prefetch_hits,
+                 sz(l.bytes_copied).c_str(), sz(l.bytes_in_place).c_str(), l.stall_ms);
+  }
+  const LayerStreamStats t = stats.total();
+  const double uses = double(t.hits + t.misses);
+  std::fprintf(stderr, "expert cache: hits %llu, misses %llu, hit rate %.1f%%, prefetch hits %llu, copied %s, "
+                       "read in place %s, stalled %.2f ms (%llu tokens)\n",
+               (unsigned long long)t.hits, (unsigned long long)t.misses, uses ? 100.0 * t.hits / uses : 0.0,
+               (unsigned long long)t.prefetch_hits, sz(t.bytes_copied).c_str(), sz(t.bytes_in_place).c_str(),
+               t.stall_ms, (unsigned long long)stats.tokens);
 }
 
 LoadedModel load_model(const gguf::File& file, const EngineOptions& options) {

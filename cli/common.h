@@ -13,7 +13,7 @@
 
 namespace moevk::cli {
 
-// Declares -c/--ctx-size, --backend, --gpu-mem, --device on args.
+// Declares -c/--ctx-size, --backend, --gpu-mem, --device, --cache-policy, --trace on args.
 void engine_options(Args& args);
 EngineOptions engine_options_from(const Args& args);
 // Declares --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --seed.
@@ -31,6 +31,10 @@ struct LoadedModel {
   std::unique_ptr<Engine> engine;
 };
 LoadedModel load_model(const gguf::File& file, const EngineOptions& options);
+
+// Device memory (planned, allocated) and, when streaming, the expert cache per MoE layer and one
+// total line with "misses N" (stderr).
+void print_memory_and_streaming(const Engine& engine, const EvalStats& stats);
 
 // Prompt and generation speed and memory (stderr); with `stats`, per decoded token figures.
 void print_generation_stats(const GenerationStats& st, const Engine& engine, bool stats);

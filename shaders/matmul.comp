@@ -7,10 +7,10 @@
 //   MATMUL_ID (experts grouped by the router): workgroup z = group g. Groups g < n_expert hold the
 //     (token, selected expert) pairs routed to expert g, group n_expert the pairs with an invalid id
 //     (written by moe_route.comp into data_route: offsets [n_expert + 2], then entries [n_sel], each
-//     entry sel = t * n_used + i). Expert g's matrix is slot data_slots[g] of the pool data_a (one
-//     slot = slot_stride bytes); x(t, i) at data_b + 4 * (t * x_tok_stride + i * x_expert_stride)
+//     entry sel = t * n_used + i). Expert g's matrix starts data_a bytes into its slot,
+//     whose address is data_slots[g] (uint64 as two words, 0 = no slot); x(t, i) at data_b + 4 * (t * x_tok_stride + i * x_expert_stride)
 //     floats, y(sel) at data_d + 4 * sel * y_stride, bias [n_expert][n_rows] (or 0). A pair with no
-//     slot (kNoSlot) or an invalid id gets NaN rows, as in matvec_id.
+//     slot or an invalid id gets NaN rows, as in matvec_id.
 // Tile: BM weight rows x BN tokens per workgroup of 128 invocations, BK columns per step; each
 // invocation accumulates TM x TN outputs in f32. Workgroup x = row tile, y = token tile (striding
 // over the group by gl_NumWorkGroups.y tiles), z = group. n_cols must be a multiple of 8.
@@ -36,7 +36,6 @@ layout(push_constant, std430) uniform PC {
   uint64_t data_res;
   uint64_t data_route;
   uint64_t data_slots;
-  uint64_t slot_stride;
   uint n_rows;
   uint n_cols;
   uint row_bytes;
@@ -68,19 +67,22 @@ void main() {
 #if defined(MATMUL_ID)
   const uint begin = UintRef(pc.data_route).v[g];
   const uint count = UintRef(pc.data_route).v[g + 1u] - begin;
-  const uint slot = g < pc.n_expert ? UintRef(pc.data_slots).v[g] : 0xFFFFFFFFu;
+  const uint64_t slot = g < pc.n_expert ? expert_slot_address(pc.data_slots, g) : 0ul;
+  const bool no_slot = slot == 0ul;
 #else
-  const uint begin = 0u, count = pc.n_tok, slot = 0u;
+  const uint begin = 0u, count = pc.n_tok;
+  const uint64_t slot = 0ul;
+  const bool no_slot = false;
 #endif
   const uint tr = tid % 16u, tc = tid / 16u;  // this invocation's rows tr + 16 i, columns tc + 8 j
   const uint64_t first =
-      pc.data_a + uint64_t(slot) * pc.slot_stride + uint64_t(row0) * pc.row_bytes;  // row row0
+      slot + pc.data_a + uint64_t(row0) * pc.row_bytes;  // row row0
   UintRef a = UintRef(first & ~uint64_t(3));
   const uint off0 = uint(first & uint64_t(3));
   const uint64_t bias = pc.data_bias == 0ul ? 0ul : pc.data_bias + uint64_t(g) * pc.n_rows * 4ul;
 
   for (uint c0 = gl_WorkGroupID.y * BN; c0 < count; c0 += gl_NumWorkGroups.y * BN) {
-    if (slot == 0xFFFFFFFFu) {  // uniform over the workgroup: no barrier is skipped unevenly
+    if (no_slot) {  // uniform over the workgroup: no barrier is skipped unevenly
       for (uint k = tid; k < BM * BN; k += WG) {
         const uint r = row0 + k % BM, c = c0 + k / BM;
         if (r < pc.n_rows && c < count)

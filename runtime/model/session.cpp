@@ -21,14 +21,6 @@ Session::Session(Engine& engine, const Tokenizer& tokenizer, const SamplerParams
 
 bool Session::is_end_of_generation(int32_t id) const { return tokenizer_.vocab().is_eog(id); }
 
-static void add(EvalStats& a, const EvalStats& b) {
-  a.tokens += b.tokens;
-  a.dispatches += b.dispatches;
-  a.barriers += b.barriers;
-  a.submits += b.submits;
-  a.weight_bytes += b.weight_bytes;
-}
-
 GenerationStats Session::generate(const std::vector<int32_t>& prompt, int n_predict,
                                   const std::function<void(const std::string&)>& on_text,
                                   const std::atomic<bool>* stop) {
@@ -47,6 +39,7 @@ GenerationStats Session::generate(const std::vector<int32_t>& prompt, int n_pred
   std::vector<int32_t> todo(prompt.begin() + static_cast<std::ptrdiff_t>(keep), prompt.end());
   auto t0 = clock::now();
   std::vector<float> logits = engine_.eval(todo, static_cast<uint32_t>(keep), Logits::Last);
+  st.prompt_totals = engine_.last_stats();
   st.prompt_seconds = std::chrono::duration<double>(clock::now() - t0).count();
   st.prompt_tokens = todo.size();
   history_.insert(history_.end(), todo.begin(), todo.end());
@@ -75,7 +68,7 @@ GenerationStats Session::generate(const std::vector<int32_t>& prompt, int n_pred
     }
     std::vector<float> l =
         engine_.eval(std::span<const int32_t>(&next, 1), static_cast<uint32_t>(history_.size()), Logits::Last);
-    add(st.decode_totals, engine_.last_stats());
+    st.decode_totals += engine_.last_stats();
     history_.push_back(next);
     row.assign(l.end() - static_cast<std::ptrdiff_t>(n_vocab), l.end());
   }

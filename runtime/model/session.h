@@ -25,6 +25,7 @@ struct GenerationStats {
   double prompt_seconds = 0;
   uint64_t generated_tokens = 0;
   double generate_seconds = 0;
+  EvalStats prompt_totals;  // the prompt's evaluation
   EvalStats decode_totals;  // summed over the decoded tokens
   StopReason stop = StopReason::Length;
 };

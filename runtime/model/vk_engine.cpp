@@ -21,10 +21,14 @@ std::unique_ptr<Engine> make_vulkan_engine(const gguf::File& file, const EngineO
 
 namespace {
 
-constexpr uint64_t kChunk = 256ull << 20;  // arena chunk (capped by maxMemoryAllocationSize)
 constexpr uint64_t kStaging = 64ull << 20;
 
-bool is_expert_tensor(const std::string& name) { return name.find("_exps.") != std::string::npos; }
+// A routed expert's matrix (its bias is an ordinary tensor): laid out in slots, not as a tensor.
+bool is_expert_matrix(const std::string& name) {
+  sched::TensorEntry t{name};
+  sched::classify_tensor(t);
+  return t.expert;
+}
 
 }  // namespace
 
@@ -35,32 +39,55 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   // are large).
   max_batch_ = std::min<uint32_t>(n_ctx_, 512);
   logit_rows_ = std::min<uint32_t>(max_batch_, 64);
-
-  // The memory plan decides resident vs streaming; this engine keeps every expert resident.
-  sched::PlanOptions po;
-  po.n_ctx = n_ctx_;
-  po.n_batch = max_batch_;
-  po.budget = o.gpu_mem;
-  sched::MemoryPlan plan = sched::require_plan(sched::plan_input_from_file(file), po);
-  if (plan.mode == sched::PlanMode::Streaming)
-    fail("--gpu-mem {} is below what keeping every expert resident needs ({}); expert streaming is "
-         "not implemented yet, so raise the budget or leave --gpu-mem out\n{}",
-         sched::format_size(o.gpu_mem), sched::format_size(plan.resident_bytes), plan.describe());
+  sched::PlanInput plan_in = sched::plan_input_from_file(file);  // validates before the device
 
   vk::DeviceOptions dopt = vk::DeviceOptions::from_env();
   if (o.device >= 0) dopt.device_index = o.device;
   ctx_ = std::make_unique<vk::Context>(dopt);
   mv_cfg_ = ops::matvec_config_for(ctx_->features());
-  // Arenas sized to what they will hold (each tensor 256-byte aligned), so small models stay small.
-  uint64_t non_expert = 4096, expert = 4096;
-  for (const auto& t : file.tensors()) (is_expert_tensor(t.name) ? expert : non_expert) += t.n_bytes + 256;
-  non_expert += 256 * 1024;  // slot tables
-  weights_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, std::min(kChunk, non_expert),
+
+  // The memory plan: resident when the budget allows, else a slot pool with the rest streamed.
+  // Every device allocation below follows it (vk::Arena with the plan's chunks), and the context
+  // refuses any allocation past the budget.
+  const vk::Features& f = ctx_->features();
+  sched::PlanOptions po;
+  po.n_ctx = n_ctx_;
+  po.n_batch = max_batch_;
+  po.alloc_cap = std::min<uint64_t>(1ull << 30, f.max_allocation ? f.max_allocation : 1ull << 30);
+  po.unified = f.unified_memory;
+  po.budget = o.gpu_mem;
+  bool auto_budget = false;
+  if (po.budget == 0) {  // free VRAM minus a margin, or the device-local heap
+    const uint64_t free = ctx_->device_memory_free();
+    po.budget = free ? free - std::min(free, std::max<uint64_t>(free / 10, 256ull << 20))
+                     : f.device_local_bytes;
+    auto_budget = true;
+  }
+  plan_ = sched::plan_memory(plan_in, po);
+  if (plan_.mode == sched::PlanMode::Impossible)
+    fail("{}{}", auto_budget ? "the free GPU memory is too small for this model: " : "", plan_.error);
+  streaming_ = plan_.mode == sched::PlanMode::Streaming;
+  if (streaming_ && auto_budget && o.progress)
+    std::fprintf(stderr, "moevk: the model does not fit the free GPU memory (%s): streaming experts\n",
+                 sched::format_size(po.budget).c_str());
+  ctx_->set_memory_budget(po.budget);
+  const uint64_t cap = po.alloc_cap;
+  weights_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, plan_.weights.chunks, cap,
                                          "non-expert weights");
-  experts_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, std::min(kChunk, expert), "expert pool");
-  cache_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, std::min(kChunk, plan.kv_bytes + 65536),
-                                       "KV cache");
-  scratch_arena_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, 16ull << 20, "activations");
+  slots_arena_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, plan_.slots.chunks, cap,
+                                             "expert slots");
+  cache_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, plan_.kv.chunks, cap, "KV cache");
+  scratch_arena_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, plan_.scratch.chunks, cap,
+                                               "activations");
+  const sched::CachePolicy policy = sched::cache_policy_from_name(o.cache_policy);
+  if (streaming_)
+    cache_policy_ = std::make_unique<sched::ExpertCache>(uint32_t(plan_.moe_layers.size()),
+                                                         d_.n_expert, plan_.n_slots, policy);
+  if (!o.trace_path.empty()) {
+    trace_ = std::make_unique<std::ofstream>(o.trace_path);
+    if (!*trace_) fail("cannot open the trace file '{}' for writing", o.trace_path);
+    *trace_ << "# moevk routing trace: one line per token and MoE layer: position, layer, expert ids\n";
+  }
 
   rope_ = ref::rope_params(d_);
   gate_ = ref::GateParams::of(d_);
@@ -69,26 +96,40 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   weight_bytes_per_token_ = moevk::weight_bytes_per_token(file, d_);
   output_head_bytes_ = (d_.tied_output ? tensor("token_embd.weight") : tensor("output.weight"))->bytes;
   rec_ = std::make_unique<vk::Recorder>(*ctx_);
+  MOEVK_ASSERT(ctx_->memory().allocated <= plan_.used_bytes,
+               fmt::format("allocated {} bytes, more than the plan's {}", ctx_->memory().allocated,
+                           plan_.used_bytes));
 }
 
 VkEngine::~VkEngine() = default;
 
 std::string VkEngine::backend_name() const { return "vulkan (" + ctx_->features().name + ")"; }
 
-uint64_t VkEngine::device_bytes() const {
-  return weights_->reserved() + experts_->reserved() + cache_->reserved() + scratch_arena_->reserved();
+uint64_t VkEngine::device_bytes() const { return ctx_->memory().allocated; }
+
+MemoryReport VkEngine::memory_report() const {
+  MemoryReport r;
+  r.mode = sched::plan_mode_name(plan_.mode);
+  r.budget = plan_.options.budget;
+  r.planned = plan_.used_bytes;
+  r.allocated = ctx_->memory().allocated;
+  r.peak = ctx_->memory().peak;
+  r.n_slots = plan_.n_slots;
+  r.total_experts = plan_.total_experts;
+  return r;
 }
 
 void VkEngine::upload_weights(bool progress) {
   uint64_t total = 0;
-  for (const auto& t : file_.tensors()) total += t.n_bytes;
+  for (const auto& t : file_.tensors())
+    if (!is_expert_matrix(t.name)) total += t.n_bytes;
   Progress bar("uploading weights", total, progress);
   vk::Buffer staging(*ctx_, std::min<uint64_t>(kStaging, std::max<uint64_t>(total, 4)), vk::MemoryKind::Staging,
                      "weight upload staging");
   for (const auto& t : file_.tensors()) {
+    if (is_expert_matrix(t.name)) continue;  // set_up_experts() lays them out in slots
     auto bytes = file_.tensor_data(t);
-    vk::Arena& arena = is_expert_tensor(t.name) ? *experts_ : *weights_;
-    vk::View dst = arena.alloc(t.n_bytes);
+    vk::View dst = weights_->alloc(t.n_bytes);
     for (uint64_t off = 0; off < t.n_bytes; off += staging.size()) {
       uint64_t n = std::min<uint64_t>(staging.size(), t.n_bytes - off);
       std::memcpy(staging.mapped(), bytes.data() + off, n);
@@ -106,13 +147,7 @@ void VkEngine::upload_weights(bool progress) {
     tensors_.emplace(t.name, dt);
   }
   bar.finish();
-
-  // The slot table of resident mode: expert (or MLA head) i lives in slot i.
-  uint32_t n_ids = std::max({d_.n_expert, d_.n_head, 1u});
-  std::vector<uint32_t> ident(n_ids);
-  for (uint32_t i = 0; i < n_ids; ++i) ident[i] = i;
-  identity_slots_ = weights_->alloc(n_ids * 4ull);
-  vk::upload(*ctx_, identity_slots_, ident.data(), n_ids * 4ull);
+  set_up_experts(progress);
 
   auto L = [](uint32_t il, const char* s) { return layer_tensor_name(il, s); };
   layers_.resize(d_.n_layer);
@@ -131,8 +166,8 @@ void VkEngine::upload_weights(bool progress) {
       }
       w.wkv_a = tensor(L(il, "attn_kv_a_mqa.weight"));
       w.kv_a_norm = tensor(L(il, "attn_kv_a_norm.weight"));
-      w.wk_b = expert_pool(L(il, "attn_k_b.weight"), d_.n_head, identity_slots_);
-      w.wv_b = expert_pool(L(il, "attn_v_b.weight"), d_.n_head, identity_slots_);
+      w.wk_b = head_pool(L(il, "attn_k_b.weight"), d_.n_head);
+      w.wv_b = head_pool(L(il, "attn_v_b.weight"), d_.n_head);
     } else {
       w.wq = tensor(L(il, "attn_q.weight"));
       w.wk = tensor(L(il, "attn_k.weight"));
@@ -158,9 +193,24 @@ void VkEngine::upload_weights(bool progress) {
     w.router = tensor(L(il, "ffn_gate_inp.weight"));
     if (d_.routing.router_bias) w.router_b = tensor(L(il, "ffn_gate_inp.bias"));
     if (d_.routing.selection_bias) w.sel_bias = tensor(L(il, "exp_probs_b.bias"));
-    w.gate_exps = expert_pool(L(il, "ffn_gate_exps.weight"), d_.n_expert, identity_slots_);
-    w.up_exps = expert_pool(L(il, "ffn_up_exps.weight"), d_.n_expert, identity_slots_);
-    w.down_exps = expert_pool(L(il, "ffn_down_exps.weight"), d_.n_expert, identity_slots_);
+    // The experts' matrices inside each slot, found through the layer's table.
+    const MoeLayer& m = moe_[moe_of_layer_[il]];
+    auto pool = [&](const char* role, uint64_t offset) {
+      const gguf::TensorInfo* t = file_.find_tensor(L(il, role));
+      if (!t) fail("missing tensor '{}'", L(il, role));
+      ops::ExpertPool p;
+      p.slots = m.table;
+      p.offset = offset;
+      p.slot_bytes = m.slot.bytes;
+      p.n_expert = d_.n_expert;
+      p.type = t->type;
+      p.n_cols = static_cast<uint32_t>(t->ne[0]);
+      p.n_rows = static_cast<uint32_t>(t->n_elements / t->ne[0] / d_.n_expert);
+      return p;
+    };
+    w.gate_exps = pool("ffn_gate_exps.weight", m.slot.gate_offset);
+    w.up_exps = pool("ffn_up_exps.weight", m.slot.up_offset);
+    w.down_exps = pool("ffn_down_exps.weight", m.slot.down_offset);
     if (d_.arch == Arch::GptOss) {
       w.gate_exps_b = tensor(L(il, "ffn_gate_exps.bias"));
       w.up_exps_b = tensor(L(il, "ffn_up_exps.bias"));
@@ -184,16 +234,20 @@ const DeviceTensor* VkEngine::tensor(const std::string& name, bool required) con
   return &it->second;
 }
 
-ops::ExpertPool VkEngine::expert_pool(const std::string& name, uint32_t n_expert, vk::View slots) const {
+ops::ExpertPool VkEngine::head_pool(const std::string& name, uint32_t n_head) {
   const DeviceTensor* t = tensor(name);
-  MOEVK_ASSERT(t->w.n_rows % n_expert == 0, "expert tensor rows not divisible by the expert count");
+  MOEVK_ASSERT(t->w.n_rows % n_head == 0, "per-head tensor rows not divisible by the head count");
   ops::ExpertPool p;
-  p.pool = t->w.data;
-  p.slot_stride = t->bytes / n_expert;
-  p.slots = slots;
-  p.n_expert = n_expert;
+  const uint64_t stride = t->bytes / n_head;
+  std::vector<uint64_t> table(n_head);
+  for (uint32_t h = 0; h < n_head; ++h) table[h] = t->w.data.address() + h * stride;
+  p.slots = weights_->alloc(n_head * 8ull);
+  vk::upload(*ctx_, p.slots, table.data(), n_head * 8ull);
+  p.offset = 0;
+  p.slot_bytes = stride;
+  p.n_expert = n_head;
   p.type = t->w.type;
-  p.n_rows = t->w.n_rows / n_expert;
+  p.n_rows = t->w.n_rows / n_head;
   p.n_cols = t->w.n_cols;
   return p;
 }
@@ -263,11 +317,21 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
     }
     vk::Recorder& rec = *rec_;
     const vk::Counters before = rec.counters();
+    std::vector<vk::TimelinePoint> waits;
+    if (streaming_) waits = apply_finished_copies();
+    record_table_updates(rec);
     record_forward(rec, n, pos0 + c0, head0);
     const uint64_t bytes = uint64_t(n - head0) * d_.n_vocab * 4;
     if (bytes) rec.copy(s_->logits, s_->readback, bytes);
+    const uint32_t K = std::max(1u, d_.n_expert_used);
+    if (ids_readback_)  // each MoE layer's routing, for the cache and the trace
+      for (const MoeLayer& m : moe_) {
+        const uint64_t off = uint64_t(m.layer) * max_batch_ * K * 4, len = uint64_t(n) * K * 4;
+        rec.copy(s_->layer_ids(m.layer, K).sub(0, len), vk::View{ids_readback_.get(), off, len}, len);
+      }
     rec.host_barrier();
-    rec.submit_and_wait();
+    rec.submit_and_wait(waits);
+    if (ids_readback_) after_pass(n, pos0 + c0);
     if (bytes)
       std::memcpy(logits.data() + (all ? uint64_t(c0) * d_.n_vocab : 0),
                   static_cast<const char*>(s_->readback.buffer->mapped()) + s_->readback.offset, bytes);

@@ -243,18 +243,19 @@ bool VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T, vk::View n
   linear(rec, {w.router->w, s.h, s.router, opt(w.router_b), T});
   rec.barrier();
   if (!w.router_b) dump(rec, fmt::format("ffn_moe_logits-{}", il), s.router, X, T);  // llama.cpp dumps before the bias
-  ops::gate_topk(c, rec, gate_, s.router, opt(w.sel_bias), s.ids, s.wts, {}, T, X, K);
+  const vk::View ids = s.layer_ids(il, K);
+  ops::gate_topk(c, rec, gate_, s.router, opt(w.sel_bias), ids, s.wts, {}, T, X, K);
   rec.barrier();
   const vk::View route = grouped(T, X) ? s.route : vk::View{};
   if (route) {  // prefill: group the (token, expert) pairs by expert
-    ops::moe_route(c, rec, s.ids, T * K, X, route);
+    ops::moe_route(c, rec, ids, T * K, X, route);
     rec.barrier();
   }
 
   // eg [T][K][F] = act(gate) * up of each selected expert (+ per-expert biases): in one dispatch for
   // decode (matvec_id_glu), as gate and up products then the activation for prefill.
   ops::MatvecIdArgs a;
-  a.ids = s.ids;
+  a.ids = ids;
   a.n_used = K;
   a.n_tok = T;
   a.x = s.h;

@@ -3,12 +3,15 @@
 // batch, and the forward pass that records one command buffer per eval().
 #pragma once
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "loader/gguf.h"
+#include "runtime/sched/expert_cache.h"
+#include "runtime/sched/memory_plan.h"
 #include "runtime/model/engine.h"
 #include "runtime/ops/kv_store.h"
 #include "runtime/ops/matvec.h"
@@ -62,6 +65,7 @@ class VkEngine final : public Engine {
                           Logits which = Logits::All) override;
   EvalStats last_stats() const override { return stats_; }
   uint64_t device_bytes() const override;
+  MemoryReport memory_report() const override;
   std::string backend_name() const override;
   // Receives intermediate tensors of each eval() batch, named as the oracle dumps name them
   // (ffn_inp-L, l_out-L, ffn_moe_logits-L, ffn_moe_out-L, result_norm). Debugging and tests only:
@@ -72,8 +76,18 @@ class VkEngine final : public Engine {
   struct Scratch;
   void upload_weights(bool progress);
   const DeviceTensor* tensor(const std::string& name, bool required = true) const;
-  ops::ExpertPool expert_pool(const std::string& name, uint32_t n_expert, vk::View slots) const;
+  // A per-head matrix of MLA addressed as experts: table i -> the tensor's rows of head i.
+  ops::ExpertPool head_pool(const std::string& name, uint32_t n_head);
   void alloc_kv_and_scratch();
+  // Expert slots (vk_stream.cpp): the VRAM slot pool, the host tier when streaming, the tables.
+  void set_up_experts(bool progress);
+  // Streaming: before recording a pass, table entries of finished copies point to their slots;
+  // returns the copies the pass must wait for (already done: memory visibility only).
+  std::vector<vk::TimelinePoint> apply_finished_copies();
+  void record_table_updates(vk::Recorder& rec);
+  // Streaming: after a pass of T tokens, counts hits and misses from the ids it read back, admits
+  // missed experts (copies on the transfer queue) and writes the trace.
+  void after_pass(uint32_t T, uint32_t pos0);
   // Records the forward pass of T tokens at positions pos0.. into rec; the logits of tokens
   // [head0, T) land in scratch (head0 == T: no output head).
   void record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint32_t head0);
@@ -105,10 +119,35 @@ class VkEngine final : public Engine {
   // pass (Logits::All evaluates in passes of at most that many tokens).
   uint32_t n_ctx_ = 0, n_past_ = 0, max_batch_ = 0, logit_rows_ = 0;
   std::unique_ptr<vk::Context> ctx_;
-  std::unique_ptr<vk::Arena> weights_, experts_, cache_, scratch_arena_;
+  sched::MemoryPlan plan_;
+  bool streaming_ = false;
+  std::unique_ptr<vk::Arena> weights_, slots_arena_, cache_, scratch_arena_, host_tier_;
   std::map<std::string, DeviceTensor> tensors_;
   std::vector<LayerTensors> layers_;
-  vk::View identity_slots_;  // [max(n_expert, n_head)] uint32: i -> i (resident: every expert has a slot)
+  // Expert slots. Per MoE layer (index among MoE layers): the slot layout, the device table and
+  // its host copy, and where each expert sits in the host tier (streaming).
+  struct MoeLayer {
+    uint32_t layer = 0;
+    sched::ExpertSlot slot;
+    vk::View table;                    // [n_expert] uint64 device addresses
+    std::vector<uint64_t> entries;     // host copy of the table
+    bool dirty = false;                // entries changed since the last upload
+    std::vector<vk::View> host;        // [n_expert] the expert's slot image in the host tier
+  };
+  std::vector<MoeLayer> moe_;
+  std::vector<int> moe_of_layer_;      // layer -> index in moe_, or -1
+  std::vector<vk::View> slot_views_;   // streaming: the VRAM slots
+  std::unique_ptr<sched::ExpertCache> cache_policy_;
+  std::unique_ptr<vk::Recorder> copy_rec_;  // copies into slots (the transfer queue where it exists)
+  struct PendingCopy {
+    sched::ExpertKey key;
+    uint64_t slot;
+    vk::TimelinePoint done;
+  };
+  std::vector<PendingCopy> pending_;
+  std::vector<vk::TimelinePoint> flip_waits_;
+  std::unique_ptr<vk::Buffer> ids_readback_;  // [n_layer][B][K] i32 (streaming)
+  std::unique_ptr<std::ofstream> trace_;
   std::unique_ptr<Scratch> s_;
   ref::RopeParams rope_;
   ref::GateParams gate_;

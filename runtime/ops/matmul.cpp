@@ -54,7 +54,7 @@ void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a) {
   MOEVK_ASSERT(!a.residual || a.residual.size >= uint64_t(a.n_batch) * w.n_rows * 4,
                "matmul: residual view too small");
   MatmulPush pc{w.data.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
-                a.residual ? a.residual.address() : 0, 0, 0, 0, w.n_rows, w.n_cols, rb, a.n_batch, 1, 1, w.n_cols, 0, w.n_rows, 0};
+                a.residual ? a.residual.address() : 0, 0, 0, w.n_rows, w.n_cols, rb, a.n_batch, 1, 1, w.n_cols, 0, w.n_rows, 0};
   vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul", w.type, false), sizeof pc, {});
   dispatch_tiles(ctx, rec, p, pc, 1);
 }
@@ -65,8 +65,8 @@ void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::V
   MOEVK_ASSERT(matmul_supports(e.type, e.n_cols), "matmul_id: n_cols is not a multiple of 8");
   MOEVK_ASSERT(route.size >= moe_route_bytes(e.n_expert, uint64_t(a.n_tok) * a.n_used),
                "matmul_id: route view too small");
-  MatmulPush pc{e.pool.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
-                0, route.address(),  e.slots.address(), e.slot_stride, e.n_rows, e.n_cols, rb,
+  MatmulPush pc{e.offset, a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
+                0, route.address(), e.slots.address(), e.n_rows, e.n_cols, rb,
                 a.n_tok, a.n_used, e.n_expert, x_tok_stride, x_expert_stride, e.n_rows, 0};
   vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul_id", e.type, false), sizeof pc, {});
   dispatch_tiles(ctx, rec, p, pc, e.n_expert + 1);

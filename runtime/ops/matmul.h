@@ -17,11 +17,11 @@
 namespace moevk::ops {
 
 struct MatmulPush {
-  uint64_t data_a, data_b, data_d, data_bias, data_res, data_route, data_slots, slot_stride;
+  uint64_t data_a, data_b, data_d, data_bias, data_res, data_route, data_slots;
   uint32_t n_rows, n_cols, row_bytes, n_tok, n_used, n_expert;
   uint32_t x_tok_stride, x_expert_stride, y_stride, pad0;
 };
-static_assert(sizeof(MatmulPush) == 104, "must match matmul.comp's push block");
+static_assert(sizeof(MatmulPush) == 96, "must match matmul.comp's push block");
 
 struct MoeRoutePush {
   uint64_t data_ids, data_route;

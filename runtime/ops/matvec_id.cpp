@@ -12,11 +12,10 @@ ExpertLayout check_expert_args(const MatvecIdArgs& a, const char* op) {
   MOEVK_ASSERT(e.n_rows > 0 && e.n_cols > 0 && e.n_expert > 0 && a.n_used > 0 && a.n_tok > 0,
                fmt::format("{}: empty shape", op));
   const uint32_t rb = matvec_row_bytes(e.type, e.n_cols);
-  MOEVK_ASSERT(e.pool.address() % 4 == 0 && e.slot_stride % 4 == 0,
-               fmt::format("{}: expert slots must be 4-byte aligned", op));
-  MOEVK_ASSERT(e.slot_stride >= uint64_t(e.n_rows) * rb && e.pool.size >= uint64_t(e.n_rows) * rb,
-               fmt::format("{}: slots smaller than one expert", op));
-  MOEVK_ASSERT(e.slots.size >= uint64_t(e.n_expert) * 4, fmt::format("{}: slot table too small", op));
+  MOEVK_ASSERT(e.offset % 4 == 0, fmt::format("{}: expert matrices must be 4-byte aligned", op));
+  MOEVK_ASSERT(e.offset + uint64_t(e.n_rows) * rb <= e.slot_bytes,
+               fmt::format("{}: the matrix does not fit its slot", op));
+  MOEVK_ASSERT(e.slots.size >= uint64_t(e.n_expert) * 8, fmt::format("{}: slot table too small", op));
   const uint64_t n_sel = uint64_t(a.n_tok) * a.n_used;
   MOEVK_ASSERT(a.ids.size >= n_sel * 4, fmt::format("{}: ids view too small", op));
   MOEVK_ASSERT(a.x.size >= (a.x_per_expert ? n_sel : a.n_tok) * e.n_cols * 4,
@@ -40,14 +39,14 @@ void record(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, const Gl
   const ExpertPool& e = a.experts;
   MOEVK_ASSERT(cfg.wg >= 4 * cfg.rows && (cfg.wg & (cfg.wg - 1)) == 0, "matvec_id: bad config");
   const auto [rb, x_tok_stride, x_expert_stride] = check_expert_args(a, "matvec_id");
-  MatvecIdPush pc{e.pool.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
-                  a.ids.address(), e.slots.address(), e.slot_stride, 0, 0, e.n_rows, e.n_cols, rb,
+  MatvecIdPush pc{e.offset, a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
+                  a.ids.address(), e.slots.address(), 0, 0, e.n_rows, e.n_cols, rb,
                   a.n_used, e.n_expert, x_tok_stride, x_expert_stride, 0, 0.0f, 0.0f};
   if (g) {
     MOEVK_ASSERT(glu_fusable(e, g->up), "matvec_id_glu: gate and up differ in slots, type or shape");
     MOEVK_ASSERT(!g->up_bias || g->up_bias.size >= uint64_t(e.n_expert) * e.n_rows * 4,
                  "matvec_id_glu: up bias view too small");
-    pc.data_a2 = g->up.pool.address();
+    pc.a2_offset = g->up.offset;
     pc.data_bias2 = g->up_bias ? g->up_bias.address() : 0;
     pc.glu = static_cast<uint32_t>(g->act);
     pc.alpha = g->alpha;
@@ -64,9 +63,9 @@ void record(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, const Gl
 
 bool glu_fusable(const ExpertPool& gate, const ExpertPool& up) {
   return gate.type == up.type && gate.n_rows == up.n_rows && gate.n_cols == up.n_cols &&
-         gate.n_expert == up.n_expert && gate.slot_stride == up.slot_stride &&
-         gate.slots.address() == up.slots.address() && up.pool.size >= gate.pool.size &&
-         up.pool.address() % 4 == 0;
+         gate.n_expert == up.n_expert && gate.slots.address() == up.slots.address() &&
+         up.offset % 4 == 0 &&
+         up.offset + uint64_t(up.n_rows) * matvec_row_bytes(up.type, up.n_cols) <= up.slot_bytes;
 }
 
 void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg) {

@@ -14,23 +14,25 @@
 namespace moevk::ops {
 
 struct MatvecIdPush {
-  uint64_t data_a, data_b, data_d, data_bias, data_ids, data_slots, slot_stride;
-  uint64_t data_a2, data_bias2;
+  uint64_t a_offset, data_b, data_d, data_bias, data_ids, data_slots;
+  uint64_t a2_offset, data_bias2;
   uint32_t n_rows, n_cols, row_bytes, n_used;
   uint32_t n_expert, x_tok_stride, x_expert_stride, glu;
   float alpha, limit;
 };
-static_assert(sizeof(MatvecIdPush) == 112, "must match matvec_id.comp's push block");
+static_assert(sizeof(MatvecIdPush) == 104, "must match matvec_id.comp's push block");
 
 // A slot table entry that holds no expert: the shader writes NaN rows for it.
-constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
+constexpr uint64_t kNoSlot = 0;
 
-// Where the experts' matrices are: slot s at pool + s * slot_stride holds one expert's n_rows x
-// n_cols matrix in raw GGUF blocks; slots [n_expert] uint32 maps expert id -> slot (or kNoSlot).
+// Where the experts' matrices are: the slot table `slots` [n_expert] uint64 maps expert id -> the
+// device address of its slot (kNoSlot: none). A slot may sit in VRAM or in host memory the GPU
+// reads over the bus, and holds every matrix of one expert (gate, up, down); this matrix, n_rows x
+// n_cols in raw GGUF blocks, starts `offset` bytes into it. slot_bytes bounds it (checks only).
 struct ExpertPool {
-  vk::View pool;
-  uint64_t slot_stride = 0;
   vk::View slots;
+  uint64_t offset = 0;
+  uint64_t slot_bytes = 0;
   uint32_t n_expert = 0;
   GgmlType type = GgmlType::F32;
   uint32_t n_rows = 0;

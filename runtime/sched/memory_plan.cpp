@@ -7,6 +7,8 @@
 
 #include "loader/error.h"
 #include "loader/gguf.h"
+#include "runtime/sched/packer.h"
+#include "runtime/sched/scratch_layout.h"
 #include "runtime/sched/size.h"
 
 namespace moevk::sched {
@@ -64,16 +66,28 @@ void classify_tensor(TensorEntry& t) {
     }
     t.layer = layer;
   }
-  t.expert = role_of(n).ends_with("_exps");
+  // Expert biases are small ([n_expert][n_rows] f32): they stay resident with the weights.
+  t.expert = role_of(n).ends_with("_exps") && !n.ends_with(".bias");
+}
+
+ExpertSlot expert_slot(uint64_t gate_bytes, uint64_t up_bytes, uint64_t down_bytes) {
+  ExpertSlot s;
+  s.gate_bytes = gate_bytes;
+  s.up_bytes = up_bytes;
+  s.down_bytes = down_bytes;
+  s.gate_offset = 0;
+  s.up_offset = align_up(gate_bytes, kAllocAlign);
+  s.down_offset = s.up_offset + align_up(up_bytes, kAllocAlign);
+  s.bytes = s.down_offset + align_up(down_bytes, kAllocAlign);
+  return s;
 }
 
 uint64_t kv_cache_bytes(const PlanInput& in, uint64_t n_ctx, uint64_t n_batch) {
   uint64_t total = 0;
+  (void)n_batch;  // the cache holds the whole context on every layer, windowed or not
   for (const KvLayer& l : in.kv) {
-    uint64_t tokens = n_ctx;
-    if (l.window != 0) tokens = std::min<uint64_t>(n_ctx, add(l.window, n_batch, "KV window"));
     const uint64_t per_token = add(l.k_per_token, l.v_per_token, "KV row");
-    total = add(total, mul(mul(per_token, tokens, "KV cache"), 2, "KV cache"), "KV cache");
+    total = add(total, mul(mul(per_token, n_ctx, "KV cache"), 2, "KV cache"), "KV cache");
   }
   return total;
 }
@@ -109,17 +123,20 @@ PlanInput plan_input(const ModelDesc& d, std::vector<TensorEntry> tensors) {
   in.n_ff_expert = d.n_ff_exp;
   for (uint32_t il = 0; il < d.n_layer; ++il) {
     KvLayer l;
+    auto even = [](uint64_t n) { return n + (n & 1); };  // cache rows are padded to even
     if (d.is_mla()) {
-      l.k_per_token = uint64_t{d.kv_lora_rank} + d.n_rot;
+      l.k_per_token = even(uint64_t{d.kv_lora_rank} + d.n_rot);
     } else {
-      l.k_per_token = uint64_t{d.n_head_kv} * d.n_embd_head_k;
-      l.v_per_token = uint64_t{d.n_head_kv} * d.n_embd_head_v;
+      l.k_per_token = uint64_t{d.n_head_kv} * even(d.n_embd_head_k);
+      l.v_per_token = uint64_t{d.n_head_kv} * even(d.n_embd_head_v);
     }
     if (d.is_swa_layer(il)) l.window = d.sliding_window;
     in.kv.push_back(l);
   }
   for (TensorEntry& t : tensors) classify_tensor(t);
   in.tensors = std::move(tensors);
+  in.desc = d;
+  in.mla_tables = d.is_mla() ? d.n_layer : 0;
   return in;
 }
 
@@ -131,65 +148,135 @@ PlanInput plan_input_from_file(const gguf::File& file) {
   return plan_input(d, std::move(tensors));
 }
 
+namespace {
+
+// The slot banks of n slots of `slot` bytes: as many whole slots per bank as the cap allows.
+std::vector<uint64_t> slot_banks(uint64_t n, uint64_t slot, uint64_t cap, uint64_t* per_bank) {
+  std::vector<uint64_t> banks;
+  const uint64_t k = std::max<uint64_t>(1, cap / std::max<uint64_t>(slot, 1));
+  if (per_bank) *per_bank = k;
+  for (uint64_t done = 0; done < n; done += k) banks.push_back(std::min(k, n - done) * slot);
+  return banks;
+}
+
+Region region(std::vector<uint64_t> allocs, uint64_t cap) {
+  Region r;
+  r.allocs = std::move(allocs);
+  r.chunks = pack(r.allocs, cap);
+  for (uint64_t c : r.chunks) r.bytes = add(r.bytes, c, "region");
+  return r;
+}
+
+}  // namespace
+
 MemoryPlan plan_memory(const PlanInput& in, const PlanOptions& opt) {
   if (opt.n_ctx == 0) fail("memory plan: context length must be at least 1");
   MemoryPlan p;
   p.options = opt;
+  const uint64_t cap = std::max<uint64_t>(opt.alloc_cap, kChunkGranule);
 
-  // Per-layer expert bytes and types.
+  // Per-layer expert matrices (gate, up, down) and the non-expert allocations in file order.
   struct LayerAcc {
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, role[3] = {0, 0, 0};
     std::vector<std::pair<int, std::string>> types;  // (gate 0, up 1, down 2, other 3; "up Q4_K")
   };
   std::map<int, LayerAcc> layers;
+  std::vector<uint64_t> weight_allocs;
   for (const TensorEntry& t : in.tensors) {
     if (!t.expert) {
       p.non_expert_bytes = add(p.non_expert_bytes, t.n_bytes, "non-expert bytes");
+      weight_allocs.push_back(t.n_bytes);
       continue;
     }
     p.expert_total_bytes = add(p.expert_total_bytes, t.n_bytes, "expert bytes");
     if (in.n_expert == 0)
       fail("memory plan: tensor '{}' is a routed expert but the model has no experts", t.name);
+    if (t.n_bytes % in.n_expert != 0)
+      fail("memory plan: tensor '{}' ({} bytes) does not split into {} experts", t.name, t.n_bytes,
+           in.n_expert);
     LayerAcc& acc = layers[t.layer];
-    // Ceil so that a slot always holds one expert even if a tensor's size is not a multiple.
-    acc.bytes = add(acc.bytes, (t.n_bytes + in.n_expert - 1) / in.n_expert, "expert bytes");
+    const uint64_t one = t.n_bytes / in.n_expert;
+    acc.bytes = add(acc.bytes, one, "expert bytes");
     std::string_view role = role_of(t.name);
     if (role.starts_with("ffn_")) role.remove_prefix(4);
     if (role.ends_with("_exps")) role.remove_suffix(5);
-    if (!std::string_view(t.name).ends_with(".bias")) {
-      const int rank = role == "gate" ? 0 : role == "up" ? 1 : role == "down" ? 2 : 3;
-      acc.types.push_back({rank, fmt::format("{} {}", role, traits(t.type).name)});
-    }
+    const int rank = role == "gate" ? 0 : role == "up" ? 1 : role == "down" ? 2 : 3;
+    if (rank == 3) fail("memory plan: tensor '{}' is not an expert's gate, up or down", t.name);
+    if (acc.role[rank] != 0) fail("memory plan: layer {} has two expert {} tensors", t.layer, role);
+    acc.role[rank] = one;
+    acc.types.push_back({rank, fmt::format("{} {}", role, traits(t.type).name)});
   }
+  uint64_t resident_slot_bytes_total = 0;
+  std::vector<uint64_t> resident_banks;
   for (auto& [layer, acc] : layers) {
     std::sort(acc.types.begin(), acc.types.end());
     std::string types;
     for (const auto& [rank, s] : acc.types) types += (types.empty() ? "" : ", ") + s;
-    p.moe_layers.push_back({static_cast<uint32_t>(std::max(layer, 0)), acc.bytes, types});
-    p.slot_bytes = std::max(p.slot_bytes, acc.bytes);
+    MoeLayerSize l{static_cast<uint32_t>(std::max(layer, 0)), acc.bytes,
+                   expert_slot(acc.role[0], acc.role[1], acc.role[2]), types};
+    p.slot_bytes = std::max(p.slot_bytes, l.slot.bytes);
+    for (uint64_t b : slot_banks(in.n_expert, l.slot.bytes, cap, nullptr)) resident_banks.push_back(b);
+    resident_slot_bytes_total = add(resident_slot_bytes_total, mul(in.n_expert, l.slot.bytes, "slots"), "slots");
+    p.moe_layers.push_back(std::move(l));
   }
+  // Slot tables after the weights: one per MoE layer, then MLA's two per layer.
+  for (size_t i = 0; i < layers.size(); ++i) weight_allocs.push_back(uint64_t(in.n_expert) * 8);
+  for (uint32_t i = 0; i < 2 * in.mla_tables; ++i) weight_allocs.push_back(in.n_head * 8);
+  p.weights = region(std::move(weight_allocs), cap);
+
   p.total_experts = mul(layers.size(), in.n_expert, "expert count");
   p.kv_bytes = kv_cache_bytes(in, opt.n_ctx, opt.n_batch);
-  p.scratch_bytes = scratch_bytes(in, opt.n_ctx, opt.n_batch);
-  p.fixed_bytes = add(add(p.non_expert_bytes, p.kv_bytes, "plan"), p.scratch_bytes, "plan");
-  p.resident_bytes = add(p.fixed_bytes, p.expert_total_bytes, "plan");
+  std::vector<uint64_t> kv_allocs;
+  for (const KvLayer& l : in.kv) {
+    kv_allocs.push_back(mul(mul(l.k_per_token, opt.n_ctx, "KV cache"), 2, "KV cache"));
+    if (l.v_per_token) kv_allocs.push_back(mul(mul(l.v_per_token, opt.n_ctx, "KV cache"), 2, "KV cache"));
+  }
+  p.kv = region(std::move(kv_allocs), cap);
+  const uint64_t batch = std::max<uint64_t>(1, std::min(opt.n_batch, opt.n_ctx));
+  if (in.desc) {
+    std::vector<uint64_t> scratch_allocs;
+    lay_out_scratch<uint64_t>(*in.desc, uint32_t(batch), uint32_t(std::min<uint64_t>(batch, 64)),
+                              [&](uint64_t n) {
+                                scratch_allocs.push_back(n);
+                                return n;
+                              });
+    p.scratch = region(std::move(scratch_allocs), cap);
+  } else {
+    p.scratch = region({scratch_bytes(in, opt.n_ctx, opt.n_batch)}, cap);
+  }
+  p.scratch_bytes = p.scratch.bytes;
+  p.fixed_bytes = add(add(p.weights.bytes, p.kv.bytes, "plan"), p.scratch.bytes, "plan");
+  const Region resident_slots = region(resident_banks, cap);
+  p.resident_bytes = add(p.fixed_bytes, resident_slots.bytes, "plan");
+  (void)resident_slot_bytes_total;
 
+  // Streaming with n slots: the banks and what they cost.
+  auto streaming_slots = [&](uint64_t n) {
+    return region(opt.unified ? std::vector<uint64_t>{} : slot_banks(n, p.slot_bytes, cap, &p.slots_per_bank), cap);
+  };
   p.min_slots = layers.empty() ? 0 : 2 * in.n_expert_used;
-  const uint64_t streaming_min =
-      add(p.fixed_bytes, mul(p.min_slots, p.slot_bytes, "slot pool"), "plan");
+  const uint64_t streaming_min = add(p.fixed_bytes, streaming_slots(p.min_slots).bytes, "plan");
   const bool streaming_possible = p.min_slots > 0 && p.min_slots < p.total_experts;
   p.min_budget = streaming_possible ? std::min(streaming_min, p.resident_bytes) : p.resident_bytes;
 
   if (opt.budget == 0 || opt.budget >= p.resident_bytes) {
     p.mode = PlanMode::Resident;
     p.n_slots = p.total_experts;
-    p.pool_bytes = p.expert_total_bytes;
+    p.slots = resident_slots;
   } else if (streaming_possible && opt.budget >= streaming_min) {
     p.mode = PlanMode::Streaming;
-    // Below resident, so strictly fewer slots than experts fit.
-    p.n_slots =
-        std::min<uint64_t>((opt.budget - p.fixed_bytes) / p.slot_bytes, p.total_experts - 1);
-    p.pool_bytes = p.n_slots * p.slot_bytes;
+    // The most slots whose banks fit (below resident, so fewer slots than experts).
+    const uint64_t room = opt.budget - p.fixed_bytes;
+    uint64_t lo = p.min_slots, hi = std::min<uint64_t>(room / p.slot_bytes, p.total_experts - 1);
+    if (opt.unified) lo = hi = p.total_experts - 1;
+    while (lo < hi) {  // the largest n in [lo, hi] whose banks fit (lo always fits)
+      const uint64_t mid = lo + (hi - lo + 1) / 2;
+      if (streaming_slots(mid).bytes <= room) lo = mid;
+      else hi = mid - 1;
+    }
+    p.n_slots = lo;
+    p.slots = streaming_slots(p.n_slots);
+    if (opt.unified) p.n_slots = 0;
   } else {
     p.mode = PlanMode::Impossible;  // before describe(), which prints the mode
     p.error = fmt::format(
@@ -197,6 +284,7 @@ MemoryPlan plan_memory(const PlanInput& in, const PlanOptions& opt) {
         both(opt.budget), both(p.min_budget), opt.n_ctx, p.describe());
     return p;
   }
+  p.pool_bytes = p.slots.bytes;
   p.used_bytes = p.fixed_bytes + p.pool_bytes;
   return p;
 }
@@ -219,6 +307,10 @@ std::string MemoryPlan::describe() const {
   line("expert slot (largest one expert)", slot_bytes);
   line("resident total", resident_bytes);
   line(fmt::format("minimum ({} slots)", min_slots), min_budget);
+  line("allocated: weights + slot tables", weights.bytes);
+  line("allocated: KV cache", kv.bytes);
+  line("allocated: scratch", scratch.bytes);
+  line(fmt::format("allocated: expert slots ({} banks)", slots.chunks.size()), slots.bytes);
   switch (mode) {
     case PlanMode::Resident:
       s += fmt::format("  plan: resident, every expert on the GPU ({} experts), uses {}\n",

@@ -1,19 +1,24 @@
 // The memory plan (DESIGN.md, decision 5): how a model fits a GPU memory budget.
 //
-// Device memory holds four things:
-//   non-expert weights  every tensor that is not a routed expert: embeddings, output head, norms,
-//                       attention, routers, shared experts, dense FFN layers, biases, sinks;
-//   expert pool         routed experts (tensors named "*_exps.*": gate, up, down and their biases);
-//   KV cache            f16 K and V per layer and token (see KvLayer);
-//   scratch             activations of one batch (see scratch_bytes() for the formula).
+// Device memory holds four regions, each a list of allocations packed into chunks by
+// sched::Packer (the same packing vk::Arena does, so planned bytes are allocated bytes):
+//   weights   every tensor that is not a routed expert matrix, in file order (embeddings, output
+//             head, norms, attention, routers, shared experts, dense FFN layers, expert biases,
+//             sinks), then the slot tables (one per MoE layer, [n_expert] uint64 addresses; MLA: two
+//             per layer, [n_head]);
+//   KV cache  f16 K and V per layer and token (see KvLayer), the whole context on every layer;
+//   scratch   activations of one batch (sched/scratch_layout.h; the formula of scratch_bytes()
+//             only for hand-built inputs without a ModelDesc);
+//   slots     the expert slots, in banks of at most alloc_cap bytes (1 GiB, or less where the
+//             device's maxMemoryAllocationSize is less).
 //
-// Experts: one expert of one layer is its share of every "*_exps.*" tensor of that layer
-// (n_bytes / n_expert; GGUF stores each expert as one contiguous slab). Its size depends on the
-// layer (quantisers mix types across layers), so:
-//   resident   every expert keeps its place in its layer's tensors: expert bytes = the sum of all
-//              "*_exps.*" tensor bytes;
-//   streaming  one pool of equal slots, slot_bytes = the largest one-expert size of any MoE layer;
-//              n_slots = (budget - fixed) / slot_bytes, capped below the total number of experts.
+// Experts: one expert of one layer is its share of its layer's "*_exps.weight" tensors (n_bytes /
+// n_expert; GGUF stores each expert as one contiguous slab). A slot holds gate, up and down of one
+// expert, each 256-byte aligned (ExpertSlot). Sizes depend on the layer (quantisers mix types), so:
+//   resident   every expert has a slot of its own layer's size;
+//   streaming  one pool of equal slots, slot_bytes = the largest slot of any MoE layer; n_slots =
+//              what fits in budget - fixed, capped below the total number of experts. Every expert
+//              also lives in host memory the GPU can read (the host tier, not counted here).
 //
 // Minimum budget (the rule):
 //   min = non-expert + KV + scratch + min_slots * slot_bytes, min_slots = 2 * n_expert_used
@@ -24,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,11 +39,11 @@
 namespace moevk::sched {
 
 // KV cache of one layer, in elements per token (stored f16).
+// f16 elements per token, each row padded to an even length as the cache lays it out.
 struct KvLayer {
-  uint64_t k_per_token =
-      0;  // n_head_kv * head_dim_k; MLA: kv_lora_rank + n_rot (latent + rope key)
+  uint64_t k_per_token = 0;  // n_head_kv * head_dim_k; MLA: kv_lora_rank + n_rot (latent + rope key)
   uint64_t v_per_token = 0;  // n_head_kv * head_dim_v; MLA: 0 (V is read from the latent part of K)
-  uint32_t window = 0;       // sliding window in tokens, 0 = full context
+  uint32_t window = 0;       // sliding window in tokens (informational: the cache holds n_ctx)
 };
 
 struct TensorEntry {
@@ -62,6 +68,8 @@ struct PlanInput {
   uint64_t n_ff_expert = 0;  // expert intermediate width
   std::vector<KvLayer> kv;   // one per layer
   std::vector<TensorEntry> tensors;
+  std::optional<ModelDesc> desc;  // when known: the scratch layout of sched/scratch_layout.h
+  uint32_t mla_tables = 0;        // MLA: per-head slot tables (2 per layer) of n_head entries
 };
 
 // Plan input of a model description and its tensors (each classified with classify_tensor()).
@@ -79,15 +87,32 @@ struct PlanOptions {
   uint64_t n_ctx = 4096;   // context length the KV cache is sized for
   uint64_t n_batch = 512;  // tokens per prefill batch (scratch and sliding-window headroom)
   uint64_t budget = 0;     // GPU bytes available to moevk; 0 = no budget: plan resident
+  uint64_t alloc_cap = 1ull << 30;  // largest single allocation (slot banks and chunks)
+  bool unified = false;    // unified memory: streaming reads every expert in place, no slot pool
 };
 
 enum class PlanMode { Resident, Streaming, Impossible };
 const char* plan_mode_name(PlanMode m);
 
+// One expert's matrices inside its slot: gate at 0, up and down after it, 256-byte aligned.
+struct ExpertSlot {
+  uint64_t gate_offset = 0, up_offset = 0, down_offset = 0;
+  uint64_t gate_bytes = 0, up_bytes = 0, down_bytes = 0;
+  uint64_t bytes = 0;  // the slot this layer needs (aligned)
+};
+
 struct MoeLayerSize {
   uint32_t layer = 0;
-  uint64_t expert_bytes = 0;  // one expert of this layer (gate + up + down [+ biases])
+  uint64_t expert_bytes = 0;  // one expert of this layer (gate + up + down), unaligned
+  ExpertSlot slot;
   std::string types;          // "gate Q4_K, up Q4_K, down Q6_K"
+};
+
+// One region of device memory: its allocations in order and the chunks they pack into.
+struct Region {
+  std::vector<uint64_t> allocs;
+  std::vector<uint64_t> chunks;
+  uint64_t bytes = 0;  // sum of chunks: what the device allocates
 };
 
 struct MemoryPlan {
@@ -109,7 +134,10 @@ struct MemoryPlan {
 
   uint64_t n_slots = 0;     // streaming: slots in the pool; resident: total_experts
   uint64_t pool_bytes = 0;  // device bytes of experts in the chosen mode
-  uint64_t used_bytes = 0;  // fixed + pool
+  uint64_t used_bytes = 0;  // fixed + pool: every byte the engine allocates on the device
+
+  Region weights, kv, scratch, slots;  // the layout the engine allocates (fixed = the first three)
+  uint64_t slots_per_bank = 0;         // streaming: slots in one bank
 
   std::string error;  // Impossible: names the budget, the minimum and the breakdown
 
@@ -124,6 +152,9 @@ uint64_t kv_cache_bytes(const PlanInput& in, uint64_t n_ctx, uint64_t n_batch);
 //   + n_vocab                        (logits of the last token)
 // where kv_max is the widest K or V row of any layer.
 uint64_t scratch_bytes(const PlanInput& in, uint64_t n_ctx, uint64_t n_batch);
+
+// The slot layout of one MoE layer from its per-expert gate, up and down bytes.
+ExpertSlot expert_slot(uint64_t gate_bytes, uint64_t up_bytes, uint64_t down_bytes);
 
 // Computes the plan. Never throws for a too-small budget: mode Impossible with `error` set.
 MemoryPlan plan_memory(const PlanInput& in, const PlanOptions& opt);

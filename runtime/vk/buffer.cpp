@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "runtime/sched/packer.h"
 #include "runtime/vk/check.h"
 #include "runtime/vk/context.h"
 #include "runtime/vk/recorder.h"
@@ -44,6 +45,9 @@ Buffer::Buffer(Context& ctx, uint64_t size, MemoryKind kind, const std::string& 
       required = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
       preferred = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
       break;
+    case MemoryKind::Host:
+      required = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+      break;
   }
   VkMemoryAllocateFlagsInfo afi{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO};
   afi.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT;
@@ -51,7 +55,21 @@ Buffer::Buffer(Context& ctx, uint64_t size, MemoryKind kind, const std::string& 
   ai.pNext = &afi;
   ai.allocationSize = req.size;
   try {
-    ai.memoryTypeIndex = ctx.memory_type(req.memoryTypeBits, required, preferred);
+    uint32_t type_bits = req.memoryTypeBits;
+    if (kind != MemoryKind::Device && !ctx.physically_unified()) {
+      // Host memory stays out of VRAM (a discrete GPU's BAR heap is small and counts as VRAM).
+      uint32_t host_bits = 0;
+      for (uint32_t i = 0; i < 32; ++i)
+        if ((type_bits & (1u << i)) && !ctx.device_local_type(i)) host_bits |= 1u << i;
+      if (host_bits) type_bits = host_bits;
+    }
+    ai.memoryTypeIndex = ctx.memory_type(type_bits, required, preferred);
+    counted_ = kind == MemoryKind::Device ||
+               (!ctx.physically_unified() && ctx.device_local_type(ai.memoryTypeIndex));
+    if (counted_) {
+      ctx.count_allocation(req.size, what);
+      counted_bytes_ = req.size;
+    }
     VkResult r = vkAllocateMemory(ctx.device(), &ai, nullptr, &memory_);
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
       fail("out of {} memory allocating {} bytes for {}", r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? "device" : "host",
@@ -73,6 +91,8 @@ void Buffer::release() noexcept {
   if (!ctx_) return;
   if (buffer_) vkDestroyBuffer(ctx_->device(), buffer_, nullptr);
   if (memory_) vkFreeMemory(ctx_->device(), memory_, nullptr);
+  if (counted_bytes_) ctx_->count_free(counted_bytes_);
+  counted_bytes_ = 0;
   buffer_ = VK_NULL_HANDLE;
   memory_ = VK_NULL_HANDLE;
   mapped_ = nullptr;
@@ -92,6 +112,8 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
     address_ = o.address_;
     mapped_ = std::exchange(o.mapped_, nullptr);
     kind_ = o.kind_;
+    counted_bytes_ = std::exchange(o.counted_bytes_, 0);
+    counted_ = o.counted_;
   }
   return *this;
 }
@@ -101,24 +123,42 @@ View View::sub(uint64_t off, uint64_t n) const {
   return View{buffer, offset + off, n};
 }
 
+struct ArenaPacker : sched::Packer {
+  using sched::Packer::Packer;
+};
+
 Arena::Arena(Context& ctx, MemoryKind kind, uint64_t chunk_size, std::string name)
     : ctx_(ctx), kind_(kind), name_(std::move(name)) {
-  uint64_t cap = ctx.features().max_allocation ? ctx.features().max_allocation : chunk_size;
-  chunk_size_ = std::min(chunk_size, cap);
+  const uint64_t cap = ctx.features().max_allocation ? ctx.features().max_allocation : chunk_size;
+  cap_ = std::min(chunk_size, cap);
+  packer_ = std::make_unique<ArenaPacker>(cap_);
 }
+
+Arena::Arena(Context& ctx, MemoryKind kind, std::vector<uint64_t> planned_chunks, uint64_t cap,
+             std::string name)
+    : ctx_(ctx), kind_(kind), cap_(cap), planned_(std::move(planned_chunks)), name_(std::move(name)) {
+  packer_ = std::make_unique<ArenaPacker>(cap_);
+}
+
+Arena::~Arena() = default;
 
 View Arena::alloc(uint64_t size, uint64_t align) {
   MOEVK_ASSERT(align && (align & (align - 1)) == 0, "alignment must be a power of two");
   size = std::max<uint64_t>(size, 4);
-  uint64_t start = (top_ + align - 1) & ~(align - 1);
-  if (chunks_.empty() || start + size > chunks_.back()->size()) {
-    uint64_t n = std::max(size, chunk_size_);
+  const sched::Packer::Place at = packer_->alloc(size, align);
+  while (chunks_.size() <= at.chunk) {
+    uint64_t n = std::max(size, cap_);
+    if (!planned_.empty()) {
+      MOEVK_ASSERT(chunks_.size() < planned_.size(),
+                   fmt::format("{}: more chunks than the memory plan has", name_));
+      n = planned_[chunks_.size()];
+    }
     chunks_.push_back(std::make_unique<Buffer>(ctx_, n, kind_, name_));
-    start = 0;
   }
-  top_ = start + size;
+  MOEVK_ASSERT(at.offset + size <= chunks_[at.chunk]->size(),
+               fmt::format("{}: an allocation outside its planned chunk", name_));
   used_ += size;
-  return View{chunks_.back().get(), start, size};
+  return View{chunks_[at.chunk].get(), at.offset, size};
 }
 
 uint64_t Arena::reserved() const {

@@ -18,6 +18,7 @@ enum class MemoryKind {
   Device,    // device-local (host-visible too on unified-memory devices)
   Staging,   // host-visible, coherent: uploads
   Readback,  // host-visible, cached where possible: downloads
+  Host,      // host-visible memory the GPU reads in place over the bus (the expert host tier)
 };
 
 class Buffer {
@@ -35,6 +36,7 @@ class Buffer {
   uint64_t address() const { return address_; }
   void* mapped() const { return mapped_; }  // non-null for Staging/Readback
   MemoryKind kind() const { return kind_; }
+  bool counted() const { return counted_; }  // counts as GPU memory (Context::memory())
 
  private:
   void release() noexcept;
@@ -45,6 +47,8 @@ class Buffer {
   uint64_t address_ = 0;
   void* mapped_ = nullptr;
   MemoryKind kind_ = MemoryKind::Device;
+  uint64_t counted_bytes_ = 0;
+  bool counted_ = false;
 };
 
 // A range of a Buffer. Offsets and sizes are 64-bit everywhere.
@@ -58,10 +62,16 @@ struct View {
   explicit operator bool() const { return buffer != nullptr; }
 };
 
-// Bump allocator over chunks no larger than the device's maxMemoryAllocationSize.
+// Bump allocator over chunks no larger than the device's maxMemoryAllocationSize, packed by
+// sched::Packer. Planned: the chunk sizes come from the memory plan (the same packing of the same
+// allocations), each chunk is allocated when first used, and an allocation the plan did not
+// foresee is an invariant failure. Unplanned (tests): every chunk is chunk_size bytes.
 class Arena {
  public:
   Arena(Context& ctx, MemoryKind kind, uint64_t chunk_size, std::string name);
+  Arena(Context& ctx, MemoryKind kind, std::vector<uint64_t> planned_chunks, uint64_t cap,
+        std::string name);
+  ~Arena();
   View alloc(uint64_t size, uint64_t align = 256);
   uint64_t used() const { return used_; }
   uint64_t reserved() const;
@@ -69,10 +79,11 @@ class Arena {
  private:
   Context& ctx_;
   MemoryKind kind_;
-  uint64_t chunk_size_;
+  uint64_t cap_;
+  std::vector<uint64_t> planned_;  // empty: unplanned
   std::string name_;
+  std::unique_ptr<struct ArenaPacker> packer_;
   std::vector<std::unique_ptr<Buffer>> chunks_;
-  uint64_t top_ = 0;  // offset in the last chunk
   uint64_t used_ = 0;
 };
 

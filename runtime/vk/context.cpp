@@ -1,6 +1,7 @@
 #include "runtime/vk/context.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 
 #include "runtime/vk/check.h"
@@ -135,6 +136,7 @@ Context::Context(const DeviceOptions& options) : options_(options) {
     }
     physical_ = pds[device_index_];
     features_ = feats[device_index_];
+    physically_unified_ = features_.unified_memory;
     apply_options(features_, options);
     vkGetPhysicalDeviceMemoryProperties(physical_, &memory_);
 
@@ -204,13 +206,18 @@ Context::Context(const DeviceOptions& options) : options_(options) {
       vkGetDeviceQueue(device_, transfer_.family, 0, &transfer_.queue);
     }
 
-    VkSemaphoreTypeCreateInfo tci{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
-    tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
-    tci.initialValue = 0;
-    VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
-    sci.pNext = &tci;
-    MOEVK_VK_CHECK(vkCreateSemaphore(device_, &sci, nullptr, &timeline_));
+    for (Queue* q : {&compute_, &transfer_}) {
+      if (q == &transfer_ && !has_transfer_) break;
+      VkSemaphoreTypeCreateInfo tci{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+      tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+      VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+      sci.pNext = &tci;
+      MOEVK_VK_CHECK(vkCreateSemaphore(device_, &sci, nullptr, &q->timeline));
+    }
+    transfer_.index = 1;
   } catch (...) {
+    for (Queue* q : {&compute_, &transfer_})
+      if (q->timeline) vkDestroySemaphore(device_, q->timeline, nullptr);
     if (device_) vkDestroyDevice(device_, nullptr);
     if (messenger_) {
       auto destroy = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
@@ -228,7 +235,8 @@ Context::~Context() {
     for (auto& [value, fn] : deferred_) fn();
     deferred_.clear();
     pipelines_.clear();
-    vkDestroySemaphore(device_, timeline_, nullptr);
+    for (Queue* q : {&compute_, &transfer_})
+      if (q->timeline) vkDestroySemaphore(device_, q->timeline, nullptr);
     vkDestroyDevice(device_, nullptr);
   }
   if (messenger_) {
@@ -250,56 +258,94 @@ uint32_t Context::memory_type(uint32_t type_bits, VkMemoryPropertyFlags required
        type_bits);
 }
 
-uint64_t Context::submit(const Queue& q, VkCommandBuffer cb, uint64_t wait_value) {
-  uint64_t signal = ++next_value_;
+TimelinePoint Context::submit(const Queue& q_in, VkCommandBuffer cb, const std::vector<TimelinePoint>& waits) {
+  Queue& q = q_in.index == 1 && has_transfer_ ? transfer_ : compute_;
+  const uint64_t signal = ++q.next_value;
+  std::vector<VkSemaphore> sems;
+  std::vector<uint64_t> values;
+  std::vector<VkPipelineStageFlags> stages;
+  for (const TimelinePoint& w : waits) {
+    if (!w) continue;
+    const Queue& wq = queue(w.queue);
+    MOEVK_ASSERT(&wq != &q || w.value < signal, "a submission cannot wait for its own queue's future");
+    sems.push_back(wq.timeline);
+    values.push_back(w.value);
+    stages.push_back(VK_PIPELINE_STAGE_ALL_COMMANDS_BIT);
+  }
   VkTimelineSemaphoreSubmitInfo tsi{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
   tsi.signalSemaphoreValueCount = 1;
   tsi.pSignalSemaphoreValues = &signal;
-  VkPipelineStageFlags wait_stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+  tsi.waitSemaphoreValueCount = static_cast<uint32_t>(values.size());
+  tsi.pWaitSemaphoreValues = values.data();
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.pNext = &tsi;
-  si.commandBufferCount = 1;
+  si.commandBufferCount = cb ? 1 : 0;
   si.pCommandBuffers = &cb;
   si.signalSemaphoreCount = 1;
-  si.pSignalSemaphores = &timeline_;
-  if (wait_value) {
-    tsi.waitSemaphoreValueCount = 1;
-    tsi.pWaitSemaphoreValues = &wait_value;
-    si.waitSemaphoreCount = 1;
-    si.pWaitSemaphores = &timeline_;
-    si.pWaitDstStageMask = &wait_stage;
-  }
+  si.pSignalSemaphores = &q.timeline;
+  si.waitSemaphoreCount = static_cast<uint32_t>(sems.size());
+  si.pWaitSemaphores = sems.data();
+  si.pWaitDstStageMask = stages.data();
   MOEVK_VK_CHECK(vkQueueSubmit(q.queue, 1, &si, VK_NULL_HANDLE));
-  return signal;
+  return {q.index, signal};
 }
 
-void Context::wait(uint64_t value) {
+void Context::wait(TimelinePoint p) {
+  if (!p) return;
   VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
   wi.semaphoreCount = 1;
-  wi.pSemaphores = &timeline_;
-  wi.pValues = &value;
+  wi.pSemaphores = &queue(p.queue).timeline;
+  wi.pValues = &p.value;
   MOEVK_VK_CHECK(vkWaitSemaphores(device_, &wi, UINT64_MAX));
   collect();
 }
 
-uint64_t Context::completed() const {
+uint64_t Context::completed(uint32_t index) const {
   uint64_t v = 0;
-  MOEVK_VK_CHECK(vkGetSemaphoreCounterValue(device_, timeline_, &v));
+  MOEVK_VK_CHECK(vkGetSemaphoreCounterValue(device_, queue(index).timeline, &v));
   return v;
 }
 
-void Context::defer(uint64_t value, std::function<void()> fn) {
-  deferred_.emplace_back(value, std::move(fn));
-}
+void Context::defer(TimelinePoint p, std::function<void()> fn) { deferred_.emplace_back(p, std::move(fn)); }
 
 void Context::collect() {
-  uint64_t done = completed();
-  std::vector<std::pair<uint64_t, std::function<void()>>> keep;
+  std::vector<std::pair<TimelinePoint, std::function<void()>>> keep;
   for (auto& d : deferred_) {
-    if (d.first <= done) d.second();
+    if (done(d.first)) d.second();
     else keep.push_back(std::move(d));
   }
   deferred_ = std::move(keep);
+}
+
+void Context::count_allocation(uint64_t bytes, const std::string& what) {
+  MemoryCounter& m = memory_counter_;
+  if (m.fail_after && --m.fail_after == 0)
+    fail("out of device memory allocating {} bytes for {} (a test's simulated failure)", bytes, what);
+  if (m.budget && m.allocated + bytes > m.budget)
+    fail("GPU memory budget exceeded: {} needs {} bytes, {} of the budget's {} bytes are already "
+         "allocated (raise --gpu-mem)", what, bytes, m.allocated, m.budget);
+  m.allocated += bytes;
+  m.peak = std::max(m.peak, m.allocated);
+  ++m.allocations;
+}
+
+bool Context::device_local_type(uint32_t type_index) const {
+  if (type_index >= memory_.memoryTypeCount) return false;
+  const uint32_t heap = memory_.memoryTypes[type_index].heapIndex;
+  return (memory_.memoryHeaps[heap].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0;
+}
+
+uint64_t Context::device_memory_free() const {
+  if (!features_.memory_budget) return 0;
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT mb{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+  VkPhysicalDeviceMemoryProperties2 mp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+  mp.pNext = &mb;
+  vkGetPhysicalDeviceMemoryProperties2(physical_, &mp);
+  uint64_t free = 0;
+  for (uint32_t i = 0; i < mp.memoryProperties.memoryHeapCount; ++i)
+    if (mp.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      free += mb.heapBudget[i] > mb.heapUsage[i] ? mb.heapBudget[i] - mb.heapUsage[i] : 0;
+  return free;
 }
 
 Pipeline& Context::pipeline(const std::string& variant, uint32_t push_size,

@@ -1,5 +1,5 @@
-// Context: the Vulkan instance, the chosen device, its queues and the timeline semaphore that orders
-// submissions. It owns every Vulkan object moevk creates; objects destroyed while the GPU may still use
+// Context: the Vulkan instance, the chosen device, its queues with a timeline semaphore each, and
+// the count of device memory allocated. It owns every Vulkan object moevk creates; objects destroyed while the GPU may still use
 // them are deferred until the timeline passes their last use.
 #pragma once
 
@@ -27,9 +27,31 @@ void forget_validation_messages_for_test();
 // Every Vulkan device on the system with its feature report (creates a throwaway instance).
 std::vector<Features> list_devices();
 
+// A queue with its own timeline semaphore: every submission to it signals the next value.
 struct Queue {
   VkQueue queue = VK_NULL_HANDLE;
   uint32_t family = 0;
+  uint32_t index = 0;  // 0: the compute queue, 1: the dedicated transfer queue
+  VkSemaphore timeline = VK_NULL_HANDLE;
+  uint64_t next_value = 0;
+};
+
+// A point on one queue's timeline: the GPU is past it once that queue's semaphore reaches value.
+struct TimelinePoint {
+  uint32_t queue = 0;
+  uint64_t value = 0;  // 0: nothing to wait for
+  explicit operator bool() const { return value != 0; }
+};
+
+// Device memory as moevk counts it (DESIGN.md decision 6): every allocation of VRAM (kind Device,
+// or host-visible memory that lands in a device-local heap of a discrete GPU). A budget makes an
+// allocation that would exceed it fail with a clear error before vkAllocateMemory is called.
+struct MemoryCounter {
+  uint64_t allocated = 0;  // bytes held now
+  uint64_t peak = 0;
+  uint64_t budget = 0;     // 0: none
+  uint64_t allocations = 0;
+  uint64_t fail_after = 0;  // tests: the fail_after-th device allocation from now fails (0: never)
 };
 
 class Context {
@@ -51,18 +73,37 @@ class Context {
   // The dedicated transfer queue, or the compute queue where the device has none.
   const Queue& transfer_queue() const { return has_transfer_ ? transfer_ : compute_; }
   bool has_transfer_queue() const { return has_transfer_; }
+  const Queue& queue(uint32_t index) const { return index == 1 && has_transfer_ ? transfer_ : compute_; }
+
+  // Device memory accounting (Buffer calls count_allocation / count_free).
+  const MemoryCounter& memory() const { return memory_counter_; }
+  void set_memory_budget(uint64_t bytes) { memory_counter_.budget = bytes; }
+  // Tests of the out-of-memory paths: the n-th counted allocation from now fails (0: never).
+  void fail_allocation_after(uint64_t n) { memory_counter_.fail_after = n; }
+  // Throws moevk::Error when `bytes` more would exceed the budget (or a test asked it to fail).
+  void count_allocation(uint64_t bytes, const std::string& what);
+  void count_free(uint64_t bytes) noexcept { memory_counter_.allocated -= bytes; }
+  // Free bytes of the device-local heaps that VK_EXT_memory_budget reports (0 without it).
+  uint64_t device_memory_free() const;
+  // Whether a memory type index lies in a device-local heap.
+  bool device_local_type(uint32_t type_index) const;
+  // Whether the device's memory is one pool with the host's (iGPU, lavapipe), whatever the options
+  // say: then only allocations of kind Device count as GPU memory.
+  bool physically_unified() const { return physically_unified_; }
 
   // Memory type index with the required flags (preferring `preferred` too); throws when none.
   uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
                        VkMemoryPropertyFlags preferred = 0) const;
 
-  // Timeline: submit() signals the next value on the shared timeline semaphore.
-  uint64_t submit(const Queue& q, VkCommandBuffer cb, uint64_t wait_value = 0);
-  void wait(uint64_t value);
-  uint64_t completed() const;
-  // Runs fn once the timeline reaches `value` (or at the next collect()/destruction).
-  void defer(uint64_t value, std::function<void()> fn);
-  void collect();  // runs deferred destructions whose value has completed
+  // Timelines: submit() signals the next value of q's semaphore, after waiting (on the GPU) for
+  // every point in `waits`, on either queue.
+  TimelinePoint submit(const Queue& q, VkCommandBuffer cb, const std::vector<TimelinePoint>& waits = {});
+  void wait(TimelinePoint p);  // blocks the host until the GPU is past p
+  uint64_t completed(uint32_t queue) const;
+  bool done(TimelinePoint p) const { return !p || completed(p.queue) >= p.value; }
+  // Runs fn once the GPU is past p (at a later collect() or at destruction).
+  void defer(TimelinePoint p, std::function<void()> fn);
+  void collect();  // runs deferred destructions the GPU is past
 
   // Cached compute pipelines keyed by variant name + specialization constants.
   Pipeline& pipeline(const std::string& variant, uint32_t push_size,
@@ -79,9 +120,9 @@ class Context {
   VkPhysicalDeviceMemoryProperties memory_{};
   Queue compute_, transfer_;
   bool has_transfer_ = false;
-  VkSemaphore timeline_ = VK_NULL_HANDLE;
-  uint64_t next_value_ = 0;
-  std::vector<std::pair<uint64_t, std::function<void()>>> deferred_;
+  bool physically_unified_ = false;
+  MemoryCounter memory_counter_;
+  std::vector<std::pair<TimelinePoint, std::function<void()>>> deferred_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
 };
 

@@ -202,9 +202,12 @@ void DeviceOptions::disable(const std::string& list) {
     else if (item == "transfer_queue") no_transfer_queue = true;
     else if (item == "external_memory_host") no_external_memory_host = true;
     else if (item == "tiled") no_tiled = true;
+    else if (item == "unified") no_unified = true;
+    else if (item == "memory_budget") no_memory_budget = true;
     else
       fail("unknown feature '{}' in MOEVK_DISABLE (known: fp16, int8, storage16, storage8, subgroup, "
-           "int_dot, coopmat, transfer_queue, external_memory_host, tiled)", item);
+           "int_dot, coopmat, transfer_queue, external_memory_host, memory_budget, unified, tiled)",
+           item);
   }
 }
 
@@ -231,6 +234,8 @@ void apply_options(Features& f, const DeviceOptions& o) {
   if (o.no_coopmat) f.coopmat_khr = f.coopmat_nv = false;
   if (o.no_transfer_queue) f.transfer_queue = false;
   if (o.no_external_memory_host) f.external_memory_host = false;
+  if (o.no_memory_budget) f.memory_budget = false;
+  if (o.no_unified) f.unified_memory = false;
 }
 
 }  // namespace moevk::vk

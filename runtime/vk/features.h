@@ -71,6 +71,10 @@ struct DeviceOptions {
   bool no_coopmat = false;
   bool no_transfer_queue = false;
   bool no_external_memory_host = false;
+  bool no_memory_budget = false;
+  // Treats a unified-memory device (iGPU, lavapipe) as discrete: experts are copied into VRAM slots
+  // and host memory is kept apart, so the discrete-GPU streaming path runs on any device.
+  bool no_unified = false;
   bool no_tiled = false;  // not a device feature: prefill uses the matvecs instead of matmul.comp
 
   static DeviceOptions from_env();

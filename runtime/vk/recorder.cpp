@@ -5,52 +5,67 @@
 
 namespace moevk::vk {
 
-Recorder::Recorder(Context& ctx, bool on_transfer_queue, uint32_t max_timestamps)
+Recorder::Recorder(Context& ctx, bool on_transfer_queue, uint32_t max_timestamps, uint32_t ring)
     : ctx_(ctx),
       queue_(on_transfer_queue ? ctx.transfer_queue() : ctx.compute_queue()),
-      max_timestamps_(max_timestamps) {
+      max_timestamps_(ctx.features().timestamps ? max_timestamps : 0) {
+  MOEVK_ASSERT(ring >= 1, "a recorder needs at least one command buffer");
   VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
   pci.queueFamilyIndex = queue_.family;
   MOEVK_VK_CHECK(vkCreateCommandPool(ctx.device(), &pci, nullptr, &pool_));
-  if (max_timestamps && ctx.features().timestamps) {
-    VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
-    qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
-    qci.queryCount = max_timestamps;
-    MOEVK_VK_CHECK(vkCreateQueryPool(ctx.device(), &qci, nullptr, &queries_));
-  }
+  ring_.resize(ring);
+  std::vector<VkCommandBuffer> cbs(ring);
   VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
   ai.commandPool = pool_;
   ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  MOEVK_VK_CHECK(vkAllocateCommandBuffers(ctx.device(), &ai, &cb_));
+  ai.commandBufferCount = ring;
+  MOEVK_VK_CHECK(vkAllocateCommandBuffers(ctx.device(), &ai, cbs.data()));
+  for (uint32_t i = 0; i < ring; ++i) {
+    ring_[i].cb = cbs[i];
+    if (max_timestamps_) {
+      VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+      qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+      qci.queryCount = max_timestamps_;
+      MOEVK_VK_CHECK(vkCreateQueryPool(ctx.device(), &qci, nullptr, &ring_[i].queries));
+    }
+  }
+  cur_ = ring - 1;  // the first begin() moves to slot 0
 }
 
 Recorder::~Recorder() {
-  // The command buffer may still execute: destroy the pool once the timeline passes its submission.
+  // Command buffers may still execute: destroy the pool once the GPU is past their submissions.
   VkDevice dev = ctx_.device();
   VkCommandPool pool = pool_;
-  VkQueryPool queries = queries_;
+  std::vector<VkQueryPool> queries;
+  TimelinePoint last;
+  for (const Slot& sl : ring_) {
+    if (sl.queries) queries.push_back(sl.queries);
+    if (sl.last_submit.value > last.value) last = sl.last_submit;
+  }
   auto destroy = [dev, pool, queries]() {
-    if (queries) vkDestroyQueryPool(dev, queries, nullptr);
+    for (VkQueryPool q : queries) vkDestroyQueryPool(dev, q, nullptr);
     vkDestroyCommandPool(dev, pool, nullptr);
   };
   if (recording_) vkEndCommandBuffer(cb_);
-  if (last_submit_ && ctx_.completed() < last_submit_) ctx_.defer(last_submit_, destroy);
+  if (!ctx_.done(last)) ctx_.defer(last, destroy);
   else destroy();
 }
 
 void Recorder::begin() {
   if (recording_) return;
-  if (last_submit_) {
-    ctx_.wait(last_submit_);  // the command buffer is reused: its previous run must be done
+  cur_ = (cur_ + 1) % ring_.size();
+  Slot& sl = ring_[cur_];
+  cb_ = sl.cb;
+  if (sl.last_submit) {
+    ctx_.wait(sl.last_submit);  // this command buffer is reused: its previous run must be done
     MOEVK_VK_CHECK(vkResetCommandBuffer(cb_, 0));
   }
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   MOEVK_VK_CHECK(vkBeginCommandBuffer(cb_, &bi));
-  if (queries_) vkCmdResetQueryPool(cb_, queries_, 0, max_timestamps_);
-  n_timestamps_ = 0;
+  if (sl.queries) vkCmdResetQueryPool(cb_, sl.queries, 0, max_timestamps_);
+  sl.n_timestamps = 0;
   recording_ = true;
 }
 
@@ -75,6 +90,15 @@ void Recorder::copy(const View& src, const View& dst, uint64_t n) {
   begin();
   VkBufferCopy region{src.offset, dst.offset, n};
   vkCmdCopyBuffer(cb_, src.buffer->handle(), dst.buffer->handle(), 1, &region);
+  ++counters_.copies;
+}
+
+void Recorder::update(const View& dst, const void* data, uint64_t n) {
+  MOEVK_ASSERT(n % 4 == 0 && dst.offset % 4 == 0 && n <= 65536 && n <= dst.size,
+               "update needs a 4-byte aligned range of at most 64 KiB inside its view");
+  if (n == 0) return;
+  begin();
+  vkCmdUpdateBuffer(cb_, dst.buffer->handle(), dst.offset, n, data);
   ++counters_.copies;
 }
 
@@ -122,26 +146,28 @@ void Recorder::host_barrier() {
 
 void Recorder::timestamp() {
   begin();
-  if (!queries_ || n_timestamps_ >= max_timestamps_) return;
-  vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, n_timestamps_++);
+  Slot& sl = ring_[cur_];
+  if (!sl.queries || sl.n_timestamps >= max_timestamps_) return;
+  vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, sl.queries, sl.n_timestamps++);
 }
 
-uint64_t Recorder::submit(uint64_t wait_value) {
+TimelinePoint Recorder::submit(const std::vector<TimelinePoint>& waits) {
   begin();  // an empty submission is allowed (it still signals the timeline)
   MOEVK_VK_CHECK(vkEndCommandBuffer(cb_));
   recording_ = false;
-  last_submit_ = ctx_.submit(queue_, cb_, wait_value);
+  ring_[cur_].last_submit = ctx_.submit(queue_, cb_, waits);
   ++counters_.submits;
-  return last_submit_;
+  return ring_[cur_].last_submit;
 }
 
-void Recorder::submit_and_wait() { ctx_.wait(submit()); }
+void Recorder::submit_and_wait(const std::vector<TimelinePoint>& waits) { ctx_.wait(submit(waits)); }
 
 std::vector<double> Recorder::timestamps_ns() const {
   std::vector<double> out;
-  if (!queries_ || n_timestamps_ == 0) return out;
-  std::vector<uint64_t> raw(n_timestamps_);
-  MOEVK_VK_CHECK(vkGetQueryPoolResults(ctx_.device(), queries_, 0, n_timestamps_, raw.size() * 8,
+  const Slot& sl = ring_[cur_];
+  if (!sl.queries || sl.n_timestamps == 0) return out;
+  std::vector<uint64_t> raw(sl.n_timestamps);
+  MOEVK_VK_CHECK(vkGetQueryPoolResults(ctx_.device(), sl.queries, 0, sl.n_timestamps, raw.size() * 8,
                                        raw.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
   for (uint64_t t : raw) out.push_back(static_cast<double>(t) * ctx_.features().timestamp_period_ns);
   return out;

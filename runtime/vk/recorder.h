@@ -25,7 +25,10 @@ struct Counters {
 
 class Recorder {
  public:
-  explicit Recorder(Context& ctx, bool on_transfer_queue = false, uint32_t max_timestamps = 0);
+  // ring: command buffers recorded in turn, so recording the next batch never waits for the
+  // previous one to finish (only for the one `ring` submissions back).
+  explicit Recorder(Context& ctx, bool on_transfer_queue = false, uint32_t max_timestamps = 0,
+                    uint32_t ring = 2);
   ~Recorder();
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
@@ -40,6 +43,8 @@ class Recorder {
   }
 
   void copy(const View& src, const View& dst, uint64_t n);
+  // Writes n bytes (a multiple of 4, at most 65536) from host memory into dst, in command order.
+  void update(const View& dst, const void* data, uint64_t n);
   void fill(const View& dst, uint32_t value);  // dst.size must be a multiple of 4
   // Makes every earlier shader/transfer write visible to later shader and transfer reads/writes.
   void barrier();
@@ -48,26 +53,34 @@ class Recorder {
   // Records a GPU timestamp; read with timestamps_ns() after the submission completed.
   void timestamp();
 
-  // Ends recording and submits; returns the timeline value that marks completion. The recorder
-  // can record again after submit() (a fresh command buffer).
-  uint64_t submit(uint64_t wait_value = 0);
-  void submit_and_wait();
+  // Ends recording and submits after the GPU is past every point of `waits` (on either queue);
+  // returns the point that marks completion. The recorder can record again after submit() (the
+  // next command buffer of its ring).
+  TimelinePoint submit(const std::vector<TimelinePoint>& waits = {});
+  void submit_and_wait(const std::vector<TimelinePoint>& waits = {});
+  bool recording() const { return recording_; }
   std::vector<double> timestamps_ns() const;
 
   const Counters& counters() const { return counters_; }
-  VkCommandBuffer command_buffer() const { return cb_; }
+  VkCommandBuffer command_buffer() const { return ring_[cur_].cb; }
 
  private:
+  struct Slot {
+    VkCommandBuffer cb = VK_NULL_HANDLE;
+    VkQueryPool queries = VK_NULL_HANDLE;
+    uint32_t n_timestamps = 0;
+    TimelinePoint last_submit;
+  };
   void begin();
   bool on_transfer_only_queue() const;
   Context& ctx_;
   const Queue& queue_;
   VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer cb_ = VK_NULL_HANDLE;
-  VkQueryPool queries_ = VK_NULL_HANDLE;
-  uint32_t max_timestamps_ = 0, n_timestamps_ = 0;
+  std::vector<Slot> ring_;
+  uint32_t cur_ = 0;   // the slot being recorded (or last submitted)
+  VkCommandBuffer cb_ = VK_NULL_HANDLE;  // ring_[cur_].cb while recording
+  uint32_t max_timestamps_ = 0;
   bool recording_ = false;
-  uint64_t last_submit_ = 0;
   Counters counters_;
 };
 

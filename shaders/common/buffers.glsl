@@ -22,6 +22,12 @@ uint read_u32_unaligned(UintRef p, uint byte_off) {
 }
 float read_f16(UintRef p, uint byte_off) { return unpackHalf2x16(read_u16(p, byte_off)).x; }
 
+// Expert slot tables (matvec_id, matmul_id): entry e is the 64-bit address of expert e's slot (a
+// VRAM slot, or its place in host memory read over the bus), 0 when the expert has none. Stored as
+// two 32-bit words (low, high) so the table needs no 8-byte alignment.
+#define expert_slot_address(table, e) \
+  (uint64_t(UintRef(table).v[2u * (e)]) | (uint64_t(UintRef(table).v[2u * (e) + 1u]) << 32))
+
 // Grid-stride helper: total invocations of a 1-D dispatch. A macro, not a function: a function
 // defined here would see gl_WorkGroupSize before the shader's local_size layout (as 1,1,1).
 #define grid_stride() (gl_NumWorkGroups.x * gl_WorkGroupSize.x)

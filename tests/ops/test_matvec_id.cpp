@@ -43,10 +43,22 @@ std::vector<int32_t> random_ids(std::mt19937_64& rng, uint32_t n_expert, uint32_
   return ids;
 }
 
-// The slot table and the number of slots the pool needs.
+constexpr uint32_t kNone = 0xFFFFFFFFu;  // a slot index meaning "no slot"
+
+// The device slot table of slot indices: the address of slot i of the pool (stride bytes apart), 0
+// for kNone.
+std::vector<uint64_t> address_table(const std::vector<uint32_t>& slots, const vk::View& pool,
+                                    uint64_t stride) {
+  std::vector<uint64_t> out(slots.size(), ops::kNoSlot);
+  for (size_t e = 0; e < slots.size(); ++e)
+    if (slots[e] != kNone) out[e] = pool.address() + slots[e] * stride;
+  return out;
+}
+
+// The slot table (slot indices) and the number of slots the pool needs.
 std::vector<uint32_t> make_table(std::mt19937_64& rng, Table kind, uint32_t n_expert,
                                  const std::vector<int32_t>& ids, uint32_t& n_slots) {
-  std::vector<uint32_t> slots(n_expert, ops::kNoSlot);
+  std::vector<uint32_t> slots(n_expert, kNone);
   if (kind == Table::Permutation) {
     std::iota(slots.begin(), slots.end(), 0u);
     std::shuffle(slots.begin(), slots.end(), rng);
@@ -117,7 +129,7 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
 
   std::vector<uint8_t> pool(n_slots * stride, 0xA5);
   for (uint32_t e = 0; e < c.n_expert; ++e)
-    if (slots[e] != ops::kNoSlot)
+    if (slots[e] != kNone)
       std::memcpy(pool.data() + slots[e] * stride, w.bytes.data() + e * expert_bytes, expert_bytes);
   if (c.table == Table::Streaming) {  // the stale slot: a valid but unselected expert
     auto stale = test::random_weights(c.type, c.n_rows, c.n_cols, seed + 99);
@@ -127,15 +139,15 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   auto x = test::random_floats(seed + 1, (c.x_per_expert ? n_sel : c.n_tok) * c.n_cols);
   auto bias = test::random_floats(seed + 2, uint64_t(c.n_expert) * c.n_rows);
 
-  DeviceArray dpool(ctx, pool.size()), dslots(ctx, slots.size() * 4), dids(ctx, ids.size() * 4),
+  DeviceArray dpool(ctx, pool.size()), dslots(ctx, slots.size() * 8), dids(ctx, ids.size() * 4),
       dx(ctx, x.size() * 4), db(ctx, bias.size() * 4), dy(ctx, n_sel * c.n_rows * 4);
   dpool.upload(pool);
-  dslots.upload(slots);
+  dslots.upload(address_table(slots, dpool.view(), stride));
   dids.upload(ids);
   dx.upload(x);
   db.upload(bias);
   ops::MatvecIdArgs a;
-  a.experts = {dpool.view(), stride, dslots.view(), c.n_expert, c.type, c.n_rows, c.n_cols};
+  a.experts = {dslots.view(), 0, stride, c.n_expert, c.type, c.n_rows, c.n_cols};
   a.ids = dids.view();
   a.x = dx.view();
   a.x_per_expert = c.x_per_expert;
@@ -224,20 +236,20 @@ TEST_CASE("matvec_id: an expert without a slot gives NaN rows, the others stay c
   const uint32_t n_expert = 4, n_rows = 9, n_cols = 64;
   auto w = test::random_weights(GgmlType::Q8_0, n_expert * n_rows, n_cols, 4000);
   const uint64_t eb = w.row_bytes * n_rows;
-  std::vector<uint32_t> slots = {1, ops::kNoSlot, 0, ops::kNoSlot};
+  std::vector<uint32_t> slots = {1, kNone, 0, kNone};
   std::vector<int32_t> ids = {2, 1, 0, 7};  // expert 1 has no slot; 7 is out of range
   std::vector<uint8_t> pool(2 * eb);
   std::memcpy(pool.data(), w.bytes.data() + 2 * eb, eb);
   std::memcpy(pool.data() + eb, w.bytes.data(), eb);
   auto x = test::random_floats(4001, n_cols);
-  DeviceArray dpool(ctx, pool.size()), dslots(ctx, 16), dids(ctx, 16), dx(ctx, n_cols * 4),
+  DeviceArray dpool(ctx, pool.size()), dslots(ctx, 32), dids(ctx, 16), dx(ctx, n_cols * 4),
       dy(ctx, 4 * n_rows * 4);
   dpool.upload(pool);
-  dslots.upload(slots);
+  dslots.upload(address_table(slots, dpool.view(), eb));
   dids.upload(ids);
   dx.upload(x);
   ops::MatvecIdArgs a;
-  a.experts = {dpool.view(), eb, dslots.view(), n_expert, GgmlType::Q8_0, n_rows, n_cols};
+  a.experts = {dslots.view(), 0, eb, n_expert, GgmlType::Q8_0, n_rows, n_cols};
   a.ids = dids.view();
   a.x = dx.view();
   a.y = dy.view();
@@ -264,39 +276,40 @@ TEST_CASE("matvec_id_glu: gate, up and the activation in one dispatch (silu and 
         std::mt19937_64 rng(seed);
         auto wg = test::random_weights(t, uint64_t(n_expert) * n_rows, n_cols, seed);
         auto wu = test::random_weights(t, uint64_t(n_expert) * n_rows, n_cols, seed + 1);
-        const uint64_t eb = wg.row_bytes * n_rows, stride = (eb + 255) / 256 * 256;
+        // One slot holds an expert's gate then its up matrix (as the engine lays slots out).
+        const uint64_t eb = wg.row_bytes * n_rows, up_off = (eb + 255) / 256 * 256,
+                       stride = 2 * up_off;
         auto ids = random_ids(rng, n_expert, n_used, n_tok);
         uint32_t n_slots = 0;
         auto slots = make_table(rng, Table::Permutation, n_expert, ids, n_slots);
-        std::vector<uint8_t> pg(n_slots * stride), pu(n_slots * stride);
+        std::vector<uint8_t> pool(n_slots * stride);
         for (uint32_t e = 0; e < n_expert; ++e) {
-          std::memcpy(pg.data() + slots[e] * stride, wg.bytes.data() + e * eb, eb);
-          std::memcpy(pu.data() + slots[e] * stride, wu.bytes.data() + e * eb, eb);
+          std::memcpy(pool.data() + slots[e] * stride, wg.bytes.data() + e * eb, eb);
+          std::memcpy(pool.data() + slots[e] * stride + up_off, wu.bytes.data() + e * eb, eb);
         }
         auto x = test::random_floats(seed + 2, size_t(n_tok) * n_cols);
         auto bg = test::random_floats(seed + 3, size_t(n_expert) * n_rows);
         auto bu = test::random_floats(seed + 4, size_t(n_expert) * n_rows);
         seed += 5;
         const size_t n_out = size_t(n_tok) * n_used * n_rows;
-        DeviceArray dpg(*ctx, pg.size()), dpu(*ctx, pu.size()), dslots(*ctx, slots.size() * 4),
+        DeviceArray dpool(*ctx, pool.size()), dslots(*ctx, slots.size() * 8),
             dids(*ctx, ids.size() * 4), dx(*ctx, x.size() * 4), dbg(*ctx, bg.size() * 4),
             dbu(*ctx, bu.size() * 4), dy(*ctx, n_out * 4);
-        dpg.upload(pg);
-        dpu.upload(pu);
-        dslots.upload(slots);
+        dpool.upload(pool);
+        dslots.upload(address_table(slots, dpool.view(), stride));
         dids.upload(ids);
         dx.upload(x);
         dbg.upload(bg);
         dbu.upload(bu);
         ops::MatvecIdArgs a;
-        a.experts = {dpg.view(), stride, dslots.view(), n_expert, t, n_rows, n_cols};
+        a.experts = {dslots.view(), 0, stride, n_expert, t, n_rows, n_cols};
         a.ids = dids.view();
         a.x = dx.view();
         a.y = dy.view();
         a.bias = dbg.view();
         a.n_used = n_used;
         a.n_tok = n_tok;
-        ops::GluArgs g{{dpu.view(), stride, dslots.view(), n_expert, t, n_rows, n_cols},
+        ops::GluArgs g{{dslots.view(), up_off, stride, n_expert, t, n_rows, n_cols},
                        dbu.view(), act, alpha, limit};
         vk::Recorder rec(*ctx);
         ops::matvec_id_glu(*ctx, rec, a, g);

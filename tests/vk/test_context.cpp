@@ -91,9 +91,10 @@ TEST_CASE("recorder: fill, copy, barriers, timeline and counters") {
   rec.barrier();
   rec.copy(a.view(), b.view(), 4096);
   rec.timestamp();
-  uint64_t v = rec.submit();
+  vk::TimelinePoint v = rec.submit();
   ctx.wait(v);
-  CHECK(ctx.completed() >= v);
+  CHECK(ctx.completed(v.queue) >= v.value);
+  CHECK(ctx.done(v));
   auto out = b.read_f32();
   for (float x : out) REQUIRE(x == 1.0f);
   CHECK(rec.counters().barriers == 1);
