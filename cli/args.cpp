@@ -4,18 +4,44 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "loader/error.h"
 #include "runtime/sched/size.h"
 
 namespace moevk::cli {
 
-std::string read_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open {} '{}'", what, path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+std::string read_file(const std::string& path, const char* what, size_t max_bytes) {
+  // O_NONBLOCK so that a FIFO cannot block the open; only regular files are read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail("cannot open {} '{}': {}", what, path, std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0) fail("cannot stat {} '{}': {}", what, path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    fail("{} '{}' is not a regular file ({})", what, path,
+         S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device" : "not a plain file");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    fail("{} '{}' is {} bytes, more than the limit of {} bytes", what, path, st.st_size, max_bytes);
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot read {} '{}': {}", what, path, std::strerror(errno));
+    if (n == 0) break;
+    if (out.size() + size_t(n) > max_bytes)  // the file grew while it was read
+      fail("{} '{}' is more than the limit of {} bytes", what, path, max_bytes);
+    out.append(buf, size_t(n));
+  }
+  return out;
 }
 
 Args& Args::option(std::vector<std::string> names, bool takes_value) {

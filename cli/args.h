@@ -10,8 +10,12 @@
 
 namespace moevk::cli {
 
-// The whole file as bytes; moevk::Error "cannot open <what> '<path>'" when it cannot be read.
-std::string read_file(const std::string& path, const char* what);
+// Input files (prompts, messages, templates) are read whole up to this size.
+inline constexpr size_t kMaxInputFileBytes = size_t{64} << 20;
+
+// The whole file as bytes; moevk::Error naming <what>, the path and the reason when it cannot be read,
+// is not a regular file (a FIFO, a directory, /dev/zero) or is larger than max_bytes.
+std::string read_file(const std::string& path, const char* what, size_t max_bytes = kMaxInputFileBytes);
 
 class Args {
  public:

@@ -55,11 +55,36 @@ jinja::Value to_value(const nlohmann::ordered_json& j) {
   return o;
 }
 
+constexpr int kMaxJsonDepth = 64;  // lists/objects inside each other in a messages file
+
+// Fails when brackets nest deeper than kMaxJsonDepth outside strings (checked before parsing: the
+// parsed value and its conversion recurse once per level).
+void check_json_depth(const std::string& text, const std::string& path) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        fail("{}: at byte {}: JSON nested deeper than {} levels", path, i, kMaxJsonDepth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 // The messages file as template values (key order kept, like Python's json.load).
 jinja::Value read_messages(const std::string& path) {
   nlohmann::ordered_json j;
+  const std::string text = read_file(path, "messages file");
+  check_json_depth(text, path);
   try {
-    j = nlohmann::ordered_json::parse(read_file(path, "messages file"));
+    j = nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: invalid JSON: {}", path, e.what());
   }

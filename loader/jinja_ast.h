@@ -9,6 +9,23 @@
 
 namespace moevk::jinja {
 
+// Limits that keep a hostile template from exhausting the stack, memory or time; past one, parsing
+// or rendering is a moevk::Error naming the limit.
+inline constexpr int kMaxNesting = 200;                 // parser: nested blocks and brackets; tree height
+inline constexpr int kMaxEvalDepth = 500;               // evaluator: nested evaluation, macro calls included
+inline constexpr size_t kMaxStringBytes = size_t{16} << 20;  // a string value, and the rendered output
+inline constexpr size_t kMaxItems = size_t{1} << 20;        // items in a list or dict value
+inline constexpr size_t kMaxListBytes = size_t{128} << 20;  // a list's items and their strings, made by + or *
+inline constexpr int kMaxValueDepth = 64;               // lists/dicts inside each other for repr, tojson, ==
+inline constexpr uint64_t kMaxSteps = 4'000'000;        // evaluations plus loop iterations per render
+
+// moevk::Error unless a string or list of `n` bytes/items is within the limits.
+void check_string_size(size_t n);
+void check_items(size_t n);
+// Bytes a list holds directly (its values and their strings); moevk::Error when (a + b) * times is too big.
+size_t list_bytes(const Array& a);
+void check_list_bytes(size_t a, size_t b, size_t times);
+
 struct Token {
   enum Kind { Text, VarOpen, VarClose, BlockOpen, BlockClose, Name, String, Int, Float, Op, End };
   Kind kind;
@@ -40,6 +57,7 @@ struct Expr {
   };
   Kind kind;
   int line = 0, col = 0;
+  int height = 1;  // 1 + the tallest child (set by the parser, at most kMaxNesting)
   std::string name;
   Value literal;
   bool negated = false;

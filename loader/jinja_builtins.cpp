@@ -9,6 +9,12 @@
 namespace moevk::jinja {
 namespace {
 
+int64_t checked_add(int64_t a, int64_t b) {
+  int64_t c;
+  if (__builtin_add_overflow(a, b, &c)) fail("integer overflow in sum (integers are 64-bit here)");
+  return c;
+}
+
 const Value& arg(std::vector<Value>& args, Kwargs& kwargs, size_t i, const char* name) {
   static const Value undefined;
   if (i < args.size()) return args[i];
@@ -125,7 +131,8 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
   if (name == "tojson") {
     const Value& indent = arg(args, kwargs, 1, "indent");
     const Value& sort_keys = arg(args, kwargs, 4, "sort_keys");
-    return Value(in.to_json(indent.is_int() ? int(indent.as_int()) : -1, sort_keys.truthy()));
+    if (indent.is_int() && indent.as_int() > 64) fail("tojson indent {} is larger than 64", indent.as_int());
+    return Value(in.to_json(indent.is_int() ? int(std::max<int64_t>(indent.as_int(), -1)) : -1, sort_keys.truthy()));
   }
   if (name == "items") {
     if (in.is_undefined()) return Value(Array{});
@@ -165,8 +172,10 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
     const Value& attr = arg(args, kwargs, 1, "attribute");
     std::string out;
     Array items = iterate(in, "join");
-    for (size_t k = 0; k < items.size(); ++k)
+    for (size_t k = 0; k < items.size(); ++k) {
       out += (k ? sep : "") + (attr.is_undefined() ? items[k] : attr_path(items[k], attr.str())).str();
+      check_string_size(out.size());
+    }
     return Value(out);
   }
   if (name == "selectattr" || name == "rejectattr") return select(in, args, kwargs, true, name[0] == 's');
@@ -230,13 +239,18 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
     for (const Value& v : iterate(in, "sum")) {
       if (!v.is_number() && !v.is_bool()) fail("sum of a {}", v.type_name());
       total = total.is_float() || v.is_float() ? Value(total.as_float() + v.as_float())
-                                               : Value(total.as_int() + v.as_int());
+                                               : Value(checked_add(total.as_int(), v.as_int()));
     }
     return total;
   }
   if (name == "int") {
     if (in.is_int() || in.is_bool()) return Value(in.as_int());
-    if (in.is_float()) return Value(int64_t(in.as_float()));
+    if (in.is_float()) {
+      const double f = std::trunc(in.as_float());
+      if (!(f >= -9223372036854775808.0 && f < 9223372036854775808.0))
+        fail("int: {} does not fit a 64-bit integer", in.repr());
+      return Value(int64_t(f));
+    }
     if (in.is_string()) {
       try {
         return Value(int64_t(std::stoll(in.as_string())));
@@ -259,7 +273,10 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
   }
   if (name == "abs") {
     if (in.is_float()) return Value(std::fabs(in.as_float()));
-    if (in.is_int() || in.is_bool()) return Value(in.as_int() < 0 ? -in.as_int() : in.as_int());
+    if (in.is_int() || in.is_bool()) {
+      if (in.as_int() == INT64_MIN) fail("integer overflow in abs");
+      return Value(in.as_int() < 0 ? -in.as_int() : in.as_int());
+    }
     fail("abs of a {}", in.type_name());
   }
   if (name == "round") {
@@ -269,6 +286,7 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
   }
   if (name == "indent") {
     const Value& w = arg(args, kwargs, 0, "width");
+    if (w.is_int() && (w.as_int() < 0 || w.as_int() > 1024)) fail("indent width {} is outside 0..1024", w.as_int());
     std::string pad = w.is_string() ? w.as_string() : std::string(w.is_int() ? size_t(w.as_int()) : 4, ' ');
     bool first = arg(args, kwargs, 1, "first").truthy();
     bool blank = arg(args, kwargs, 2, "blank").truthy();
@@ -279,6 +297,7 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
       std::string line = s.substr(i, j == std::string::npos ? std::string::npos : j - i);
       if ((!line0 || first) && (blank || !line.empty())) out += pad;
       out += line;
+      check_string_size(out.size());
       if (j == std::string::npos) break;
       out += '\n';
       i = j + 1;
@@ -333,7 +352,7 @@ bool apply_test(const std::string& name, const Value& v, std::vector<Value>& arg
   }
   if (name == "divisibleby") {
     if (!v.is_int() || !a0().is_int() || a0().as_int() == 0) fail("divisibleby needs non-zero integers");
-    return v.as_int() % a0().as_int() == 0;
+    return a0().as_int() == -1 || v.as_int() % a0().as_int() == 0;
   }
   if (name == "eq" || name == "equalto" || name == "==") return v == a0();
   if (name == "ne" || name == "!=") return !(v == a0());

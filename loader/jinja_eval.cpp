@@ -1,7 +1,9 @@
 // Jinja interpreter: evaluates the statement tree against a chain of scopes. Scoping follows jinja2:
 // each for-loop iteration and each macro call opens a scope (assignments there do not leak out),
 // `if` does not; namespace() objects are shared, so `set ns.attr = ...` is visible everywhere.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 
@@ -17,9 +19,33 @@ struct Scope {
 
 bool positioned(const Error& e) { return std::string_view(e.what()).starts_with("template line"); }
 
+[[noreturn]] void overflow(const char* op) {
+  fail("integer overflow in '{}' (integers are 64-bit here)", op);
+}
+
+// Python's a // b and a % b for b != 0; INT64_MIN // -1 does not fit.
 int64_t floor_div(int64_t a, int64_t b) {
+  if (b == -1) {
+    if (a == INT64_MIN) overflow("//");
+    return -a;
+  }
   int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+int64_t floor_mod(int64_t a, int64_t b) {
+  if (b == -1) return 0;
+  int64_t r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
+int64_t checked_pow(int64_t base, int64_t exp) {
+  int64_t p = 1;
+  while (exp > 0) {
+    if ((exp & 1) && __builtin_mul_overflow(p, base, &p)) overflow("**");
+    exp >>= 1;
+    if (exp > 0 && __builtin_mul_overflow(base, base, &base)) overflow("**");
+  }
+  return p;
 }
 
 class Interp {
@@ -48,9 +74,10 @@ class Interp {
       int64_t step = a.size() >= 3 ? a[2].as_int() : 1;
       if (step == 0) fail("range step cannot be zero");
       Array out;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-        if (out.size() >= 1'000'000) fail("range too large");
+      for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
+        if (out.size() >= kMaxItems) fail("range has more than {} items", kMaxItems);
         out.emplace_back(i);
+        if (__builtin_add_overflow(i, step, &i)) break;
       }
       return Value(std::move(out));
     });
@@ -67,7 +94,25 @@ class Interp {
  private:
   enum class Flow { Normal, Break, Continue };
   Scope root_;
-  int depth_ = 0;
+  int depth_ = 0;        // macro calls in progress
+  int eval_depth_ = 0;   // nested exec/eval calls
+  uint64_t steps_ = 0;   // evaluations and loop iterations so far
+
+  // Counts one step of work and one level of nesting for its lifetime.
+  struct Nest {
+    Interp& in;
+    explicit Nest(Interp& interp) : in(interp) {
+      if (++in.steps_ > kMaxSteps) fail("the template takes too long (more than {} steps)", kMaxSteps);
+      if (++in.eval_depth_ > kMaxEvalDepth) fail("the template nests deeper than {} levels", kMaxEvalDepth);
+    }
+    ~Nest() { --in.eval_depth_; }
+  };
+
+  static void append(std::string& out, const std::string& s) {
+    if (out.size() + s.size() > kMaxStringBytes)
+      fail("the template's output is larger than {} bytes", kMaxStringBytes);
+    out += s;
+  }
 
   static Value lookup(const std::string& name, Scope* s) {
     for (; s; s = s->parent) {
@@ -78,6 +123,7 @@ class Interp {
   }
 
   Flow exec(const Body& body, Scope* scope, std::string& out) {
+    Nest nest(*this);
     for (const StmtPtr& s : body) {
       Flow f = exec_one(*s, scope, out);
       if (f != Flow::Normal) return f;
@@ -87,8 +133,8 @@ class Interp {
 
   Flow exec_one(const Stmt& s, Scope* scope, std::string& out) {
     switch (s.kind) {
-      case Stmt::Text: out += s.text; return Flow::Normal;
-      case Stmt::Output: out += eval(*s.exprs[0], scope).str(); return Flow::Normal;
+      case Stmt::Text: append(out, s.text); return Flow::Normal;
+      case Stmt::Output: append(out, eval(*s.exprs[0], scope).str()); return Flow::Normal;
       case Stmt::If:
         for (size_t k = 0; k < s.exprs.size(); ++k)
           if (eval(*s.exprs[k], scope).truthy()) return exec(s.bodies[k], scope, out);
@@ -139,14 +185,18 @@ class Interp {
       case Value::Type::Object:
         for (auto& [k, v] : seq.as_object().items) items.emplace_back(k);
         break;
-      case Value::Type::String:
-        for (char32_t c : utf8_decode(seq.as_string())) items.emplace_back(utf8_encode(std::u32string(1, c)));
+      case Value::Type::String: {
+        std::u32string u = utf8_decode(seq.as_string());
+        check_items(u.size());
+        for (char32_t c : u) items.emplace_back(utf8_encode(std::u32string(1, c)));
         break;
+      }
       default: fail_at(s.line, s.col, fmt::format("cannot loop over a {}", seq.type_name()));
     }
     if (s.exprs[1]) {  // {% for x in xs if cond %}
       Array kept;
       for (Value& item : items) {
+        if (++steps_ > kMaxSteps) fail_at(s.line, s.col, fmt::format("the template takes too long (more than {} steps)", kMaxSteps));
         Scope tmp{{}, scope};
         assign(s, s.names, item, &tmp);
         if (eval(*s.exprs[1], &tmp).truthy()) kept.push_back(item);
@@ -155,6 +205,7 @@ class Interp {
     }
     size_t n = items.size();
     for (size_t i = 0; i < n; ++i) {
+      if (++steps_ > kMaxSteps) fail_at(s.line, s.col, fmt::format("the template takes too long (more than {} steps)", kMaxSteps));
       Scope iter{{}, scope};
       assign(s, s.names, items[i], &iter);
       Value loop = Value::object();
@@ -200,7 +251,12 @@ class Interp {
         local.vars[s.names[k]] = v;
       }
       std::string out;
-      exec(s.bodies[0], &local, out);
+      try {
+        exec(s.bodies[0], &local, out);
+      } catch (...) {
+        --depth_;
+        throw;
+      }
       --depth_;
       return Value(std::move(out));
     });
@@ -208,7 +264,12 @@ class Interp {
 
   Value eval(const Expr& e, Scope* scope) {
     try {
-      return eval_node(e, scope);
+      Nest nest(*this);
+      Value v = eval_node(e, scope);
+      if (v.is_string()) check_string_size(v.as_string().size());
+      if (v.is_array()) check_items(v.as_array().size());
+      if (v.is_object()) check_items(v.as_object().items.size());
+      return v;
     } catch (const TemplateRaised&) {
       throw;
     } catch (const Error& err) {
@@ -270,7 +331,10 @@ class Interp {
         Value v = eval(*e.args[0], scope);
         if (e.name == "not") return Value(!v.truthy());
         if (v.is_float()) return Value(e.name == "-" ? -v.as_float() : v.as_float());
-        if (v.is_int() || v.is_bool()) return Value(e.name == "-" ? -v.as_int() : v.as_int());
+        if (v.is_int() || v.is_bool()) {
+          if (e.name == "-" && v.as_int() == INT64_MIN) overflow("-");
+          return Value(e.name == "-" ? -v.as_int() : v.as_int());
+        }
         fail("bad operand type for unary {}: {}", e.name, v.type_name());
       }
       case Expr::Binary: return eval_binary(e, scope);
@@ -316,7 +380,11 @@ class Interp {
     if (op == "and") return l.truthy() ? eval(*e.args[1], scope) : l;
     if (op == "or") return l.truthy() ? l : eval(*e.args[1], scope);
     Value r = eval(*e.args[1], scope);
-    if (op == "~") return Value(l.str() + r.str());
+    if (op == "~") {
+      std::string a = l.str(), b = r.str();
+      check_string_size(a.size() + b.size());
+      return Value(a + b);
+    }
     if (op == "==") return Value(l == r);
     if (op == "!=") return Value(!(l == r));
     if (op == "in") return Value(contains(r, l));
@@ -334,14 +402,25 @@ class Interp {
       return Value(op == "<" ? c < 0 : op == "<=" ? c <= 0 : op == ">" ? c > 0 : c >= 0);
     }
     if (op == "+") {
-      if (l.is_string() && r.is_string()) return Value(l.as_string() + r.as_string());
+      if (l.is_string() && r.is_string()) {
+        check_string_size(l.as_string().size() + r.as_string().size());
+        return Value(l.as_string() + r.as_string());
+      }
       if (l.is_array() && r.is_array()) {
+        check_items(l.as_array().size() + r.as_array().size());
+        check_list_bytes(list_bytes(l.as_array()), list_bytes(r.as_array()), 1);
         Array a = l.as_array();
         a.insert(a.end(), r.as_array().begin(), r.as_array().end());
         return Value(std::move(a));
       }
     }
     if (op == "*" && ((l.is_string() || l.is_array()) && r.is_int())) {
+      const size_t n = r.as_int() > 0 ? size_t(r.as_int()) : 0;
+      const size_t unit = l.is_string() ? l.as_string().size() : l.as_array().size();
+      if (unit != 0 && n > (l.is_string() ? kMaxStringBytes : kMaxItems) / unit)
+        fail("'*' would make a {} of {} x {} {}", l.type_name(), r.as_int(), unit,
+             l.is_string() ? "bytes" : "items");
+      if (l.is_array()) check_list_bytes(list_bytes(l.as_array()), 0, n);
       if (l.is_string()) {
         std::string s;
         for (int64_t k = 0; k < r.as_int(); ++k) s += l.as_string();
@@ -359,11 +438,7 @@ class Interp {
       return Value(l.as_float() / r.as_float());
     }
     if (op == "**") {
-      if (!flt && r.as_int() >= 0) {
-        int64_t p = 1;
-        for (int64_t k = 0; k < r.as_int(); ++k) p *= l.as_int();
-        return Value(p);
-      }
+      if (!flt && r.as_int() >= 0) return Value(checked_pow(l.as_int(), r.as_int()));
       return Value(std::pow(l.as_float(), r.as_float()));
     }
     if (flt) {
@@ -375,19 +450,42 @@ class Interp {
       if (op == "//") return Value(std::floor(a / b));
       if (op == "%") return Value(a - b * std::floor(a / b));
     } else {
-      int64_t a = l.as_int(), b = r.as_int();
-      if (op == "+") return Value(a + b);
-      if (op == "-") return Value(a - b);
-      if (op == "*") return Value(a * b);
+      int64_t a = l.as_int(), b = r.as_int(), c = 0;
+      if (op == "+" || op == "-" || op == "*") {
+        const bool wrapped = op == "+"   ? __builtin_add_overflow(a, b, &c)
+                             : op == "-" ? __builtin_sub_overflow(a, b, &c)
+                                         : __builtin_mul_overflow(a, b, &c);
+        if (wrapped) overflow(op.c_str());
+        return Value(c);
+      }
       if (b == 0) fail("division by zero");
       if (op == "//") return Value(floor_div(a, b));
-      if (op == "%") return Value(a - b * floor_div(a, b));
+      if (op == "%") return Value(floor_mod(a, b));
     }
     fail("unknown operator '{}'", op);
   }
 };
 
 }  // namespace
+
+void check_string_size(size_t n) {
+  if (n > kMaxStringBytes) fail("a string of {} bytes is larger than the limit ({} bytes)", n, kMaxStringBytes);
+}
+size_t list_bytes(const Array& a) {
+  size_t n = 0;
+  for (const Value& v : a) n += sizeof(Value) + (v.is_string() ? v.as_string().size() : 0);
+  return n;
+}
+void check_list_bytes(size_t a, size_t b, size_t times) {
+  const size_t total = a + b;
+  if (times > 1 && total != 0 && times > kMaxListBytes / total)
+    fail("'*' would make a list of more than {} bytes", kMaxListBytes);
+  if (total * std::max<size_t>(times, 1) > kMaxListBytes)
+    fail("a list of {} bytes is larger than the limit ({} bytes)", total * std::max<size_t>(times, 1), kMaxListBytes);
+}
+void check_items(size_t n) {
+  if (n > kMaxItems) fail("a list of {} items is larger than the limit ({} items)", n, kMaxItems);
+}
 
 Template::Template(std::string source) : body_(parse(lex(source))) {}
 Template::~Template() = default;

@@ -56,6 +56,7 @@ Array split(const std::string& s, const Value& sep, const Value& maxsplit) {
       }
       size_t j = i;
       while (j < s.size() && !is_ws(char32_t(uint8_t(s[j])))) ++j;
+      check_items(out.size() + 1);
       out.emplace_back(s.substr(i, j - i));
       i = j;
     }
@@ -70,6 +71,7 @@ Array split(const std::string& s, const Value& sep, const Value& maxsplit) {
       out.emplace_back(s.substr(i));
       return out;
     }
+    check_items(out.size() + 1);
     out.emplace_back(s.substr(i, j - i));
     i = j + d.size();
   }
@@ -88,6 +90,7 @@ std::string replace(const std::string& s, const std::string& from, const std::st
         ++n;
       }
       if (k < u.size()) out += utf8_encode(std::u32string(1, u[k]));
+      check_string_size(out.size());
     }
     return out;
   }
@@ -96,6 +99,7 @@ std::string replace(const std::string& s, const std::string& from, const std::st
     if (j == std::string::npos || (count >= 0 && n >= count)) break;
     out.append(s, i, j - i);
     out += to;
+    check_string_size(out.size());
     i = j + from.size();
     ++n;
   }
@@ -159,7 +163,10 @@ Value string_method(const std::string& s, const std::string& name, std::vector<V
     const Value& it = arg(a, kw, 0, "iterable");
     if (!it.is_array()) fail("join expects a list");
     std::string out;
-    for (size_t k = 0; k < it.as_array().size(); ++k) out += (k ? s : "") + it.as_array()[k].str();
+    for (size_t k = 0; k < it.as_array().size(); ++k) {
+      out += (k ? s : "") + it.as_array()[k].str();
+      check_string_size(out.size());
+    }
     return Value(out);
   }
   fail("unknown string method '{}'", name);
@@ -189,6 +196,7 @@ Value object_method(const Value& self, const std::string& name, std::vector<Valu
 Value array_method(const Value& self, const std::string& name, std::vector<Value>& a, Kwargs& kw) {
   Array& arr = self.as_array();
   if (name == "append") {
+    check_items(arr.size() + 1);
     arr.push_back(arg(a, kw, 0, "object"));
     return Value(nullptr);
   }
@@ -300,7 +308,10 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
     int64_t b = clamp(as_opt(start, "start"), step > 0 ? 0 : len - 1);
     int64_t e = clamp(as_opt(stop, "stop"), step > 0 ? len : -1);
     std::vector<size_t> idx;
-    for (int64_t i = b; step > 0 ? i < e : i > e; i += step) idx.push_back(size_t(i));
+    for (int64_t i = b; step > 0 ? i < e : i > e;) {
+      idx.push_back(size_t(i));
+      if (__builtin_add_overflow(i, step, &i)) break;
+    }
     return idx;
   };
   if (obj.is_array()) {

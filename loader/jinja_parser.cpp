@@ -1,5 +1,6 @@
 // Jinja parser: tokens -> statement tree. Expression precedence follows jinja2's parser:
 // conditional < or < and < not < comparison < + - < ~ < * / // % < ** < unary < postfix/filter/test.
+#include <algorithm>
 #include <string>
 
 #include "loader/jinja_ast.h"
@@ -20,6 +21,31 @@ class Parser {
  private:
   const std::vector<Token>& t_;
   size_t i_ = 0;
+  int depth_ = 0;  // nested parse_body / parse_expr / unary calls
+
+  // Bounds the parser's recursion (deeply nested blocks or brackets would overflow the stack).
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxNesting)
+        p.error(p.peek(), fmt::format("nested deeper than {} levels", kMaxNesting));
+    }
+    ~Nest() { --p.depth_; }
+  };
+
+  // Sets e's height from its children; chains built by loops (a+b+c..., a.b.c..., x|f|g...) would
+  // otherwise make trees too tall to evaluate or destroy recursively.
+  ExprPtr sealed(ExprPtr e) {
+    int h = 0;
+    for (const ExprPtr& c : e->args)
+      if (c) h = std::max(h, c->height);
+    for (const auto& kv : e->kwargs)
+      if (kv.second) h = std::max(h, kv.second->height);
+    e->height = h + 1;
+    if (e->height > kMaxNesting)
+      fail_at(e->line, e->col, fmt::format("expression nested deeper than {} levels", kMaxNesting));
+    return e;
+  }
 
   static std::string describe(const Token& t) {
     switch (t.kind) {
@@ -55,6 +81,7 @@ class Parser {
   // Parses statements until a block tag whose keyword is in `ends` (consumed up to the keyword;
   // `end` receives it). With empty `ends`, parses to the end of input.
   Body parse_body(std::initializer_list<const char*> ends, std::string& end) {
+    Nest nest(*this);
     Body body;
     for (;;) {
       const Token& t = peek();
@@ -179,7 +206,9 @@ class Parser {
     } else if (k == "generation") {
       // HF's assistant-mask extension: renders its body unchanged.
       s->kind = Stmt::If;
-      s->exprs.push_back(std::make_unique<Expr>(Expr{Expr::Literal, kw.line, kw.col, "", Value(true)}));
+      auto yes = make(Expr::Literal, kw);
+      yes->literal = Value(true);
+      s->exprs.push_back(std::move(yes));
       expect_block_close();
       s->bodies.push_back(parse_body({"endgeneration"}, end));
     } else {
@@ -209,10 +238,11 @@ class Parser {
       if (is_op(")")) break;  // (a,)
       list->args.push_back(parse_expr());
     }
-    return list;
+    return sealed(std::move(list));
   }
 
   ExprPtr parse_expr() {
+    Nest nest(*this);
     ExprPtr e = parse_or();
     while (is_name("if")) {
       const Token& at = next();
@@ -225,7 +255,7 @@ class Parser {
       } else {
         c->args.push_back(nullptr);
       }
-      e = std::move(c);
+      e = sealed(std::move(c));
     }
     return e;
   }
@@ -234,7 +264,7 @@ class Parser {
     auto b = make(Expr::Binary, at, op);
     b->args.push_back(std::move(l));
     b->args.push_back(std::move(r));
-    return b;
+    return sealed(std::move(b));
   }
 
   ExprPtr parse_or() {
@@ -255,10 +285,11 @@ class Parser {
   }
   ExprPtr parse_not() {
     if (is_name("not")) {
+      Nest nest(*this);
       const Token& at = next();
       auto u = make(Expr::Unary, at, "not");
       u->args.push_back(parse_not());
-      return u;
+      return sealed(std::move(u));
     }
     return parse_compare();
   }
@@ -320,9 +351,11 @@ class Parser {
   ExprPtr parse_unary(bool with_filter) {
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
+      Nest nest(*this);
       const Token& at = next();
       e = make(Expr::Unary, at, at.text);
       e->args.push_back(parse_unary(false));
+      e = sealed(std::move(e));
     } else {
       e = parse_postfix(parse_primary());
     }
@@ -380,7 +413,7 @@ class Parser {
             next();
           }
           expect_op("]");
-          return e;
+          return sealed(std::move(e));
         }
         if (t.text == "{") {
           auto e = make(Expr::Dict, t);
@@ -392,7 +425,7 @@ class Parser {
             next();
           }
           expect_op("}");
-          return e;
+          return sealed(std::move(e));
         }
         break;
       default:
@@ -431,7 +464,7 @@ class Parser {
           idx->literal = Value(int64_t(std::stoll(n.text)));
           a->args.push_back(std::move(idx));
         }
-        e = std::move(a);
+        e = sealed(std::move(a));
       } else if (is_op("[")) {
         next();
         ExprPtr parts[3];
@@ -452,19 +485,19 @@ class Parser {
           auto a = make(Expr::Item, at);
           a->args.push_back(std::move(e));
           a->args.push_back(std::move(parts[0]));
-          e = std::move(a);
+          e = sealed(std::move(a));
         } else {
           auto a = make(Expr::Slice, at);
           a->args.push_back(std::move(e));
           for (auto& p : parts) a->args.push_back(std::move(p));
-          e = std::move(a);
+          e = sealed(std::move(a));
         }
       } else if (is_op("(")) {
         next();
         auto c = make(Expr::Call, at);
         c->args.push_back(std::move(e));
         parse_call_args(*c);
-        e = std::move(c);
+        e = sealed(std::move(c));
       } else {
         return e;
       }
@@ -482,7 +515,7 @@ class Parser {
           next();
           parse_call_args(*f);
         }
-        e = std::move(f);
+        e = sealed(std::move(f));
       } else if (is_name("is")) {
         next();
         bool neg = false;
@@ -508,7 +541,7 @@ class Parser {
                    name == "in") {
           t->args.push_back(parse_primary());  // `x is divisibleby 3`, `x is sameas none`
         }
-        e = std::move(t);
+        e = sealed(std::move(t));
       } else {
         return e;
       }

@@ -122,7 +122,27 @@ std::string Value::str() const {
   }
 }
 
+namespace {
+
+// Lists and dicts are shared, so a template can make one contain itself: repr, tojson and == stop at
+// kMaxValueDepth levels instead of recursing forever.
+thread_local int g_value_depth = 0;
+struct ValueNest {
+  ValueNest() {
+    if (++g_value_depth > kMaxValueDepth) {
+      g_value_depth = 0;  // the error unwinds every level; the count restarts for the next call
+      fail("a list or dict nested deeper than {} levels (or containing itself)", kMaxValueDepth);
+    }
+  }
+  ~ValueNest() {
+    if (g_value_depth > 0) --g_value_depth;
+  }
+};
+
+}  // namespace
+
 std::string Value::repr() const {
+  ValueNest nest;
   switch (type_) {
     case Type::Undefined: return "";
     case Type::None: return "None";
@@ -132,7 +152,10 @@ std::string Value::repr() const {
     case Type::String: return quote_repr(s_);
     case Type::Array: {
       std::string out = tuple_ ? "(" : "[";
-      for (size_t k = 0; k < arr_->size(); ++k) out += (k ? ", " : "") + (*arr_)[k].repr();
+      for (size_t k = 0; k < arr_->size(); ++k) {
+        out += (k ? ", " : "") + (*arr_)[k].repr();
+        check_string_size(out.size());
+      }
       if (tuple_) return out + (arr_->size() == 1 ? ",)" : ")");
       return out + "]";
     }
@@ -140,7 +163,10 @@ std::string Value::repr() const {
       if (obj_->is_namespace) return "<Namespace>";
       std::string out = "{";
       for (size_t k = 0; k < obj_->items.size(); ++k)
+      {
         out += (k ? ", " : "") + quote_repr(obj_->items[k].first) + ": " + obj_->items[k].second.repr();
+        check_string_size(out.size());
+      }
       return out + "}";
     }
     case Type::Function: return "<function>";
@@ -186,6 +212,8 @@ static std::string json_string(const std::string& s) {
 }
 
 static void json_dump(const Value& v, int indent, bool sort_keys, int depth, std::string& out) {
+  ValueNest nest;
+  check_string_size(out.size());
   auto newline = [&](int d) {
     if (indent < 0) return;
     out += '\n';
@@ -249,6 +277,7 @@ std::string Value::to_json(int indent, bool sort_keys) const {
 }
 
 bool Value::operator==(const Value& o) const {
+  ValueNest nest;
   if (is_number() || is_bool()) {
     if (!(o.is_number() || o.is_bool())) return false;
     if (is_float() || o.is_float()) return as_float() == o.as_float();

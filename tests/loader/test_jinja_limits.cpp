@@ -1,0 +1,133 @@
+// The Jinja engine under hostile templates: deep nesting, integer overflow, huge values and endless
+// loops are clear moevk::Errors (naming the limit), never a stack overflow, a signal, a wrapped integer
+// or memory and time without bound.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+#include "loader/chat_template.h"
+#include "loader/gguf.h"
+#include "loader/jinja.h"
+#include "tests/support/test_data.h"
+
+namespace {
+
+std::string render(const std::string& tmpl) { return moevk::jinja::Template(tmpl).render(moevk::jinja::Value::object()); }
+
+std::string error_of(const std::string& tmpl) {
+  try {
+    render(tmpl);
+  } catch (const moevk::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string repeat(const std::string& s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("jinja: deep nesting is an error, not a stack overflow") {
+  const size_t n = 100000;
+  CHECK(error_of("{{ " + repeat("(", n) + "1" + repeat(")", n) + " }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ " + repeat("[", n) + repeat("]", n) + " }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ " + repeat("not ", n) + "1 }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ " + repeat("-", n) + "1 }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ 1" + repeat(" + 1", n) + " }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ x" + repeat(".a", n) + " }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ x" + repeat("[0]", n) + " }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ x" + repeat("()", n) + " }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ 'a'" + repeat(" | trim", n) + " }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of("{{ 1" + repeat(" if 1 else 2", n) + " }}").find("nested deeper") != std::string::npos);
+  CHECK(error_of(repeat("{% if true %}", n) + repeat("{% endif %}", n)).find("nested deeper") != std::string::npos);
+  CHECK(error_of(repeat("{% for x in [1] %}", n) + repeat("{% endfor %}", n)).find("nested deeper") !=
+        std::string::npos);
+  // Within the limit, chains still work.
+  CHECK(render("{{ 1" + repeat(" + 1", 150) + " }}") == "151");
+  // A macro that calls itself forever, and nesting inside lists under the limit many times over.
+  CHECK(error_of("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}").find("deep") != std::string::npos);
+  std::string inner = "1" + repeat(" + 1", 150);
+  std::string nested = inner;
+  for (int i = 0; i < 150; ++i) nested = "[" + nested + "][0]" + " + 1";
+  CHECK(error_of("{{ " + nested + " }}").find("nested deeper") != std::string::npos);
+}
+
+TEST_CASE("jinja: integer arithmetic is checked") {
+  const std::string min = "(-9223372036854775807 - 1)";
+  CHECK(render("{{ " + min + " }}") == "-9223372036854775808");
+  CHECK(error_of("{{ " + min + " // -1 }}").find("overflow") != std::string::npos);
+  CHECK(render("{{ " + min + " % -1 }}") == "0");
+  CHECK(render("{{ 7 % -1 }}{{ -7 // -1 }}{{ -7 // 2 }}{{ -7 % 3 }}{{ 7 % -3 }}") == "07-42-2");
+  CHECK(error_of("{{ -" + min + " }}").find("overflow") != std::string::npos);
+  CHECK(error_of("{{ 9223372036854775807 + 1 }}").find("overflow") != std::string::npos);
+  CHECK(error_of("{{ " + min + " - 1 }}").find("overflow") != std::string::npos);
+  CHECK(error_of("{{ 3037000500 * 3037000500 }}").find("overflow") != std::string::npos);
+  CHECK(render("{{ 2 ** 62 }}") == "4611686018427387904");
+  CHECK(error_of("{{ 2 ** 63 }}").find("overflow") != std::string::npos);
+  CHECK(render("{{ 1 ** 1000000000000000000 }}{{ (-1) ** 1000000000000000001 }}") == "1-1");
+  CHECK(error_of("{{ " + min + " | abs }}").find("overflow") != std::string::npos);
+  CHECK(error_of("{{ [9223372036854775807, 1] | sum }}").find("overflow") != std::string::npos);
+  CHECK(render("{{ " + min + " is divisibleby(-1) }}") == "True");
+  CHECK(error_of("{{ 1e300 | int }}").find("does not fit") != std::string::npos);
+  CHECK(render("{{ range(9223372036854775806, 9223372036854775807, 5) | list }}") == "[9223372036854775806]");
+  CHECK(render("{{ [1, 2, 3][::9223372036854775807] }}") == "[1]");
+}
+
+TEST_CASE("jinja: values, output and work are bounded") {
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  CHECK(error_of("{{ 'a' * 100000000000 }}").find("'*' would make") != std::string::npos);
+  CHECK(error_of("{{ [1, 2] * 100000000000 }}").find("'*' would make") != std::string::npos);
+  CHECK(error_of("{{ ['" + std::string(1 << 20, 'x') + "'] * 1000 }}").find("bytes") != std::string::npos);
+  CHECK(error_of("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}"
+                 "{% endfor %}")
+            .find("larger than the limit") != std::string::npos);
+  CHECK(error_of("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+                 "{% endfor %}")
+            .find("larger than") != std::string::npos);
+  CHECK(error_of("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}"
+                 "{% endfor %}")
+            .find("larger than the limit") != std::string::npos);
+  CHECK(error_of("{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}").find("output is larger") !=
+        std::string::npos);
+  CHECK(error_of("{{ 'ab' | indent(1000000000000) }}").find("indent width") != std::string::npos);
+  CHECK(error_of("{{ ('x' * 1000000).replace('', 'yyyyyyyyyyyyyyyyyyyy') }}").find("larger than the limit") !=
+        std::string::npos);
+  // Endless work: nested loops, and a macro that calls itself twice.
+  CHECK(error_of("{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}")
+            .find("takes too long") != std::string::npos);
+  CHECK(error_of("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}")
+            .find("takes too long") != std::string::npos);
+  // A list that contains itself.
+  CHECK(error_of("{% set a = [] %}{{ a.append(a) }}{{ a }}").find("containing itself") != std::string::npos);
+  CHECK(error_of("{% set a = [] %}{{ a.append(a) }}{{ a | tojson }}").find("containing itself") !=
+        std::string::npos);
+  CHECK(error_of("{% set a = [] %}{% set b = [] %}{{ a.append(a) }}{{ b.append(b) }}{{ a == b }}")
+            .find("containing itself") != std::string::npos);
+  const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  MESSAGE("hostile templates took " << seconds << " s");
+  CHECK(seconds < 60);
+}
+
+TEST_CASE("jinja limits: the real templates render a long conversation well within them") {
+  std::vector<moevk::ChatMessage> msgs = {{"system", "Be brief."}};
+  for (int i = 0; i < 1000; ++i) {
+    msgs.push_back({"user", "Question " + std::to_string(i) + ": " + std::string(200, 'q')});
+    msgs.push_back({"assistant", "Answer " + std::to_string(i) + ": " + std::string(200, 'a')});
+  }
+  msgs.push_back({"user", "Last question"});
+  for (const std::string model : {"qwen3", "deepseek_v3", "gptoss", "llama3"}) {
+    CAPTURE(model);
+    MOEVK_REQUIRE_SHARED(vocab, "vocab/vocab-" + model + ".gguf");
+    auto file = moevk::gguf::File::open(vocab);
+    moevk::ChatContext ctx = moevk::chat_context_of(file);
+    ctx.date = "2026-11-22";
+    const std::string out = moevk::render_chat_strict(*moevk::chat_template_of(file), msgs, true, ctx);
+    CHECK(out.find("Question 999") != std::string::npos);
+  }
+}
