@@ -58,16 +58,14 @@ void ExpertCache::touch(ExpertKey k) {
   last_[key] = touches_;
   if (policy_ == CachePolicy::Lfu) {
     // Adding 2^(t / h) now is adding 1 to a count that decays by half every h ticks.
-    const double w = std::exp2(double(tick_) / kHalfLifeTokens) / 1.0;
-    freq_[key] += w / 1.0;
+    const double w = std::exp2(double(tick_) / kHalfLifeTokens);
+    freq_[key] += w;
     scale_ = std::max(scale_, w);
   }
   if (slot >= 0) order_.insert({score(key), uint64_t(slot)});
-  if (scale_ > 1e200) {
-    const double s = scale_;
+  if (scale_ > 1e200) {  // keep the scaled counts finite: divide by 2^(tick / h), restart the clock
     renormalise();
     tick_ = 0;
-    (void)s;
   }
 }
 

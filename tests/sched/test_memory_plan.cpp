@@ -3,6 +3,7 @@
 
 #include "loader/error.h"
 #include "runtime/sched/memory_plan.h"
+#include "runtime/sched/packer.h"
 #include "runtime/sched/size.h"
 
 using namespace moevk;
@@ -62,10 +63,10 @@ TEST_CASE("classify_tensor") {
   classify_tensor(t);
   CHECK(t.layer == 12);
   CHECK(t.expert);
-  t = {"blk.3.ffn_gate_exps.bias"};
+  t = {"blk.3.ffn_gate_exps.bias"};  // biases stay resident with the weights
   classify_tensor(t);
   CHECK(t.layer == 3);
-  CHECK(t.expert);
+  CHECK(!t.expert);
   t = {"blk.0.ffn_up_shexp.weight"};
   classify_tensor(t);
   CHECK(t.layer == 0);
@@ -81,7 +82,10 @@ TEST_CASE("classify_tensor") {
 
 namespace {
 
-// Two MoE layers, 8 experts, top-2. Layer 0's experts are 300 bytes each, layer 1's 400.
+constexpr uint64_t kE = 65536;  // one expert matrix of the toy
+
+// Two MoE layers, 8 experts, top-2. Layer 0's experts are 3 x 64 KiB, layer 1's 4 x 64 KiB (its
+// down matrix is twice as large).
 PlanInput toy() {
   PlanInput in;
   in.arch = "toy";
@@ -103,23 +107,47 @@ PlanInput toy() {
   add("token_embd.weight", 1000);
   add("output.weight", 1000);
   add("blk.0.attn_q.weight", 500);
-  add("blk.0.ffn_gate_exps.weight", 800);
-  add("blk.0.ffn_up_exps.weight", 800);
-  add("blk.0.ffn_down_exps.weight", 800);
+  add("blk.0.ffn_gate_exps.weight", 8 * kE);
+  add("blk.0.ffn_up_exps.weight", 8 * kE);
+  add("blk.0.ffn_down_exps.weight", 8 * kE);
+  add("blk.0.ffn_gate_exps.bias", 8 * 32 * 4);  // biases stay with the weights
   add("blk.1.attn_q.weight", 500);
-  add("blk.1.ffn_gate_exps.weight", 800);
-  add("blk.1.ffn_up_exps.weight", 800);
-  add("blk.1.ffn_down_exps.weight", 1600);
+  add("blk.1.ffn_gate_exps.weight", 8 * kE);
+  add("blk.1.ffn_up_exps.weight", 8 * kE);
+  add("blk.1.ffn_down_exps.weight", 16 * kE);
   return in;
+}
+
+uint64_t sum(const std::vector<uint64_t>& v) {
+  uint64_t n = 0;
+  for (uint64_t x : v) n += x;
+  return n;
 }
 
 }  // namespace
 
+TEST_CASE("packer: the chunks vk::Arena allocates") {
+  Packer p(1 << 20);
+  CHECK(p.alloc(1000).offset == 0);
+  CHECK(p.alloc(10).offset == 1024);                    // 256-byte aligned
+  CHECK(p.alloc((1 << 20) - 100).chunk == 1);           // does not fit: a new chunk
+  CHECK(p.alloc(5ull << 20).chunk == 2);                // larger than the cap: a chunk of its own
+  CHECK(p.chunks() == std::vector<uint64_t>{kChunkGranule, 1 << 20, 5ull << 20});
+  CHECK(pack({100, 100}, 1 << 20) == std::vector<uint64_t>{kChunkGranule});
+}
+
+TEST_CASE("expert slot layout: gate, up, down 256-byte aligned") {
+  ExpertSlot s = expert_slot(100, 300, 256);
+  CHECK(s.gate_offset == 0);
+  CHECK(s.up_offset == 256);
+  CHECK(s.down_offset == 256 + 512);
+  CHECK(s.bytes == 256 + 512 + 256);
+}
+
 TEST_CASE("KV cache and scratch formulas") {
   PlanInput in = toy();
-  // ctx 100, batch 10: layer 0 holds 100 tokens, layer 1 window 4 + batch 10 = 14; 16 f16 a token.
-  CHECK(kv_cache_bytes(in, 100, 10) == 2 * 16 * (100 + 14));
-  CHECK(kv_cache_bytes(in, 8, 10) == 2 * 16 * (8 + 8));  // window never beyond the context
+  // ctx 100: every layer holds the whole context (as the engine allocates it); 16 f16 a token.
+  CHECK(kv_cache_bytes(in, 100, 10) == 2 * 16 * 200);
   // B = 10: per token 4*16 + 16 + 2*8 + 2*2*32 + 2*32 + 8 = 296; scores 2*10*100; logits 100.
   CHECK(scratch_bytes(in, 100, 10) == 4 * (10 * 296 + 2 * 10 * 100 + 100));
   // B limited by the context.
@@ -133,19 +161,28 @@ TEST_CASE("plan: resident, streaming, impossible and the minimum") {
   opt.n_batch = 10;
   MemoryPlan r = plan_memory(in, opt);
   CHECK(r.mode == PlanMode::Resident);
-  CHECK(r.non_expert_bytes == 3000);
-  CHECK(r.expert_total_bytes == 5600);
+  CHECK(r.non_expert_bytes == 3000 + 8 * 32 * 4);
+  CHECK(r.expert_total_bytes == 56 * kE);
   REQUIRE(r.moe_layers.size() == 2);
-  CHECK(r.moe_layers[0].expert_bytes == 300);
-  CHECK(r.moe_layers[1].expert_bytes == 400);
+  CHECK(r.moe_layers[0].expert_bytes == 3 * kE);
+  CHECK(r.moe_layers[1].expert_bytes == 4 * kE);
+  CHECK(r.moe_layers[1].slot.down_offset == 2 * kE);
   CHECK(r.moe_layers[1].types == "gate F16, up F16, down F16");
-  CHECK(r.slot_bytes == 400);
+  CHECK(r.slot_bytes == 4 * kE);
   CHECK(r.total_experts == 16);
-  const uint64_t fixed = 3000 + kv_cache_bytes(in, 100, 10) + scratch_bytes(in, 100, 10);
-  CHECK(r.fixed_bytes == fixed);
-  CHECK(r.resident_bytes == fixed + 5600);
+  // Every region is what its allocations pack into; fixed = weights + KV + scratch.
+  for (const Region* g : {&r.weights, &r.kv, &r.scratch, &r.slots}) {
+    CHECK(g->chunks == pack(g->allocs, opt.alloc_cap));
+    CHECK(g->bytes == sum(g->chunks));
+  }
+  CHECK(r.weights.allocs.size() == 5 + 2);  // 5 tensors (a bias among them), 2 slot tables
+  CHECK(r.weights.allocs.back() == 8 * 8);
+  CHECK(r.kv.allocs == std::vector<uint64_t>{1600, 1600, 1600, 1600});
+  CHECK(r.fixed_bytes == r.weights.bytes + r.kv.bytes + r.scratch.bytes);
+  CHECK(r.slots.allocs == std::vector<uint64_t>{8 * 3 * kE, 8 * 4 * kE});  // a bank per layer
+  CHECK(r.resident_bytes == r.fixed_bytes + 56 * kE);
   CHECK(r.min_slots == 4);
-  CHECK(r.min_budget == fixed + 4 * 400);
+  CHECK(r.min_budget == r.fixed_bytes + 4 * 4 * kE);
   CHECK(r.used_bytes == r.resident_bytes);
 
   SUBCASE("exactly resident") {
@@ -154,13 +191,30 @@ TEST_CASE("plan: resident, streaming, impossible and the minimum") {
     CHECK(p.mode == PlanMode::Resident);
     CHECK(p.n_slots == 16);
   }
-  SUBCASE("one byte short of resident streams with 13 slots") {
+  SUBCASE("one byte short of resident streams with the most slots that fit") {
     opt.budget = r.resident_bytes - 1;
     MemoryPlan p = plan_memory(in, opt);
     CHECK(p.mode == PlanMode::Streaming);
-    CHECK(p.n_slots == (5600 - 1) / 400);
-    CHECK(p.pool_bytes == p.n_slots * 400);
+    CHECK(p.n_slots == (56 * kE - 1) / (4 * kE));  // 13 uniform slots of the largest size
+    CHECK(p.pool_bytes == p.n_slots * 4 * kE);
     CHECK(p.used_bytes <= opt.budget);
+  }
+  SUBCASE("a small allocation cap: slots in several banks, none over the cap") {
+    opt.alloc_cap = 3 * 4 * kE;  // three slots per bank
+    opt.budget = r.resident_bytes - 1;
+    MemoryPlan p = plan_memory(in, opt);
+    CHECK(p.slots_per_bank == 3);
+    CHECK(p.slots.allocs.size() == (p.n_slots + 2) / 3);
+    for (uint64_t c : p.slots.chunks) CHECK(c <= opt.alloc_cap);
+    CHECK(p.used_bytes <= opt.budget);
+  }
+  SUBCASE("unified memory: streaming reads every expert in place, no slot pool") {
+    opt.unified = true;
+    opt.budget = r.min_budget;
+    MemoryPlan p = plan_memory(in, opt);
+    CHECK(p.mode == PlanMode::Streaming);
+    CHECK(p.n_slots == 0);
+    CHECK(p.pool_bytes == 0);
   }
   SUBCASE("exactly the minimum") {
     opt.budget = r.min_budget;
@@ -189,13 +243,13 @@ TEST_CASE("plan: resident, streaming, impossible and the minimum") {
   SUBCASE("the context length scales the KV cache") {
     opt.n_ctx = 1000;
     MemoryPlan p = plan_memory(in, opt);
-    CHECK(p.kv_bytes == 2 * 16 * (1000 + 14));
+    CHECK(p.kv_bytes == 2 * 16 * 2000);
   }
 }
 
 TEST_CASE("plan: a dense model (no experts) is resident-only") {
   PlanInput in = toy();
-  std::erase_if(in.tensors, [](const TensorEntry& t) { return t.expert; });
+  std::erase_if(in.tensors, [](const TensorEntry& t) { return t.name.find("_exps") != std::string::npos; });
   MemoryPlan p = plan_memory(in, {100, 10, 0});
   CHECK(p.mode == PlanMode::Resident);
   CHECK(p.min_slots == 0);
@@ -209,6 +263,9 @@ TEST_CASE("plan: sizes that overflow are errors, not wraparound") {
   CHECK_THROWS_AS(plan_memory(in, {100, 10, 0}), Error);
   in = toy();
   CHECK_THROWS_AS(plan_memory(in, {0, 10, 0}), Error);
+  in = toy();
+  in.tensors[3].n_bytes += 1;  // an expert tensor that does not split into 8 experts
+  CHECK_THROWS_AS(plan_memory(in, {100, 10, 0}), Error);
 }
 
 TEST_CASE("plan: a Qwen3-30B-A3B shape in Q4_K streams in 6 GiB and is resident in 20 GiB") {
@@ -240,7 +297,8 @@ TEST_CASE("plan: a Qwen3-30B-A3B shape in Q4_K streams in 6 GiB and is resident 
   CHECK(r.expert_total_bytes == 48ull * 128 * one_expert);
   CHECK(r.kv_bytes == 48ull * 4096 * (512 + 512) * 2);
   CHECK(r.min_slots == 16);
-  CHECK(r.min_budget == r.fixed_bytes + 16 * one_expert);
+  CHECK(r.min_budget == r.fixed_bytes + 16 * one_expert);  // 16 slots: a whole number of granules
+  CHECK(r.used_bytes == r.fixed_bytes + r.slots.bytes);
   CHECK(r.min_budget < (2ull << 30));
   CHECK(r.resident_bytes > (16ull << 30));
   CHECK(r.resident_bytes < (20ull << 30));
@@ -248,7 +306,10 @@ TEST_CASE("plan: a Qwen3-30B-A3B shape in Q4_K streams in 6 GiB and is resident 
   opt.budget = parse_size("6G");
   const MemoryPlan s = plan_memory(in, opt);
   CHECK(s.mode == PlanMode::Streaming);
-  CHECK(s.n_slots == ((6ull << 30) - s.fixed_bytes) / one_expert);
+  const uint64_t room = (6ull << 30) - s.fixed_bytes;
+  CHECK(s.n_slots <= room / one_expert);
+  CHECK(s.n_slots + 8 >= room / one_expert);  // banks round up to 64 KiB: a few slots less
+  CHECK(s.slots_per_bank == (1ull << 30) / one_expert);
   CHECK(s.n_slots > 1500);  // about a third of the 6144 experts
   CHECK(s.used_bytes <= opt.budget);
   opt.budget = parse_size("20G");

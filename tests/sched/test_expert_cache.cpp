@@ -1,0 +1,114 @@
+// The expert cache's policies and the simulator (fake transfer queue with a time model): no GPU.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "loader/error.h"
+#include "runtime/sched/expert_cache.h"
+#include "runtime/sched/simulate.h"
+
+using namespace moevk;
+using namespace moevk::sched;
+
+TEST_CASE("cache: free slots first, then LRU evicts the least recently used") {
+  ExpertCache c(1, 8, 2, CachePolicy::Lru);
+  c.touch({0, 1});
+  auto a = c.admit({0, 1});
+  REQUIRE(a);
+  CHECK(a->slot == 0);
+  CHECK_FALSE(a->evicted);
+  c.touch({0, 2});
+  CHECK(c.admit({0, 2})->slot == 1);
+  c.touch({0, 1});  // 2 is now the least recent
+  c.touch({0, 3});
+  auto b = c.admit({0, 3});
+  REQUIRE(b);
+  CHECK(b->slot == 1);
+  REQUIRE(b->evicted);
+  CHECK(*b->evicted == ExpertKey{0, 2});
+  CHECK(c.slot_of({0, 3}) == 1u);
+  CHECK_FALSE(c.slot_of({0, 2}));
+  CHECK(c.owner(0) == ExpertKey{0, 1});
+  // A busy slot (a copy in flight) is never the victim.
+  c.touch({0, 4});
+  auto d = c.admit({0, 4}, [](uint64_t s) { return s == 0; });
+  REQUIRE(d);
+  CHECK(d->slot == 1);
+  CHECK_FALSE(c.admit({0, 5}, [](uint64_t) { return true; }));
+}
+
+TEST_CASE("cache: LFU keeps a frequent expert against one-off misses") {
+  ExpertCache c(1, 16, 1, CachePolicy::Lfu);
+  for (int i = 0; i < 5; ++i) {
+    c.touch({0, 0});
+    c.tick();
+  }
+  REQUIRE(c.admit({0, 0}));
+  c.touch({0, 7});  // seen once: worth less than expert 0
+  CHECK_FALSE(c.admit({0, 7}));
+  CHECK(c.slot_of({0, 0}) == 0u);
+  // Decay: long after, a newly frequent expert wins the slot.
+  for (int i = 0; i < 2000; ++i) {
+    c.touch({0, 9});
+    c.tick();
+  }
+  auto a = c.admit({0, 9});
+  REQUIRE(a);
+  CHECK(*a->evicted == ExpertKey{0, 0});
+  CHECK_THROWS_AS(cache_policy_from_name("fifo"), Error);
+  CHECK(cache_policy_from_name("lfu") == CachePolicy::Lfu);
+}
+
+TEST_CASE("simulate: every expert cached is all hits; no slots is all misses read in place") {
+  const RoutingTrace t = synthetic_trace(2, 8, 2, 50, 0.0, 0.0, 1);
+  CHECK(t.n_tokens() == 50);
+  const std::vector<uint64_t> bytes = {1000, 2000};
+  TimeModel tm{1e9, 1e-3};
+  SimResult none = simulate(t, bytes, 0, CachePolicy::Lru, tm);
+  CHECK(none.hits == 0);
+  CHECK(none.misses == 200);
+  CHECK(none.bytes_in_place == 50 * (2 * 1000 + 2 * 2000));
+  CHECK(none.bytes_copied == 0);
+  CHECK(none.seconds == doctest::Approx(50 * (1e-3 + 6000 / 1e9)));
+  SimResult all = simulate(t, bytes, 16, CachePolicy::Lru, tm);
+  CHECK(all.misses <= 16 + 4);  // each expert missed once, plus copies still in flight
+  CHECK(all.bytes_copied <= 8 * 3000);
+  CHECK(all.tok_s() > none.tok_s());
+}
+
+TEST_CASE("simulate: skewed routing hits more than uniform at the same cache size") {
+  const std::vector<uint64_t> bytes(4, 1 << 20);
+  TimeModel tm{55e9, 1.0 / 212};
+  const RoutingTrace uni = synthetic_trace(4, 64, 4, 400, 0.0, 0.0, 2);
+  const RoutingTrace skew = synthetic_trace(4, 64, 4, 400, 1.2, 0.3, 2);
+  for (CachePolicy p : {CachePolicy::Lru, CachePolicy::Lfu}) {
+    CAPTURE(cache_policy_name(p));
+    const SimResult u = simulate(uni, bytes, 64, p, tm);  // a quarter of the 256 experts
+    const SimResult s = simulate(skew, bytes, 64, p, tm);
+    CHECK(u.hit_rate() > 0.15);
+    CHECK(u.hit_rate() < 0.35);
+    CHECK(s.hit_rate() > u.hit_rate() + 0.2);
+    CHECK(s.tok_s() > u.tok_s());
+  }
+}
+
+TEST_CASE("read_trace: what --trace writes, and bad lines are errors") {
+  const std::string path = "test_trace.txt";
+  {
+    std::ofstream f(path);
+    f << "# comment\n0 0 1 2\n0 3 4 5\n1 0 2 1\n1 3 7 0\n";
+  }
+  RoutingTrace t = read_trace(path, 8);
+  CHECK(t.n_layers == 2);
+  CHECK(t.n_used == 2);
+  CHECK(t.n_tokens() == 2);
+  CHECK(t.ids == std::vector<uint32_t>{1, 2, 4, 5, 2, 1, 7, 0});
+  {
+    std::ofstream f(path);
+    f << "0 0 1 9\n";
+  }
+  CHECK_THROWS_AS(read_trace(path, 8), Error);
+  std::remove(path.c_str());
+  CHECK_THROWS_AS(read_trace("no/such/trace", 8), Error);
+}
