@@ -5,7 +5,9 @@
 //   groups = n_group > 1: only the topk_group groups with the largest sum of their top-2 scores
 //            stay selectable (DeepSeek-V3); the rest get score -inf
 //   ids    = the k best scores, descending, ties to the lowest index (rank of every expert =
-//            number of experts that beat it: deterministic, no sort)
+//            number of experts that beat it: deterministic, no sort). Scores compare as
+//            order_key(): NaN lowest (below -inf), -0 == +0; a total order, so the ranks are a
+//            permutation and every id is written and in [0, n_expert) whatever the logits hold.
 //   weights = probs[ids] (softmax over them for gating 2), / max(sum, norm_min) (FLAG_NORM), * w_scale
 // Buffers: data_a [n_tokens][n_expert] f32 logits, data_bias [n_expert] f32, data_ids [n_tokens][k]
 // i32, data_d [n_tokens][k] f32 weights, data_probs [n_tokens][n_expert] f32 (FLAG_PROBS).
@@ -44,10 +46,21 @@ shared float s_probs[MAX_EXPERT];
 shared float s_score[MAX_EXPERT];
 shared float s_group[MAX_GROUP];
 shared uint s_keep[MAX_GROUP];
+shared uint s_key[MAX_EXPERT];
 shared int s_ids[MAX_K];
 
-// a beats b: larger score, ties to the lower index.
-bool beats(float sa, uint a, float sb, uint b) { return sa > sb || (sa == sb && a < b); }
+// Scores as unsigned keys in score order: NaN lowest (below -inf), -0 == +0. Integer compares
+// keep NaN well defined on every driver. Host mirror: ref::score_order_key.
+uint order_key(float s) {
+  uint u = floatBitsToUint(s);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0u;
+  if ((u & 0x7FFFFFFFu) == 0u) u = 0u;
+  return (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
+}
+
+// a beats b: larger key, ties to the lower index.
+bool beats_key(uint ka, uint a, uint kb, uint b) { return ka > kb || (ka == kb && a < b); }
+bool beats(float sa, uint a, float sb, uint b) { return beats_key(order_key(sa), a, order_key(sb), b); }
 
 void route(uint t) {
   const uint n = pc.n_expert, lid = gl_LocalInvocationID.x;
@@ -80,18 +93,21 @@ void route(uint t) {
 
   if (pc.n_group > 1u) {  // keep the topk_group best groups (by the sum of their top-2 scores)
     const uint gs = n / pc.n_group;
-    for (uint g = lid; g < pc.n_group; g += BLOCK_SIZE) {
-      float b1 = -3.0e38, b2 = -3.0e38;
-      for (uint i = g * gs; i < (g + 1u) * gs; ++i) {
-        float s = s_score[i];
-        if (s > b1) {
-          b2 = b1;
-          b1 = s;
-        } else if (s > b2) {
-          b2 = s;
+    for (uint g = lid; g < pc.n_group; g += BLOCK_SIZE) {  // the two best of the group (gs >= 2)
+      uint i1 = g * gs, i2 = g * gs + 1u;
+      if (beats(s_score[i2], i2, s_score[i1], i1)) {
+        i1 = i2;
+        i2 = g * gs;
+      }
+      for (uint i = g * gs + 2u; i < (g + 1u) * gs; ++i) {
+        if (beats(s_score[i], i, s_score[i1], i1)) {
+          i2 = i1;
+          i1 = i;
+        } else if (beats(s_score[i], i, s_score[i2], i2)) {
+          i2 = i;
         }
       }
-      s_group[g] = b1 + b2;
+      s_group[g] = s_score[i1] + s_score[i2];
     }
     barrier();
     for (uint g = lid; g < pc.n_group; g += BLOCK_SIZE) {
@@ -105,10 +121,12 @@ void route(uint t) {
     barrier();
   }
 
+  for (uint i = lid; i < n; i += BLOCK_SIZE) s_key[i] = order_key(s_score[i]);
+  barrier();
   for (uint i = lid; i < n; i += BLOCK_SIZE) {
-    const float s = s_score[i];
+    const uint key = s_key[i];
     uint rank = 0u;
-    for (uint o = 0u; o < n; ++o) rank += beats(s_score[o], o, s, i) ? 1u : 0u;
+    for (uint o = 0u; o < n; ++o) rank += beats_key(s_key[o], o, key, i) ? 1u : 0u;
     if (rank < pc.k) s_ids[rank] = int(i);
   }
   barrier();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "loader/error.h"
+#include "runtime/ref/ops.h"
 
 namespace moevk::ref {
 
@@ -22,18 +23,26 @@ GateParams GateParams::of(const ModelDesc& d) {
 
 namespace {
 
-// a is better than b: larger score, ties to the lower index.
-bool better(const std::vector<float>& s, uint32_t a, uint32_t b) {
-  return s[a] > s[b] || (s[a] == s[b] && a < b);
-}
+// The k best of s in descending order (ref::top_k: NaN lowest, ties to the lowest index).
+void best_k(const std::vector<float>& s, uint32_t k, int32_t* out) { top_k(s, std::span<int32_t>(out, k)); }
 
-// The k best of s in descending order.
-void best_k(const std::vector<float>& s, uint32_t k, int32_t* out) {
-  std::vector<uint32_t> idx(s.size());
-  std::iota(idx.begin(), idx.end(), 0u);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
-                    [&](uint32_t a, uint32_t b) { return better(s, a, b); });
-  for (uint32_t j = 0; j < k; ++j) out[j] = static_cast<int32_t>(idx[j]);
+// A group's score: the sum of its two best scores in the same order (the shader's loop, in f32).
+float group_score(const std::vector<float>& score, uint32_t first, uint32_t gs) {
+  auto beats = [&](uint32_t a, uint32_t b) {
+    const uint32_t ka = score_order_key(score[a]), kb = score_order_key(score[b]);
+    return ka > kb || (ka == kb && a < b);
+  };
+  uint32_t i1 = first, i2 = first + 1;
+  if (beats(i2, i1)) std::swap(i1, i2);
+  for (uint32_t i = first + 2; i < first + gs; ++i) {
+    if (beats(i, i1)) {
+      i2 = i1;
+      i1 = i;
+    } else if (beats(i, i2)) {
+      i2 = i;
+    }
+  }
+  return score[i1] + score[i2];
 }
 
 }  // namespace
@@ -78,11 +87,7 @@ void gate_topk(const GateParams& p, std::span<const float> logits, std::span<con
     if (p.n_group > 1) {
       const uint32_t gs = n_expert / p.n_group;
       std::vector<float> gscore(p.n_group);
-      for (uint32_t g = 0; g < p.n_group; ++g) {
-        std::vector<float> s(score.begin() + g * gs, score.begin() + (g + 1) * gs);
-        std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<float>());
-        gscore[g] = static_cast<float>(double(s[0]) + double(s[1]));
-      }
+      for (uint32_t g = 0; g < p.n_group; ++g) gscore[g] = group_score(score, g * gs, gs);
       std::vector<int32_t> keep(p.topk_group);
       best_k(gscore, p.topk_group, keep.data());
       for (uint32_t g = 0; g < p.n_group; ++g)

@@ -24,7 +24,9 @@ struct GateParams {
 // For each of n_tokens rows of logits [n_tokens][n_expert]:
 //   probs = softmax(logits) | sigmoid(logits) | logits (SoftmaxSelected), rounded to f32;
 //   score = probs + sel_bias (sel_bias empty: none), in f32; groups outside the top topk_group get
-//   score -inf; ids = the k best scores in descending order (ties: lowest index);
+//   score -inf (a group's score: the sum of its two best); ids = the k best scores in descending
+//   order (ties: lowest index; NaN ranks lowest, below -inf: ref::score_order_key), so the ids are
+//   distinct and in [0, n_expert) for every input;
 //   weights = probs[ids] (softmax over them for SoftmaxSelected), / max(sum, norm_min) when norm,
 //   * weights_scale.
 // ids, weights: [n_tokens][k]; probs_out: [n_tokens][n_expert] or empty.

@@ -187,12 +187,22 @@ void softmax(std::span<float> x) {
 float sigmoid(float x) { return static_cast<float>(1.0 / (1.0 + std::exp(-double(x)))); }
 float silu(float x) { return static_cast<float>(double(x) / (1.0 + std::exp(-double(x)))); }
 
+uint32_t score_order_key(float s) {
+  uint32_t u;
+  std::memcpy(&u, &s, 4);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0;  // NaN: below everything
+  if ((u & 0x7FFFFFFFu) == 0) u = 0;               // -0 == +0
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
 void top_k(std::span<const float> scores, std::span<int32_t> ids) {
   MOEVK_ASSERT(ids.size() <= scores.size(), "top_k: k > n");
+  std::vector<uint32_t> key(scores.size());
+  for (size_t i = 0; i < scores.size(); ++i) key[i] = score_order_key(scores[i]);
   std::vector<int32_t> idx(scores.size());
   std::iota(idx.begin(), idx.end(), 0);
   std::partial_sort(idx.begin(), idx.begin() + ids.size(), idx.end(), [&](int32_t a, int32_t b) {
-    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+    return key[a] > key[b] || (key[a] == key[b] && a < b);
   });
   std::copy(idx.begin(), idx.begin() + ids.size(), ids.begin());
 }

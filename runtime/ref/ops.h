@@ -74,7 +74,11 @@ void softmax(std::span<float> x);
 float sigmoid(float x);
 float silu(float x);
 
-// The k largest scores' indices in descending order; ties go to the lowest index.
+// The scores' order as unsigned keys (larger key = better): NaN lowest (below -inf), -0 == +0.
+// gate_topk.comp's order_key is the same function.
+uint32_t score_order_key(float s);
+// ids = the indices of the ids.size() best scores, best first (score_order_key; ties: lowest index).
+// Defined for every input: NaN ranks lowest, so the ids are always distinct and in range.
 void top_k(std::span<const float> scores, std::span<int32_t> ids);
 
 // Router: logits [n_expert] (router bias already added) -> ids[k] (selection order) and weights[k].

@@ -2,9 +2,11 @@
 // (the oracle dumps of the six models) and against ref::route (the CPU forward pass's router).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "loader/gguf.h"
@@ -298,5 +300,76 @@ TEST_CASE("gate_topk: ties in exact inputs resolve like the reference (lowest in
     GateOut got =
         run_gpu(no_subgroup ? test::gpu_without("subgroup") : test::gpu(), p, logits, {}, T, n, k);
     CHECK(got.ids == want_ids);  // 5 distinct values among 64: every slot past the 5th is a tie
+  }
+}
+
+TEST_CASE("gate_topk: NaN, +-inf, -0 and all-equal rows route like the reference, ids always in range") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const uint32_t n = 37, k = 6;
+  // Rows built from exact values (the f32 and double gating keep their order) plus special values.
+  std::vector<std::vector<float>> rows;
+  auto base = test::exact_floats(21, n);
+  rows.push_back(std::vector<float>(n, nan));                          // all NaN
+  rows.push_back(std::vector<float>(n, inf));                          // all +inf
+  rows.push_back(std::vector<float>(n, -inf));                         // all -inf
+  rows.push_back(std::vector<float>(n, 0.5f));                         // all equal
+  for (uint32_t pos : {0u, 1u, 5u, 36u}) {                             // one NaN among numbers
+    rows.push_back(base);
+    rows.back()[pos] = nan;
+  }
+  rows.push_back(base);  // NaN in every other slot, -inf and +inf among them
+  for (uint32_t i = 0; i < n; i += 2) rows.back()[i] = nan;
+  rows.back()[3] = -inf;
+  rows.back()[7] = inf;
+  rows.push_back(base);  // -inf everywhere but two slots
+  for (uint32_t i = 0; i < n; ++i) rows.back()[i] = i == 9 || i == 30 ? 1.0f : -inf;
+  rows.push_back(std::vector<float>(n, 0.0f));  // -0 and +0 tie
+  for (uint32_t i = 0; i < n; i += 3) rows.back()[i] = -0.0f;
+  const uint32_t T = uint32_t(rows.size());
+  std::vector<float> logits;
+  for (auto& r : rows) logits.insert(logits.end(), r.begin(), r.end());
+  std::vector<Case> cases = model_cases();
+  for (bool no_subgroup : {false, true}) {
+    CAPTURE(no_subgroup);
+    vk::Context& ctx = no_subgroup ? test::gpu_without("subgroup") : test::gpu();
+    for (const Case& c : cases) {
+      const std::string what = c.what;
+      CAPTURE(what);
+      std::vector<float> bias = c.bias ? test::exact_floats(22, n) : std::vector<float>{};
+      GateOut want{std::vector<int32_t>(T * k), std::vector<float>(T * k), {}};
+      ref::gate_topk(c.p, logits, bias, n, k, want.ids, want.weights);
+      GateOut got = run_gpu(ctx, c.p, logits, bias, T, n, k, false);
+      for (uint32_t t = 0; t < T; ++t) {
+        CAPTURE(t);
+        std::set<int32_t> seen;
+        for (uint32_t j = 0; j < k; ++j) {
+          const int32_t id = got.ids[t * k + j];
+          CHECK((id >= 0 && id < int32_t(n)));
+          CHECK(seen.insert(id).second);
+          CHECK(id == want.ids[t * k + j]);
+          // Weights only where every logit is finite: Vulkan does not promise IEEE NaN/inf
+          // arithmetic (inf - inf), so those rows' weights may differ; their ids may not.
+          const float g = got.weights[t * k + j], w = want.weights[t * k + j];
+          if (std::all_of(rows[t].begin(), rows[t].end(), [](float x) { return std::isfinite(x); }))
+            CHECK(std::fabs(g - w) <= 1e-5f * std::max(1.0f, std::fabs(w)));
+        }
+      }
+      // Any NaN under softmax makes every prob NaN: the first k experts in order.
+      if (c.p.gating == GatingFunc::Softmax)
+        for (uint32_t j = 0; j < k; ++j) CHECK(want.ids[j] == int32_t(j));
+    }
+    // Expert groups (36 experts in 6 groups, keep 2) with NaN and -inf rows.
+    Case g = cases[2];
+    g.p.n_group = 6;
+    g.p.topk_group = 2;
+    const uint32_t n6 = 36;
+    std::vector<float> l6;
+    for (auto& r : rows) l6.insert(l6.end(), r.begin(), r.begin() + n6);
+    std::vector<float> bias6 = test::exact_floats(23, n6);
+    GateOut want{std::vector<int32_t>(T * k), std::vector<float>(T * k), {}};
+    ref::gate_topk(g.p, l6, bias6, n6, k, want.ids, want.weights);
+    GateOut got = run_gpu(ctx, g.p, l6, bias6, T, n6, k, false);
+    CHECK(got.ids == want.ids);
+    for (int32_t id : got.ids) CHECK((id >= 0 && id < int32_t(n6)));
   }
 }

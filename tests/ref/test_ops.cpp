@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <set>
 #include <vector>
 
 #include "loader/quants.h"
@@ -178,6 +180,55 @@ TEST_CASE("ref route: the gating variants") {
   const std::vector<float> tie = {1, 0, 1, 1};
   route(Routing{}, tie, {}, ids, w);
   CHECK(ids == std::vector<int32_t>{0, 2});
+}
+
+TEST_CASE("ref top_k and route: NaN ranks lowest, +-inf and -0 order, ids always distinct and in range") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  // A strict order for every input: NaN below -inf, -0 == +0 (ties to the lower index).
+  CHECK(score_order_key(nan) < score_order_key(-inf));
+  CHECK(score_order_key(-nan) == score_order_key(nan));
+  CHECK(score_order_key(-inf) < score_order_key(-3.0e38f));
+  CHECK(score_order_key(-1.0f) < score_order_key(-0.0f));
+  CHECK(score_order_key(-0.0f) == score_order_key(0.0f));
+  CHECK(score_order_key(0.0f) < score_order_key(1e-45f));
+  CHECK(score_order_key(3.0e38f) < score_order_key(inf));
+  std::vector<int32_t> ids(4);
+  top_k(std::vector<float>{nan, 1, nan, -inf, 0, -0.0f, inf, nan}, ids);
+  CHECK(ids == std::vector<int32_t>{6, 1, 4, 5});
+  ids.resize(8);
+  top_k(std::vector<float>{nan, 1, nan, -inf, 0, -0.0f, inf, nan}, ids);
+  CHECK(ids == std::vector<int32_t>{6, 1, 4, 5, 3, 0, 2, 7});
+  // Many NaNs: without a strict order partial_sort may read outside the range or repeat an id.
+  std::vector<float> many(1000, nan);
+  for (size_t i = 0; i < many.size(); i += 7) many[i] = float(i % 13);
+  ids.assign(64, -1);
+  top_k(many, ids);
+  std::set<int32_t> seen(ids.begin(), ids.end());
+  CHECK(seen.size() == ids.size());
+  for (int32_t id : ids) CHECK((id >= 0 && id < 1000));
+  for (int32_t id : ids) CHECK(!std::isnan(many[size_t(id)]));  // 143 numbers rank above the NaNs
+  // route with each gating on NaN, inf and all-equal rows.
+  for (GatingFunc g : {GatingFunc::Softmax, GatingFunc::Sigmoid, GatingFunc::SoftmaxSelected}) {
+    Routing r;
+    r.gating = g;
+    r.norm_topk = true;
+    for (const std::vector<float>& row : {std::vector<float>(6, nan), std::vector<float>(6, inf),
+                                          std::vector<float>(6, -inf), std::vector<float>(6, 2.0f),
+                                          std::vector<float>{0, nan, 1, -inf, inf, nan}}) {
+      std::vector<int32_t> rid(3);
+      std::vector<float> rw(3);
+      route(r, row, {}, rid, rw);
+      std::set<int32_t> s(rid.begin(), rid.end());
+      CHECK(s.size() == 3);
+      for (int32_t id : rid) CHECK((id >= 0 && id < 6));
+    }
+  }
+  std::vector<int32_t> rid(2);
+  std::vector<float> rw(2);
+  Routing sig;
+  sig.gating = GatingFunc::Sigmoid;
+  route(sig, std::vector<float>{nan, -inf, 0.5f, nan, inf}, {}, rid, rw);
+  CHECK(rid == std::vector<int32_t>{4, 2});
 }
 
 TEST_CASE("ref swiglu and clamped swiglu") {
