@@ -85,23 +85,30 @@ void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok
 
   const unsigned n_threads = pool.size();
   std::vector<std::vector<float>> scratch(n_threads);
+  std::vector<std::vector<const void*>> ptrs(n_threads);
   pool.run(uint64_t(n_used_experts) * n_chunks, [&](uint64_t task, unsigned thread) {
     const uint32_t ui = uint32_t(task / n_chunks), c = uint32_t(task % n_chunks);
     const uint32_t p0 = first[ui], np = first[ui + 1] - p0, e = pairs[p0].e;
     const uint32_t r0 = c * chunk, nr = std::min(F, r0 + chunk) - r0;
     std::vector<float>& s = scratch[thread];
-    s.resize(size_t(2) * np * chunk);
+    s.resize(size_t(2) * np * chunk + np);
     float* g = s.data();              // [np][chunk]
     float* u = s.data() + size_t(np) * chunk;
+    // The expert's token rows, quantised for gate and for up.
+    std::vector<const void*>& ap = ptrs[thread];
+    ap.resize(size_t(2) * np);
+    for (uint32_t i = 0; i < np; ++i) {
+      const uint32_t t = pairs[p0 + i].t;
+      ap[i] = xg.data() + t * gs;
+      ap[np + i] = xup + t * (same_act ? gs : us);
+    }
+    float* yg = s.data() + size_t(2) * np * chunk;  // [np] results of one row
     for (uint32_t r = 0; r < nr; ++r) {
       const uint64_t row = uint64_t(e) * F + r0 + r;
-      for (uint32_t i = 0; i < np; ++i) {
-        const uint32_t t = pairs[p0 + i].t;
-        g[size_t(i) * chunk + r] = dot(w.gate.type, w.gate.data + row * w.gate.row_bytes,
-                                       xg.data() + t * gs, E);
-        u[size_t(i) * chunk + r] =
-            dot(w.up.type, w.up.data + row * w.up.row_bytes, xup + t * (same_act ? gs : us), E);
-      }
+      dot_many(w.gate.type, w.gate.data + row * w.gate.row_bytes, ap.data(), int(np), E, yg);
+      for (uint32_t i = 0; i < np; ++i) g[size_t(i) * chunk + r] = yg[i];
+      dot_many(w.up.type, w.up.data + row * w.up.row_bytes, ap.data() + np, int(np), E, yg);
+      for (uint32_t i = 0; i < np; ++i) u[size_t(i) * chunk + r] = yg[i];
     }
     for (uint32_t i = 0; i < np; ++i) {
       float* gi = g + size_t(i) * chunk;
@@ -119,20 +126,24 @@ void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok
   // in pair order (each task owns its rows of every token).
   const uint32_t ochunk = std::max<uint32_t>(16, (E + n_threads * 8 - 1) / (n_threads * 8));
   const uint32_t n_ochunks = (E + ochunk - 1) / ochunk;
-  pool.run(n_ochunks, [&](uint64_t task, unsigned) {
+  std::vector<const void*> hp(pairs.size());
+  for (size_t p = 0; p < pairs.size(); ++p) hp[p] = hq.data() + p * hs;
+  pool.run(n_ochunks, [&](uint64_t task, unsigned thread) {
     const uint32_t r0 = uint32_t(task) * ochunk, r1 = std::min(E, r0 + ochunk);
     for (uint32_t t = 0; t < n_tok; ++t)
       std::fill(out.begin() + uint64_t(t) * E + r0, out.begin() + uint64_t(t) * E + r1, 0.0f);
+    std::vector<float>& y = scratch[thread];
     for (uint32_t ui = 0; ui < n_used_experts; ++ui) {
       const uint32_t p0 = first[ui], np = first[ui + 1] - p0, e = pairs[p0].e;
+      y.resize(np);
       for (uint32_t r = r0; r < r1; ++r) {
         const uint64_t row = uint64_t(e) * E + r;
-        const uint8_t* wr = w.down.data + row * w.down.row_bytes;
+        dot_many(w.down.type, w.down.data + row * w.down.row_bytes, hp.data() + p0, int(np), F,
+                 y.data());
         const float b = w.down_b.empty() ? 0.0f : w.down_b[row];
         for (uint32_t i = 0; i < np; ++i) {
           const Pair& p = pairs[p0 + i];
-          const float y = dot(w.down.type, wr, hq.data() + size_t(p0 + i) * hs, F) + b;
-          out[uint64_t(p.t) * E + r] += p.w * y;
+          out[uint64_t(p.t) * E + r] += p.w * (y[i] + b);
         }
       }
     }

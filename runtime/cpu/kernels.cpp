@@ -55,8 +55,27 @@ float dot(GgmlType t, const void* w, const void* a, int64_t n) { return kernel(t
 void dot_multi(GgmlType t, const void* w, const void* a, size_t a_stride, int n_act, int64_t n,
                float* y, size_t y_stride) {
   const DotFn f = kernel(t);
-  for (int j = 0; j < n_act; ++j)
-    y[j * y_stride] = f(w, static_cast<const uint8_t*>(a) + j * a_stride, n);
+  const Dot4Fn f4 = g_table.load(std::memory_order_relaxed)->dot4[static_cast<uint32_t>(t) & 63];
+  const uint8_t* ab = static_cast<const uint8_t*>(a);
+  int j = 0;
+  if (f4)
+    for (; j + 4 <= n_act; j += 4) {
+      const void* rows[4] = {ab + j * a_stride, ab + (j + 1) * a_stride, ab + (j + 2) * a_stride,
+                             ab + (j + 3) * a_stride};
+      float r[4];
+      f4(w, rows, n, r);
+      for (int k = 0; k < 4; ++k) y[(j + k) * y_stride] = r[k];
+    }
+  for (; j < n_act; ++j) y[j * y_stride] = f(w, ab + j * a_stride, n);
+}
+
+void dot_many(GgmlType t, const void* w, const void* const* a, int n_act, int64_t n, float* y) {
+  const DotFn f = kernel(t);
+  const Dot4Fn f4 = g_table.load(std::memory_order_relaxed)->dot4[static_cast<uint32_t>(t) & 63];
+  int j = 0;
+  if (f4)
+    for (; j + 4 <= n_act; j += 4) f4(w, a + j, n, y + j);
+  for (; j < n_act; ++j) y[j] = f(w, a[j], n);
 }
 
 }  // namespace moevk::cpu

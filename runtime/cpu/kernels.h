@@ -50,6 +50,9 @@ float dot(GgmlType t, const void* w, const void* a, int64_t n);
 void dot_multi(GgmlType t, const void* w, const void* a, size_t a_stride, int n_act, int64_t n,
                float* y, size_t y_stride);
 
+// y[j] = dot(w, a[j]) for j < n_act activation rows given by pointers.
+void dot_many(GgmlType t, const void* w, const void* const* a, int n_act, int64_t n, float* y);
+
 // True when moevk has an integer or float kernel for t (every type the loader supports).
 bool has_kernel(GgmlType t);
 
@@ -61,8 +64,11 @@ bool force_simd(Simd s);
 
 // Kernel tables (internal: kernels_*.cpp).
 using DotFn = float (*)(const void* w, const void* a, int64_t n);
+// y[t] = dot(w, a[t]) for 4 activation rows (the weight blocks unpacked once).
+using Dot4Fn = void (*)(const void* w, const void* const* a, int64_t n, float* y);
 struct KernelTable {
-  DotFn dot[64] = {};  // by GGUF type id
+  DotFn dot[64] = {};    // by GGUF type id
+  Dot4Fn dot4[64] = {};  // optional
 };
 const KernelTable& portable_kernels();
 // The AVX2 table, or nullptr when this CPU lacks AVX2/FMA/F16C. Types without an AVX2 kernel fall

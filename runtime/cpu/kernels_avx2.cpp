@@ -160,6 +160,101 @@ MOEVK_AVX2 float dot_qk45(const void* w, const void* a, int64_t n) {
   return hsum(acc) - acc_m;
 }
 
+// Q4_K: the 12 scale bytes unpacked with 32-bit masks (8 scales, 8 mins), the mins meet the
+// activation bsums in one vpmaddwd, and the nibbles' products are scaled per sub-block in int16.
+// Shared by the one-row and four-row kernels.
+struct Q4KScales {
+  __m256i sc;   // 16 int16: sc[0..7] in both 128-bit lanes
+  __m128i m;    // 8 int16: the mins
+};
+MOEVK_AVX2 inline Q4KScales q4k_scales(const uint8_t* s) {
+  uint32_t u[3];
+  std::memcpy(u, s, 12);
+  const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  const __m256i all = _mm256_cvtepu8_epi16(_mm_set_epi32(int(m_hi), int(m_lo), int(sc_hi), int(sc_lo)));
+  return {_mm256_broadcastsi128_si256(_mm256_castsi256_si128(all)), _mm256_extracti128_si256(all, 1)};
+}
+// sum_j m[j] * (bsums[2j] + bsums[2j+1]) as 4 int32 partial sums.
+MOEVK_AVX2 inline __m128i q4k_mins(__m128i m, const int16_t* bsums) {
+  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+  return _mm_madd_epi16(m, _mm_hadd_epi16(b0, b1));
+}
+// Shuffles that broadcast int16 scale 2j (lo) / 2j+1 (hi) of Q4KScales::sc to all 16 lanes.
+MOEVK_AVX2 inline __m256i q4k_scale(__m256i sc, int k) {
+  const __m256i idx = _mm256_set1_epi16(int16_t((2 * k) | ((2 * k + 1) << 8)));
+  return _mm256_shuffle_epi8(sc, idx);
+}
+
+MOEVK_AVX2 float dot_q4_k(const void* w, const void* a, int64_t n) {
+  const BlockQ4_K* b = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_256* q = static_cast<const BlockQ8_256*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 acc_m = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const Q4KScales s = q4k_scales(b[i].scales);
+    const float da = q[i].d;
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(h2f(b[i].dmin) * da),
+                         _mm_cvtepi32_ps(q4k_mins(s.m, q[i].bsums)), acc_m);
+    __m256i si = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i v = load(b[i].qs + 32 * j);
+      const __m256i lo = _mm256_and_si256(v, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load(q[i].q + 64 * j)),
+                                           q4k_scale(s.sc, 2 * j));
+      const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load(q[i].q + 64 * j + 32)),
+                                           q4k_scale(s.sc, 2 * j + 1));
+      si = _mm256_add_epi32(si, _mm256_add_epi32(pl, ph));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * da), _mm256_cvtepi32_ps(si), acc);
+  }
+  __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return hsum(acc) - _mm_cvtss_f32(m);
+}
+
+// Four activation rows against one Q4_K row: the nibbles and scales are unpacked once per block.
+MOEVK_AVX2 void dot4_q4_k(const void* w, const void* const* a, int64_t n, float* y) {
+  const BlockQ4_K* b = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_256* q[4];
+  for (int t = 0; t < 4; ++t) q[t] = static_cast<const BlockQ8_256*>(a[t]);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256 acc[4];
+  __m128 acc_m[4];
+  for (int t = 0; t < 4; ++t) acc[t] = _mm256_setzero_ps(), acc_m[t] = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const Q4KScales s = q4k_scales(b[i].scales);
+    const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+    __m256i v[8], sc[8];
+    for (int j = 0; j < 4; ++j) {
+      const __m256i x = load(b[i].qs + 32 * j);
+      v[2 * j] = _mm256_and_si256(x, m4);
+      v[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+      sc[2 * j] = q4k_scale(s.sc, 2 * j);
+      sc[2 * j + 1] = q4k_scale(s.sc, 2 * j + 1);
+    }
+    for (int t = 0; t < 4; ++t) {
+      const BlockQ8_256& qt = q[t][i];
+      acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * qt.d), _mm_cvtepi32_ps(q4k_mins(s.m, qt.bsums)),
+                              acc_m[t]);
+      __m256i si = _mm256_setzero_si256();
+      for (int k = 0; k < 8; ++k)
+        si = _mm256_add_epi32(
+            si, _mm256_madd_epi16(_mm256_maddubs_epi16(v[k], load(qt.q + 32 * k)), sc[k]));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * qt.d), _mm256_cvtepi32_ps(si), acc[t]);
+    }
+  }
+  for (int t = 0; t < 4; ++t) {
+    __m128 m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    y[t] = hsum(acc[t]) - _mm_cvtss_f32(m);
+  }
+}
+
 // Q6_K: 6-bit values 0..63 (offset 32 taken off through the bsums), 16 int8 scales.
 MOEVK_AVX2 float dot_q6_k(const void* w, const void* a, int64_t n) {
   const BlockQ6_K* b = static_cast<const BlockQ6_K*>(w);
@@ -245,7 +340,8 @@ KernelTable make_avx2() {
   set(GgmlType::Q4_1, dot_q4_1);
   set(GgmlType::IQ4_NL, dot_lut4<BlockIQ4_NL>);
   set(GgmlType::MXFP4, dot_lut4<BlockMXFP4>);
-  set(GgmlType::Q4_K, dot_qk45<false>);
+  set(GgmlType::Q4_K, dot_q4_k);
+  k.dot4[static_cast<uint32_t>(GgmlType::Q4_K)] = dot4_q4_k;
   set(GgmlType::Q5_K, dot_qk45<true>);
   set(GgmlType::Q6_K, dot_q6_k);
   return k;
