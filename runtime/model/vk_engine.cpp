@@ -101,7 +101,16 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
                            plan_.used_bytes));
 }
 
-VkEngine::~VkEngine() = default;
+VkEngine::~VkEngine() {
+  // Copies into expert slots may still run: nothing they touch is freed before they finish.
+  for (const PendingCopy& p : pending_) {
+    try {
+      ctx_->wait(p.done);
+    } catch (...) {
+    }
+  }
+  if (ctx_) vkDeviceWaitIdle(ctx_->device());
+}
 
 std::string VkEngine::backend_name() const { return "vulkan (" + ctx_->features().name + ")"; }
 
