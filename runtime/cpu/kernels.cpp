@@ -10,13 +10,25 @@ namespace moevk::cpu {
 
 namespace {
 
+const KernelTable* table_of(Simd s) {
+  switch (s) {
+    case Simd::Avx512: return avx512_kernels();
+    case Simd::Avx2: return avx2_kernels();
+    case Simd::Portable: return &portable_kernels();
+  }
+  return nullptr;
+}
+
 const KernelTable* initial_table(Simd* level) {
   const char* env = std::getenv("MOEVK_CPU_SIMD");
-  const KernelTable* avx2 = avx2_kernels();
-  if (avx2 && !(env && std::strcmp(env, "portable") == 0)) {
-    *level = Simd::Avx2;
-    return avx2;
-  }
+  Simd cap = Simd::Avx512;
+  if (env && std::strcmp(env, "portable") == 0) cap = Simd::Portable;
+  if (env && std::strcmp(env, "avx2") == 0) cap = Simd::Avx2;
+  for (Simd s : {Simd::Avx512, Simd::Avx2, Simd::Portable})
+    if (s <= cap && table_of(s)) {
+      *level = s;
+      return table_of(s);
+    }
   *level = Simd::Portable;
   return &portable_kernels();
 }
@@ -40,10 +52,12 @@ bool has_kernel(GgmlType t) {
 
 Simd active_simd() { return g_level; }
 
-const char* simd_name(Simd s) { return s == Simd::Avx2 ? "avx2" : "portable"; }
+const char* simd_name(Simd s) {
+  return s == Simd::Avx512 ? "avx512" : s == Simd::Avx2 ? "avx2" : "portable";
+}
 
 bool force_simd(Simd s) {
-  const KernelTable* t = s == Simd::Avx2 ? avx2_kernels() : &portable_kernels();
+  const KernelTable* t = table_of(s);
   if (!t) return false;
   g_level = s;
   g_table = t;

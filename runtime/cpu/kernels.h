@@ -9,9 +9,10 @@
 //           and IQ4_XS, whose super-blocks are 256 elements with sub-block scales and mins.
 // Quantisation: d = max|x| / 127, q = round(x / d) (a zero block gets d = 0, q = 0).
 //
-// SIMD is chosen at run time: AVX2 (+FMA, F16C) kernels where the CPU has them (functions built with
-// __attribute__((target))), a portable C++ fallback otherwise and for the types without an AVX2
-// kernel yet. MOEVK_CPU_SIMD=portable forces the fallback; force_simd() does the same in tests.
+// SIMD is chosen at run time: AVX-512 (F/BW/VL) for Q4_K, AVX2 (+FMA, F16C) kernels for the common
+// types where the CPU has them (functions built with __attribute__((target))), a portable C++
+// fallback otherwise and for the types without a SIMD kernel yet. MOEVK_CPU_SIMD=portable|avx2 caps
+// the level; force_simd() picks one in tests.
 #pragma once
 
 #include <cstddef>
@@ -56,10 +57,10 @@ void dot_many(GgmlType t, const void* w, const void* const* a, int n_act, int64_
 // True when moevk has an integer or float kernel for t (every type the loader supports).
 bool has_kernel(GgmlType t);
 
-enum class Simd { Portable, Avx2 };
+enum class Simd { Portable, Avx2, Avx512 };
 Simd active_simd();
 const char* simd_name(Simd s);
-// Tests: run the kernels at level s (Avx2 only where the CPU has it; returns false otherwise).
+// Tests: run the kernels at level s (only a level the CPU has; returns false otherwise).
 bool force_simd(Simd s);
 
 // Kernel tables (internal: kernels_*.cpp).
@@ -74,5 +75,7 @@ const KernelTable& portable_kernels();
 // The AVX2 table, or nullptr when this CPU lacks AVX2/FMA/F16C. Types without an AVX2 kernel fall
 // back to the portable ones.
 const KernelTable* avx2_kernels();
+// AVX-512 (F/BW/VL) kernels over the AVX2 table, or nullptr without them.
+const KernelTable* avx512_kernels();
 
 }  // namespace moevk::cpu
