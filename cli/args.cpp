@@ -10,10 +10,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/ranges.h>
+
 #include "loader/error.h"
 #include "runtime/sched/size.h"
 
 namespace moevk::cli {
+
+const char* const kExitStatusHelp =
+    "exit status: 0 success, 1 error, 2 usage error (unknown option, missing, malformed or out-of-range\n"
+    "value, conflicting options)\n";
 
 std::string read_file(const std::string& path, const char* what, size_t max_bytes) {
   // O_NONBLOCK so that a FIFO cannot block the open; only regular files are read.
@@ -68,13 +74,13 @@ void Args::parse(const std::vector<std::string>& args) {
       positional_.push_back(args[i]);
       continue;
     }
-    if (!o) fail("unknown option '{}' (see --help)", args[i]);
+    if (!o) usage_error("unknown option '{}' (see --help)", args[i]);
     ++counts_[o->names[0]];
     if (!o->takes_value) {
       values_[o->names[0]].assign(1, '1');
       continue;
     }
-    if (i + 1 >= args.size()) fail("option {} needs a value", args[i]);
+    if (i + 1 >= args.size()) usage_error("option {} needs a value", args[i]);
     values_[o->names[0]] = args[++i];
   }
 }
@@ -111,7 +117,7 @@ std::optional<std::string> Args::get(const std::string& name) const {
 
 std::string Args::require(const std::string& name) const {
   auto v = get(name);
-  if (!v) fail("option {} is required (see --help)", name);
+  if (!v) usage_error("option {} is required (see --help)", name);
   return *v;
 }
 
@@ -122,8 +128,8 @@ int64_t Args::get_int(const std::string& name, int64_t def, int64_t lo, int64_t 
   char* end = nullptr;
   long long n = std::strtoll(v->c_str(), &end, 10);
   if (v->empty() || *end != '\0' || errno == ERANGE)
-    fail("option {}: '{}' is not an integer", name, *v);
-  if (n < lo || n > hi) fail("option {}: {} is out of range [{}, {}]", name, n, lo, hi);
+    usage_error("option {}: '{}' is not an integer", name, *v);
+  if (n < lo || n > hi) usage_error("option {}: {} is out of range [{}, {}]", name, n, lo, hi);
   return n;
 }
 
@@ -132,8 +138,21 @@ double Args::get_float(const std::string& name, double def) const {
   if (!v) return def;
   char* end = nullptr;
   double x = std::strtod(v->c_str(), &end);
-  if (v->empty() || *end != '\0' || !std::isfinite(x)) fail("option {}: '{}' is not a number", name, *v);
+  if (v->empty() || *end != '\0' || !std::isfinite(x)) usage_error("option {}: '{}' is not a number", name, *v);
   return x;
+}
+
+double Args::get_float(const std::string& name, double def, double lo, double hi) const {
+  const double x = get_float(name, def);
+  if (!(x >= lo && x <= hi)) usage_error("option {}: {} is out of range [{}, {}]", name, x, lo, hi);
+  return x;
+}
+
+void Args::exclusive(std::initializer_list<const char*> names) const {
+  std::vector<std::string> given;
+  for (const char* n : names)
+    if (count(n) > 0) given.push_back(n);
+  if (given.size() > 1) usage_error("options {} cannot be used together", fmt::join(given, " and "));
 }
 
 uint64_t Args::get_size(const std::string& name, uint64_t def) const {
@@ -142,7 +161,7 @@ uint64_t Args::get_size(const std::string& name, uint64_t def) const {
   try {
     return sched::parse_size(*v);
   } catch (const Error& e) {
-    fail("option {}: {}", name, e.what());
+    usage_error("option {}: {}", name, e.what());
   }
 }
 

@@ -8,7 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "loader/error.h"
+
 namespace moevk::cli {
+
+// Exit status of every command: 0 success, 1 error, kExitUsage for a mistake in the command line.
+inline constexpr int kExitUsage = 2;
+extern const char* const kExitStatusHelp;  // the line --help prints about it
+
+// A mistake in the command line (unknown option, missing, malformed or out-of-range value, options that
+// conflict): main() prints it and exits with kExitUsage.
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& what) : Error(what) {}
+};
+template <typename... A>
+[[noreturn]] void usage_error(fmt::format_string<A...> f, A&&... args) {
+  throw UsageError(fmt::format(f, std::forward<A>(args)...));
+}
 
 // Input files (prompts, messages, templates) are read whole up to this size.
 inline constexpr size_t kMaxInputFileBytes = size_t{64} << 20;
@@ -24,8 +41,8 @@ class Args {
   // Accepts arguments that do not start with '-' (and are not an option's value) as positional
   // arguments, in order, instead of refusing them as unknown options.
   Args& positionals();
-  // Parses; throws moevk::Error on an unknown option or a missing value. A repeated option keeps
-  // its last value (count() tells how often it was given).
+  // Parses; throws UsageError on an unknown option or a missing value. A repeated option keeps
+  // its last value (count() tells how often it was given). Errors of require/get_* are UsageErrors.
   void parse(const std::vector<std::string>& args);
   // Parses; on an unknown option or a missing value prints "moevk COMMAND: <message>", a blank line
   // and the usage text to stderr and returns false (the caller exits with status 2).
@@ -33,12 +50,16 @@ class Args {
 
   const std::vector<std::string>& positional() const { return positional_; }
   size_t count(const std::string& name) const;
+  // UsageError when more than one of `names` was given ("-p and -f cannot be used together").
+  void exclusive(std::initializer_list<const char*> names) const;
 
   bool has(const std::string& name) const;
   std::optional<std::string> get(const std::string& name) const;
   std::string require(const std::string& name) const;
   int64_t get_int(const std::string& name, int64_t def, int64_t lo, int64_t hi) const;
   double get_float(const std::string& name, double def) const;
+  // A number in [lo, hi]; UsageError naming the option and the range otherwise.
+  double get_float(const std::string& name, double def, double lo, double hi) const;
   uint64_t get_size(const std::string& name, uint64_t def) const;  // "6G", "512M", bytes
 
  private:

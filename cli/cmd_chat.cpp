@@ -52,7 +52,7 @@ static int cmd_chat(const std::vector<std::string>& argv) {
   sampler_options(args);
   args.parse(argv);
   if (args.has("--help")) {
-    std::printf("%s%s%s", kUsage, kEngineHelp, kSamplerHelp);
+    std::printf("%s%s%s\n%s", kUsage, kEngineHelp, kSamplerHelp, kExitStatusHelp);
     return 0;
   }
   const std::string model = args.require("--model");

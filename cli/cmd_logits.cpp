@@ -1,7 +1,10 @@
 // moevk logits: evaluate a prompt (one batch) and then decode ids one at a time through the KV cache,
 // writing every row of logits as float32 (the format of ../shared/oracle/logits/*.bin).
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
@@ -56,7 +59,7 @@ std::vector<int32_t> parse_ids(const std::string& opt, const std::string& s) {
     auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
     if (tok.empty() || ec != std::errc() || p != tok.data() + tok.size() || v < 0 ||
         v > INT32_MAX)
-      fail("option {}: '{}' is not a token id (expected comma-separated non-negative integers)",
+      usage_error("option {}: '{}' is not a token id (expected comma-separated non-negative integers)",
            opt, tok);
     ids.push_back(static_cast<int32_t>(v));
     i = j + 1;
@@ -72,11 +75,12 @@ int cmd_logits(const std::vector<std::string>& argv) {
   args.option({"--cache-policy"}).option({"--trace"});
   if (!args.parse(argv, "logits", kLogitsUsage)) return 2;
   if (args.has("--help")) {
-    std::fputs(kLogitsUsage, stdout);
+    std::printf("%s\n%s", kLogitsUsage, kExitStatusHelp);
     return 0;
   }
-  const std::string model = args.get("--model").value_or("");
-  const std::string out = args.get("--out").value_or("");
+  const std::string model = args.require("--model");
+  const std::string out = args.require("--out");
+  args.require("--prompt-ids");
   const std::string backend = args.get("--backend").value_or("vulkan");
   const bool stats = args.has("--stats");
   std::optional<std::vector<int32_t>> prompt;
@@ -93,7 +97,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
     uint32_t n = 0;
     auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
     if (ec != std::errc() || p != v->data() + v->size() || n == 0)
-      fail("option --ctx: expected a positive integer, got '{}'", *v);
+      usage_error("option --ctx: expected a positive integer, got '{}'", *v);
     opts.n_ctx = n;
   }
   const gguf::File file = gguf::File::open(model);
@@ -136,10 +140,16 @@ int cmd_logits(const std::vector<std::string>& argv) {
     fail("internal error: {} logits for {} tokens x {} vocab", logits.size(), n_tok, d.n_vocab);
 
   FILE* fp = std::fopen(out.c_str(), "wb");
-  if (!fp) fail("cannot open '{}' for writing", out);
+  if (!fp) fail("cannot open '{}' for writing: {}", out, std::strerror(errno));
   const size_t w = std::fwrite(logits.data(), sizeof(float), logits.size(), fp);
+  const int write_errno = errno;
   const bool closed = std::fclose(fp) == 0;
-  if (w != logits.size() || !closed) fail("writing '{}' failed", out);
+  if (w != logits.size() || !closed) {
+    const int e = w != logits.size() ? write_errno : errno;
+    std::error_code ec;  // no partial logits file (but never remove a device such as /dev/full)
+    if (std::filesystem::is_regular_file(out, ec)) std::filesystem::remove(out, ec);
+    fail("cannot write '{}': {}", out, std::strerror(e != 0 ? e : EIO));
+  }
   std::fprintf(stderr, "moevk logits: %llu rows x %u vocab written to %s (backend %s)\n",
                static_cast<unsigned long long>(n_tok), d.n_vocab, out.c_str(), backend.c_str());
   return 0;

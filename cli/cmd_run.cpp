@@ -36,10 +36,11 @@ static int cmd_run(const std::vector<std::string>& argv) {
   sampler_options(args);
   args.parse(argv);
   if (args.has("--help")) {
-    std::printf("%s%s%s", kUsage, kEngineHelp, kSamplerHelp);
+    std::printf("%s%s%s\n%s", kUsage, kEngineHelp, kSamplerHelp, kExitStatusHelp);
     return 0;
   }
   const std::string model = args.require("--model");
+  args.exclusive({"--prompt", "--file"});
   std::string prompt;
   if (auto f = args.get("--file")) {
     prompt = read_file(*f, "prompt file");
@@ -57,13 +58,13 @@ static int cmd_run(const std::vector<std::string>& argv) {
 
   Session session(*engine, tokenizer, sp);
   std::signal(SIGINT, on_sigint);
-  std::fputs(prompt.c_str(), stdout);
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
   GenerationStats st = session.generate(
       ids, n_predict,
       [](const std::string& piece) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
+        if (std::fflush(stdout) != 0 || std::ferror(stdout)) g_stop = true;  // main() reports it
       },
       &g_stop);
   std::signal(SIGINT, SIG_DFL);

@@ -61,13 +61,13 @@ uint64_t parse_u64(const std::string& opt, const std::string& v) {
   uint64_t n = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc() || p != v.data() + v.size())
-    fail("option {}: expected a non-negative integer, got '{}'", opt, v);
+    usage_error("option {}: expected a non-negative integer, got '{}'", opt, v);
   return n;
 }
 
 uint32_t parse_dim(const std::string& opt, const std::string& v, uint32_t max) {
   const uint64_t n = parse_u64(opt, v);
-  if (n == 0 || n > max) fail("option {}: {} is out of range 1..{}", opt, v, max);
+  if (n == 0 || n > max) usage_error("option {}: {} is out of range [1, {}]", opt, v, max);
   return static_cast<uint32_t>(n);
 }
 
@@ -112,7 +112,7 @@ int cmd_synth(const std::vector<std::string>& argv) {
   args.option({"--force"}, false);
   if (!args.parse(argv, "synth", kSynthUsage)) return 2;
   if (args.has("--help")) {
-    std::fputs(kSynthUsage, stdout);
+    std::printf("%s\n%s", kSynthUsage, kExitStatusHelp);
     return 0;
   }
   const std::string out = args.get("--output").value_or("");

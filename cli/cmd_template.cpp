@@ -105,7 +105,7 @@ int cmd_template(const std::vector<std::string>& argv) {
   args.option({"--add-generation-prompt"}, false).option({"--date"}).option({"--chat-template-file"});
   if (!args.parse(argv, "template", kTemplateUsage)) return 2;
   if (args.has("--help")) {
-    std::fputs(kTemplateUsage, stdout);
+    std::printf("%s\n%s", kTemplateUsage, kExitStatusHelp);
     return 0;
   }
   const std::string model = args.get("--model").value_or("");

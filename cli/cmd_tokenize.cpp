@@ -43,11 +43,10 @@ int cmd_tokenize(const std::vector<std::string>& argv) {
   args.option({"--cases"}, false);
   if (!args.parse(argv, "tokenize", kTokenizeUsage)) return 2;
   if (args.has("--help")) {
-    std::fputs(kTokenizeUsage, stdout);
+    std::printf("%s\n%s", kTokenizeUsage, kExitStatusHelp);
     return 0;
   }
-  if (args.count("--prompt") + args.count("--text-file") > 1)
-    fail("give the text once (-p or --text-file)");
+  args.exclusive({"--prompt", "--text-file"});
   const std::string model = args.get("--model").value_or("");
   const bool have_text = args.has("--prompt") || args.has("--text-file");
   if (model.empty() || !have_text) {

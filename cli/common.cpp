@@ -51,11 +51,11 @@ void sampler_options(Args& args) {
 
 SamplerParams sampler_params_from(const Args& args) {
   SamplerParams p;
-  p.temperature = static_cast<float>(args.get_float("--temp", p.temperature));
+  p.temperature = static_cast<float>(args.get_float("--temp", p.temperature, 0.0, 100.0));
   p.top_k = static_cast<int32_t>(args.get_int("--top-k", p.top_k, 0, INT32_MAX));
-  p.top_p = static_cast<float>(args.get_float("--top-p", p.top_p));
-  p.min_p = static_cast<float>(args.get_float("--min-p", p.min_p));
-  p.repeat_penalty = static_cast<float>(args.get_float("--repeat-penalty", p.repeat_penalty));
+  p.top_p = static_cast<float>(args.get_float("--top-p", p.top_p, 1e-6, 1.0));
+  p.min_p = static_cast<float>(args.get_float("--min-p", p.min_p, 0.0, 1.0));
+  p.repeat_penalty = static_cast<float>(args.get_float("--repeat-penalty", p.repeat_penalty, 1e-3, 1e3));
   p.repeat_last_n = static_cast<int32_t>(args.get_int("--repeat-last-n", p.repeat_last_n, 0, INT32_MAX));
   p.seed = static_cast<uint64_t>(args.get_int("--seed", static_cast<int64_t>(p.seed), 0, INT64_MAX));
   p.validate();

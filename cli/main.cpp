@@ -1,11 +1,14 @@
 // moevk: run Mixture-of-Experts GGUF models on any Vulkan GPU.
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cli/args.h"
 #include "cli/command.h"
 
 namespace moevk::cli {
@@ -21,6 +24,19 @@ static void print_usage(FILE* out) {
   std::sort(sorted.begin(), sorted.end(),
             [](const Command& a, const Command& b) { return std::string_view(a.name) < b.name; });
   for (const Command& c : sorted) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out, "\n%s", kExitStatusHelp);
+}
+
+// Output the command wrote that did not reach stdout (a full disk, /dev/full, a closed pipe) is an
+// error: status 1 with the reason, never a silent 0.
+static int check_stdout(const char* command, int status) {
+  errno = 0;
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout);
+  const int e = errno;
+  if (!failed) return status;
+  std::fprintf(stderr, "moevk %s: error: cannot write to standard output: %s\n", command,
+               std::strerror(e != 0 ? e : EIO));
+  return status != 0 ? status : 1;
 }
 
 }  // namespace moevk::cli
@@ -34,15 +50,19 @@ int main(int argc, char** argv) {
   std::string_view name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
     print_usage(stdout);
-    return 0;
+    return check_stdout("--help", 0);
   }
   for (const Command& c : commands()) {
     if (name != c.name) continue;
     std::vector<std::string> args(argv + 2, argv + argc);
     try {
-      return c.fn(args);
+      return check_stdout(c.name, c.fn(args));
+    } catch (const UsageError& e) {
+      std::fprintf(stderr, "moevk %s: error: %s (see moevk %s --help)\n", c.name, e.what(), c.name);
+      return kExitUsage;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "moevk %s: error: %s\n", c.name, e.what());
+      check_stdout(c.name, 1);
       return 1;
     }
   }
