@@ -1,4 +1,5 @@
 // Run-time choice of the kernel table (kernels.h).
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -73,12 +74,13 @@ void dot_multi(GgmlType t, const void* w, const void* a, size_t a_stride, int n_
   const uint8_t* ab = static_cast<const uint8_t*>(a);
   int j = 0;
   if (f4)
-    for (; j + 4 <= n_act; j += 4) {
-      const void* rows[4] = {ab + j * a_stride, ab + (j + 1) * a_stride, ab + (j + 2) * a_stride,
-                             ab + (j + 3) * a_stride};
+    for (; j < n_act; j += 4) {
+      const int m = std::min(4, n_act - j);
+      const void* rows[4];
+      for (int k = 0; k < m; ++k) rows[k] = ab + (j + k) * a_stride;
       float r[4];
-      f4(w, rows, n, r);
-      for (int k = 0; k < 4; ++k) y[(j + k) * y_stride] = r[k];
+      f4(w, rows, m, n, r);
+      for (int k = 0; k < m; ++k) y[(j + k) * y_stride] = r[k];
     }
   for (; j < n_act; ++j) y[j * y_stride] = f(w, ab + j * a_stride, n);
 }
@@ -88,7 +90,7 @@ void dot_many(GgmlType t, const void* w, const void* const* a, int n_act, int64_
   const Dot4Fn f4 = g_table.load(std::memory_order_relaxed)->dot4[static_cast<uint32_t>(t) & 63];
   int j = 0;
   if (f4)
-    for (; j + 4 <= n_act; j += 4) f4(w, a + j, n, y + j);
+    for (; j < n_act; j += 4) f4(w, a + j, std::min(4, n_act - j), n, y + j);
   for (; j < n_act; ++j) y[j] = f(w, a[j], n);
 }
 

@@ -65,8 +65,8 @@ bool force_simd(Simd s);
 
 // Kernel tables (internal: kernels_*.cpp).
 using DotFn = float (*)(const void* w, const void* a, int64_t n);
-// y[t] = dot(w, a[t]) for 4 activation rows (the weight blocks unpacked once).
-using Dot4Fn = void (*)(const void* w, const void* const* a, int64_t n, float* y);
+// y[t] = dot(w, a[t]) for n_act (1..4) activation rows (the weight blocks unpacked once).
+using Dot4Fn = void (*)(const void* w, const void* const* a, int n_act, int64_t n, float* y);
 struct KernelTable {
   DotFn dot[64] = {};    // by GGUF type id
   Dot4Fn dot4[64] = {};  // optional

@@ -218,7 +218,11 @@ MOEVK_AVX2 float dot_q4_k(const void* w, const void* a, int64_t n) {
 }
 
 // Four activation rows against one Q4_K row: the nibbles and scales are unpacked once per block.
-MOEVK_AVX2 void dot4_q4_k(const void* w, const void* const* a, int64_t n, float* y) {
+MOEVK_AVX2 void dot4_q4_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
+  if (n_act < 4) {
+    for (int t = 0; t < n_act; ++t) y[t] = dot_q4_k(w, a[t], n);
+    return;
+  }
   const BlockQ4_K* b = static_cast<const BlockQ4_K*>(w);
   const BlockQ8_256* q[4];
   for (int t = 0; t < 4; ++t) q[t] = static_cast<const BlockQ8_256*>(a[t]);

@@ -83,19 +83,21 @@ MOEVK_AVX512 float dot_q4_k(const void* w, const void* a, int64_t n) {
   return _mm512_reduce_add_ps(acc) - hsum128(acc_m);
 }
 
-MOEVK_AVX512 void dot4_q4_k(const void* w, const void* const* a, int64_t n, float* y) {
+// N (1..4) activation rows against one Q4_K row: nibbles and scales unpacked once per block.
+template <int N>
+MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, float* y) {
   const BlockQ4_K* b = static_cast<const BlockQ4_K*>(w);
-  const BlockQ8_256* q[4];
-  for (int t = 0; t < 4; ++t) q[t] = static_cast<const BlockQ8_256*>(a[t]);
+  const BlockQ8_256* q[N];
+  for (int t = 0; t < N; ++t) q[t] = static_cast<const BlockQ8_256*>(a[t]);
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
   __m512i idx[4];
   for (int j = 0; j < 4; ++j)
     idx[j] = _mm512_inserti64x4(_mm512_set1_epi16(int16_t(2 * j)),
                                 _mm256_set1_epi16(int16_t(2 * j + 1)), 1);
-  __m512 acc[4];
-  __m128 acc_m[4];
-  for (int t = 0; t < 4; ++t) acc[t] = _mm512_setzero_ps(), acc_m[t] = _mm_setzero_ps();
+  __m512 acc[N];
+  __m128 acc_m[N];
+  for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps(), acc_m[t] = _mm_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i) {
     const __m256i all = scale_words(b[i].scales);
     const __m512i scw = _mm512_castsi256_si512(all);
@@ -108,7 +110,7 @@ MOEVK_AVX512 void dot4_q4_k(const void* w, const void* const* a, int64_t n, floa
       sc[j] = _mm512_permutexvar_epi16(idx[j], scw);
     }
 #pragma GCC unroll 4
-    for (int t = 0; t < 4; ++t) {
+    for (int t = 0; t < N; ++t) {
       const BlockQ8_256& qt = q[t][i];
       acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * qt.d), _mm_cvtepi32_ps(mins(m, qt.bsums)),
                               acc_m[t]);
@@ -121,7 +123,16 @@ MOEVK_AVX512 void dot4_q4_k(const void* w, const void* const* a, int64_t n, floa
       acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * qt.d), _mm512_cvtepi32_ps(si), acc[t]);
     }
   }
-  for (int t = 0; t < 4; ++t) y[t] = _mm512_reduce_add_ps(acc[t]) - hsum128(acc_m[t]);
+  for (int t = 0; t < N; ++t) y[t] = _mm512_reduce_add_ps(acc[t]) - hsum128(acc_m[t]);
+}
+
+MOEVK_AVX512 void dot4_q4_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
+  switch (n_act) {
+    case 1: return dotn_q4_k<1>(w, a, n, y);
+    case 2: return dotn_q4_k<2>(w, a, n, y);
+    case 3: return dotn_q4_k<3>(w, a, n, y);
+    default: return dotn_q4_k<4>(w, a, n, y);
+  }
 }
 
 KernelTable make_avx512(const KernelTable& base) {

@@ -51,15 +51,16 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::work(unsigned id) {
+void ThreadPool::work(Region& r, unsigned id) {
   for (;;) {
-    const uint64_t t = next_.fetch_add(1, std::memory_order_relaxed);
-    if (t >= n_tasks_) return;
+    const uint64_t t = r.next.fetch_add(1, std::memory_order_relaxed);
+    if (t >= r.n_tasks) return;
     try {
-      (*fn_)(t, id);
+      (*r.fn)(t, id);
     } catch (...) {
-      if (!failed_.exchange(true)) error_ = std::current_exception();
+      if (!r.failed.exchange(true)) r.error = std::current_exception();
     }
+    r.done.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -77,8 +78,10 @@ void ThreadPool::worker(unsigned id) {
     }
     if (stop_) return;
     seen = generation_.load(std::memory_order_acquire);
-    work(id);
-    active_.fetch_sub(1, std::memory_order_acq_rel);
+    // seq_cst pairs with run(): either this load sees the region cleared, or run() sees inside_.
+    inside_.fetch_add(1, std::memory_order_seq_cst);
+    if (Region* r = current_.load(std::memory_order_seq_cst)) work(*r, id);
+    inside_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -88,24 +91,28 @@ void ThreadPool::run(uint64_t n_tasks, const std::function<void(uint64_t, unsign
     for (uint64_t t = 0; t < n_tasks; ++t) fn(t, 0);
     return;
   }
-  fn_ = &fn;
-  n_tasks_ = n_tasks;
-  next_.store(0, std::memory_order_relaxed);
-  failed_ = false;
-  error_ = nullptr;
-  active_.store(n_threads_ - 1, std::memory_order_relaxed);
+  Region r;
+  r.fn = &fn;
+  r.n_tasks = n_tasks;
+  current_.store(&r, std::memory_order_seq_cst);
   {
     std::lock_guard lock(mu_);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   cv_.notify_all();
-  work(0);
-  for (unsigned i = 0; active_.load(std::memory_order_acquire) != 0; ++i) {
+  work(r, 0);
+  // Tasks still running on workers.
+  for (unsigned i = 0; r.done.load(std::memory_order_acquire) != n_tasks; ++i) {
     MOEVK_CPU_RELAX();
-    if (i > 4096) std::this_thread::yield();  // a worker that slept is still waking up
+    if (i > 4096) std::this_thread::yield();
   }
-  fn_ = nullptr;
-  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  current_.store(nullptr, std::memory_order_seq_cst);
+  // Workers that read current_ before it was cleared are only leaving (no task is left).
+  for (unsigned i = 0; inside_.load(std::memory_order_seq_cst) != 0; ++i) {
+    MOEVK_CPU_RELAX();
+    if (i > 4096) std::this_thread::yield();
+  }
+  if (r.error) std::rethrow_exception(r.error);
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // A persistent thread pool for the CPU kernels: n-1 worker threads plus the calling thread run the
-// tasks of one parallel region at a time. Workers spin briefly after a region (the next matvec of a
-// forward pass usually starts within microseconds), then sleep on a condition variable.
+// tasks of one parallel region at a time, handed out one by one from an atomic counter. Workers spin
+// briefly after a region (the next matvec of a forward pass usually starts within microseconds),
+// then sleep on a condition variable.
 #pragma once
 
 #include <atomic>
@@ -38,21 +39,28 @@ class ThreadPool {
   static void set_global_threads(unsigned n);  // takes effect at the next global() call
 
  private:
+  // One parallel region, on run()'s stack. Workers reach it through current_ only while inside_
+  // counts them, so run() returns only when no worker can still touch it. A worker that has not
+  // woken yet is not waited for: the tasks go to whoever is running (this matters on a busy
+  // machine, where a worker may not be scheduled for milliseconds).
+  struct Region {
+    const std::function<void(uint64_t, unsigned)>* fn;
+    uint64_t n_tasks;
+    std::atomic<uint64_t> next{0}, done{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;
+  };
   void worker(unsigned id);
-  void work(unsigned id);
+  static void work(Region& r, unsigned id);
 
   unsigned n_threads_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<unsigned> active_{0};  // workers still in the current region
-  std::atomic<uint64_t> next_{0};
-  uint64_t n_tasks_ = 0;
-  const std::function<void(uint64_t, unsigned)>* fn_ = nullptr;
+  std::atomic<Region*> current_{nullptr};
+  std::atomic<unsigned> inside_{0};  // workers between reading current_ and leaving its region
   std::atomic<bool> stop_{false};
-  std::atomic<bool> failed_{false};
-  std::exception_ptr error_;
 };
 
 }  // namespace moevk::cpu
