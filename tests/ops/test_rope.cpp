@@ -217,6 +217,50 @@ TEST_CASE("rope: exact inputs compared with ==") {
   }
 }
 
+TEST_CASE("rope: exact inputs at many positions compared with ==") {
+  // Positions from 0 to 2^20 in one batch with exact inputs. freq_scale 0 (no YaRN) makes every
+  // angle 0 at every position, so the output must equal the input with ==: a mix-up of tokens, heads
+  // or dims, or a position read out of place, shows as a wrong value. Then a real rotation at the same
+  // positions: the dims past n_rot are copies (==), the rotated ones match ref::rope at each token's
+  // own position (GPU sin/cos are not exact: within the per-position tolerance).
+  vk::Context& ctx = test::gpu();
+  const uint32_t n_head = 3, head_dim = 64, n_rot = 48;
+  std::vector<int32_t> pos = {0, 1, 2, 3, 7, 8, 100, 255, 256, 4095, 4096, 32767, 65535, 100000, 1 << 20};
+  const uint32_t n_tok = uint32_t(pos.size());
+  auto x = test::exact_floats(5, uint64_t(n_tok) * n_head * head_dim);
+  for (RopeType type : {RopeType::Normal, RopeType::Neox}) {
+    CAPTURE(int(type));
+    ref::RopeParams still = plain(n_rot, type);
+    still.freq_scale = 0.0f;
+    DeviceArray dx(ctx, x.size() * 4), dp(ctx, n_tok * 4), dd(ctx, x.size() * 4);
+    dx.upload(x);
+    dp.upload(pos);
+    vk::Recorder rec(ctx);
+    ops::rope(ctx, rec, dx.view(), dp.view(), dd.view(), {n_tok, n_head, head_dim}, still);
+    rec.submit_and_wait();
+    const std::vector<float> got = dd.read_f32();
+    test::check_equal(got, x);
+    test::check_equal(got, reference(x, pos, {n_tok, n_head, head_dim, n_rot, 0}, n_head * head_dim, still));
+
+    // A real rotation at the same positions: the dims past n_rot are copied exactly, and token t's
+    // rotated dims are those of ref::rope at pos[t] (within tolerance), not of another position.
+    const ref::RopeParams turn = plain(n_rot, type);
+    DeviceArray dd2(ctx, x.size() * 4);
+    vk::Recorder rec2(ctx);
+    ops::rope(ctx, rec2, dx.view(), dp.view(), dd2.view(), {n_tok, n_head, head_dim}, turn);
+    rec2.submit_and_wait();
+    const std::vector<float> got2 = dd2.read_f32();
+    const std::vector<float> want2 = reference(x, pos, {n_tok, n_head, head_dim, n_rot, 0}, n_head * head_dim, turn);
+    for (uint32_t t = 0; t < n_tok; ++t)
+      for (uint32_t h = 0; h < n_head; ++h)
+        for (uint32_t k = n_rot; k < head_dim; ++k) {
+          const uint64_t i = (uint64_t(t) * n_head + h) * head_dim + k;
+          CHECK(got2[i] == x[i]);
+        }
+    check_tokens(got2, want2, pos, {n_tok, n_head, head_dim, n_rot, 0}, n_head * head_dim, turn);
+  }
+}
+
 namespace {
 
 // rope with its extras against the reference: ref::rms_norm over each head (when norm), then
