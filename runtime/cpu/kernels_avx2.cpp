@@ -21,6 +21,14 @@ using namespace quant;
 
 MOEVK_AVX2 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+// 2^(e - 128) (an E8M0 scale halved, as kMXFP4Values are doubled), inline.
+inline float e8m0_half(uint8_t e) {
+  const uint32_t bits = e < 2 ? (0x00200000u << e) : (uint32_t(e - 1) << 23);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 MOEVK_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -99,12 +107,122 @@ MOEVK_AVX2 float dot_lut4(const void* w, const void* a, int64_t n) {
     if constexpr (kNl)
       d = h2f(b[i].d);
     else
-      d = e8m0_to_fp32_half(b[i].e);
+      d = e8m0_half(b[i].e);
     const __m256i v = _mm256_shuffle_epi8(lut, nibbles(b[i].qs));
     const __m256 p = _mm256_cvtepi32_ps(dot_ss(v, load(q[i].q)));
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d * q[i].d), p, acc);
   }
   return hsum(acc);
+}
+
+// The 32 bits of a Q5 block's qh as 32 bytes 0x10 (bit set) or 0.
+MOEVK_AVX2 inline __m256i bits_to_0x10(const uint8_t* qh4) {
+  uint32_t qh;
+  std::memcpy(&qh, qh4, 4);
+  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
+                                        2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), shuf);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// Q5_0 (offset 16) and Q5_1 (min): 5-bit unsigned values against signed activations.
+template <bool kQ51>
+MOEVK_AVX2 float dot_q5(const void* w, const void* a, int64_t n) {
+  using B = std::conditional_t<kQ51, BlockQ5_1, BlockQ5_0>;
+  const B* b = static_cast<const B*>(w);
+  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float off = 0;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256i v = _mm256_or_si256(nibbles(b[i].qs), bits_to_0x10(b[i].qh));
+    const float d = h2f(b[i].d);
+    const __m256 p = _mm256_cvtepi32_ps(dot_us(v, load(q[i].q)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * q[i].d), p, acc);
+    if constexpr (kQ51)
+      off += h2f(b[i].m) * q[i].s;
+    else
+      off -= 16.0f * d * q[i].s;
+  }
+  return hsum(acc) + off;
+}
+
+// IQ4_XS: IQ4_NL's table with a 6-bit scale per 32 (offset 32).
+MOEVK_AVX2 float dot_iq4_xs(const void* w, const void* a, int64_t n) {
+  const BlockIQ4_XS* b = static_cast<const BlockIQ4_XS*>(w);
+  const BlockQ8_256* q = static_cast<const BlockQ8_256*>(a);
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values));
+  const __m256i lut = _mm256_set_m128i(t, t);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const float d = h2f(b[i].d) * q[i].d;
+    __m256i si = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ++ib) {
+      const int ls = ((b[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
+                     (((b[i].scales_h >> (2 * ib)) & 3) << 4);
+      const __m256i v = _mm256_shuffle_epi8(lut, nibbles(b[i].qs + 16 * ib));
+      const __m256i p = _mm256_madd_epi16(
+          _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(load(q[i].q + 32 * ib), v)),
+          _mm256_set1_epi16(int16_t(ls - 32)));
+      si = _mm256_add_epi32(si, p);
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(si), acc);
+  }
+  return hsum(acc);
+}
+
+// Q2_K / Q3_K: 2-bit values (Q3_K: + a high bit, offset 4) in 16 sub-blocks of 16, per-sub-block
+// scales applied to vpmaddubsw's int16 pairs (lanes 0..7: one sub-block, 8..15: the next).
+template <bool kQ3>
+MOEVK_AVX2 float dot_q23_k(const void* w, const void* a, int64_t n) {
+  const BlockQ8_256* q = static_cast<const BlockQ8_256*>(a);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    int16_t sc[16];
+    int32_t sm = 0;  // sum of min (Q2_K) or 4 * scale (Q3_K) times the sub-block's activation sum
+    const uint8_t* qs;
+    float d, dmin = 0;
+    __m256i hm = _mm256_setzero_si256();
+    if constexpr (kQ3) {
+      const BlockQ3_K& b = static_cast<const BlockQ3_K*>(w)[i];
+      for (int j = 0; j < 16; ++j) {
+        const int lo = (b.scales[j % 8] >> (4 * (j / 8))) & 0xf;
+        const int hi = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+        sc[j] = int16_t((lo | (hi << 4)) - 32);
+        sm += 4 * sc[j] * q[i].bsums[j];
+      }
+      qs = b.qs, d = h2f(b.d), hm = load(b.hmask);
+    } else {
+      const BlockQ2_K& b = static_cast<const BlockQ2_K*>(w)[i];
+      for (int j = 0; j < 16; ++j) {
+        sc[j] = int16_t(b.scales[j] & 0xf);
+        sm += (b.scales[j] >> 4) * q[i].bsums[j];
+      }
+      qs = b.qs, d = h2f(b.d), dmin = h2f(b.dmin);
+    }
+    __m256i si = _mm256_setzero_si256();
+    for (int c = 0; c < 2; ++c) {
+      const __m256i v = load(qs + 32 * c);
+      for (int j = 0; j < 4; ++j) {
+        __m256i x = _mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m3);
+        if constexpr (kQ3) {  // + 4 where the high bit is set (value = x - 4 overall)
+          const __m256i bit = _mm256_set1_epi8(char(1 << (4 * c + j)));
+          const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit);
+          x = _mm256_or_si256(x, _mm256_and_si256(set, _mm256_set1_epi8(4)));
+        }
+        const int s = 8 * c + 2 * j;
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+        const __m256i p = _mm256_maddubs_epi16(x, load(q[i].q + 128 * c + 32 * j));
+        si = _mm256_add_epi32(si, _mm256_madd_epi16(p, scv));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * q[i].d), _mm256_cvtepi32_ps(si), acc);
+    acc_m += (kQ3 ? d : dmin) * q[i].d * float(sm);
+  }
+  return hsum(acc) - acc_m;
 }
 
 MOEVK_AVX2 inline void scales_k4(const uint8_t* s, int32_t* sc, int32_t* m) {
@@ -348,6 +466,11 @@ KernelTable make_avx2() {
   k.dot4[static_cast<uint32_t>(GgmlType::Q4_K)] = dot4_q4_k;
   set(GgmlType::Q5_K, dot_qk45<true>);
   set(GgmlType::Q6_K, dot_q6_k);
+  set(GgmlType::Q5_0, dot_q5<false>);
+  set(GgmlType::Q5_1, dot_q5<true>);
+  set(GgmlType::IQ4_XS, dot_iq4_xs);
+  set(GgmlType::Q2_K, dot_q23_k<false>);
+  set(GgmlType::Q3_K, dot_q23_k<true>);
   return k;
 }
 

@@ -92,17 +92,23 @@ void scale_min_k4(int j, const uint8_t* q, int32_t& sc, int32_t& m) {
   }
 }
 
+// Q2_K: for each half c of 128 and shift pair j, 32 values from bytes qs[32c..32c+31].
 void unpack(const BlockQ2_K& b, Unpacked256& u) {
-  for (int e = 0; e < 256; ++e) u.q[e] = int8_t((b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3);
+  for (int c = 0; c < 2; ++c)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 32; ++l) u.q[128 * c + 32 * j + l] = int8_t((b.qs[32 * c + l] >> (2 * j)) & 3);
   for (int i = 0; i < 16; ++i) u.sc[i] = b.scales[i] & 0xf, u.m[i] = b.scales[i] >> 4;
   u.d = h2f(b.d), u.dmin = h2f(b.dmin);
 }
 void unpack(const BlockQ3_K& b, Unpacked256& u) {
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 128, j = (e % 128) / 32, l = e % 32;
-    const int q = (b.qs[32 * c + l] >> (2 * j)) & 3;
-    u.q[e] = int8_t(q - ((b.hmask[l] >> (4 * c + j)) & 1 ? 0 : 4));
-  }
+  for (int c = 0; c < 2; ++c)
+    for (int j = 0; j < 4; ++j) {
+      const int hbit = 4 * c + j;
+      for (int l = 0; l < 32; ++l) {
+        const int q = (b.qs[32 * c + l] >> (2 * j)) & 3;
+        u.q[128 * c + 32 * j + l] = int8_t(q - (((b.hmask[l] >> hbit) & 1) ? 0 : 4));
+      }
+    }
   for (int j = 0; j < 16; ++j) {
     const int lo = (b.scales[j % 8] >> (4 * (j / 8))) & 0xf;
     const int hi = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
@@ -111,10 +117,11 @@ void unpack(const BlockQ3_K& b, Unpacked256& u) {
   u.d = h2f(b.d), u.dmin = 0;
 }
 void unpack(const BlockQ4_K& b, Unpacked256& u) {
-  for (int e = 0; e < 256; ++e) {
-    const uint8_t v = b.qs[32 * (e / 64) + e % 32];
-    u.q[e] = int8_t((e % 64) < 32 ? v & 0xf : v >> 4);
-  }
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < 32; ++l) {
+      u.q[64 * j + l] = int8_t(b.qs[32 * j + l] & 0xf);
+      u.q[64 * j + 32 + l] = int8_t(b.qs[32 * j + l] >> 4);
+    }
   for (int j = 0; j < 8; ++j) {
     scale_min_k4(j, b.scales, u.sc[2 * j], u.m[2 * j]);
     u.sc[2 * j + 1] = u.sc[2 * j], u.m[2 * j + 1] = u.m[2 * j];
@@ -122,13 +129,12 @@ void unpack(const BlockQ4_K& b, Unpacked256& u) {
   u.d = h2f(b.d), u.dmin = h2f(b.dmin);
 }
 void unpack(const BlockQ5_K& b, Unpacked256& u) {
-  for (int e = 0; e < 256; ++e) {
-    const int j = e / 64, l = e % 32;
-    const bool high = (e % 64) >= 32;
-    const uint8_t v = b.qs[32 * j + l];
-    const int h = (b.qh[l] >> (2 * j + (high ? 1 : 0))) & 1;
-    u.q[e] = int8_t((high ? v >> 4 : v & 0xf) | (h << 4));
-  }
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < 32; ++l) {
+      const int h = b.qh[l] >> (2 * j);
+      u.q[64 * j + l] = int8_t((b.qs[32 * j + l] & 0xf) | ((h & 1) << 4));
+      u.q[64 * j + 32 + l] = int8_t((b.qs[32 * j + l] >> 4) | ((h & 2) << 3));
+    }
   for (int j = 0; j < 8; ++j) {
     scale_min_k4(j, b.scales, u.sc[2 * j], u.m[2 * j]);
     u.sc[2 * j + 1] = u.sc[2 * j], u.m[2 * j + 1] = u.m[2 * j];
@@ -136,13 +142,15 @@ void unpack(const BlockQ5_K& b, Unpacked256& u) {
   u.d = h2f(b.d), u.dmin = h2f(b.dmin);
 }
 void unpack(const BlockQ6_K& b, Unpacked256& u) {
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 128, r = e % 128, l = r % 32, quarter = r / 32;
-    const uint8_t ql = b.ql[64 * c + l + (quarter & 1) * 32];
-    const int lo = quarter < 2 ? ql & 0xf : ql >> 4;
-    const int hi = (b.qh[32 * c + l] >> (2 * quarter)) & 3;
-    u.q[e] = int8_t((lo | (hi << 4)) - 32);
-  }
+  for (int c = 0; c < 2; ++c)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t l0 = b.ql[64 * c + l], l1 = b.ql[64 * c + 32 + l], h = b.qh[32 * c + l];
+      int8_t* q = u.q + 128 * c + l;
+      q[0] = int8_t(((l0 & 0xf) | ((h & 3) << 4)) - 32);
+      q[32] = int8_t(((l1 & 0xf) | (((h >> 2) & 3) << 4)) - 32);
+      q[64] = int8_t(((l0 >> 4) | (((h >> 4) & 3) << 4)) - 32);
+      q[96] = int8_t(((l1 >> 4) | (((h >> 6) & 3) << 4)) - 32);
+    }
   for (int i = 0; i < 16; ++i) u.sc[i] = b.scales[i], u.m[i] = 0;
   u.d = h2f(b.d), u.dmin = 0;
 }
