@@ -70,15 +70,15 @@ float dot(GgmlType t, const void* w, const void* a, int64_t n) { return kernel(t
 void dot_multi(GgmlType t, const void* w, const void* a, size_t a_stride, int n_act, int64_t n,
                float* y, size_t y_stride) {
   const DotFn f = kernel(t);
-  const Dot4Fn f4 = g_table.load(std::memory_order_relaxed)->dot4[static_cast<uint32_t>(t) & 63];
+  const DotNFn f4 = g_table.load(std::memory_order_relaxed)->dotn[static_cast<uint32_t>(t) & 63];
   const uint8_t* ab = static_cast<const uint8_t*>(a);
   int j = 0;
   if (f4)
-    for (; j < n_act; j += 4) {
-      const int m = std::min(4, n_act - j);
-      const void* rows[4];
+    for (; j < n_act; j += kMaxDotN) {
+      const int m = std::min(kMaxDotN, n_act - j);
+      const void* rows[kMaxDotN];
       for (int k = 0; k < m; ++k) rows[k] = ab + (j + k) * a_stride;
-      float r[4];
+      float r[kMaxDotN];
       f4(w, rows, m, n, r);
       for (int k = 0; k < m; ++k) y[(j + k) * y_stride] = r[k];
     }
@@ -87,10 +87,10 @@ void dot_multi(GgmlType t, const void* w, const void* a, size_t a_stride, int n_
 
 void dot_many(GgmlType t, const void* w, const void* const* a, int n_act, int64_t n, float* y) {
   const DotFn f = kernel(t);
-  const Dot4Fn f4 = g_table.load(std::memory_order_relaxed)->dot4[static_cast<uint32_t>(t) & 63];
+  const DotNFn f4 = g_table.load(std::memory_order_relaxed)->dotn[static_cast<uint32_t>(t) & 63];
   int j = 0;
   if (f4)
-    for (; j < n_act; j += 4) f4(w, a + j, std::min(4, n_act - j), n, y + j);
+    for (; j < n_act; j += kMaxDotN) f4(w, a + j, std::min(kMaxDotN, n_act - j), n, y + j);
   for (; j < n_act; ++j) y[j] = f(w, a[j], n);
 }
 

@@ -65,11 +65,12 @@ bool force_simd(Simd s);
 
 // Kernel tables (internal: kernels_*.cpp).
 using DotFn = float (*)(const void* w, const void* a, int64_t n);
-// y[t] = dot(w, a[t]) for n_act (1..4) activation rows (the weight blocks unpacked once).
-using Dot4Fn = void (*)(const void* w, const void* const* a, int n_act, int64_t n, float* y);
+// y[t] = dot(w, a[t]) for n_act (1..kMaxDotN) activation rows (the weight blocks unpacked once).
+using DotNFn = void (*)(const void* w, const void* const* a, int n_act, int64_t n, float* y);
+constexpr int kMaxDotN = 8;
 struct KernelTable {
   DotFn dot[64] = {};    // by GGUF type id
-  Dot4Fn dot4[64] = {};  // optional
+  DotNFn dotn[64] = {};  // optional
 };
 const KernelTable& portable_kernels();
 // The AVX2 table, or nullptr when this CPU lacks AVX2/FMA/F16C. Types without an AVX2 kernel fall

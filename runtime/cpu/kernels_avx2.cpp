@@ -336,11 +336,7 @@ MOEVK_AVX2 float dot_q4_k(const void* w, const void* a, int64_t n) {
 }
 
 // Four activation rows against one Q4_K row: the nibbles and scales are unpacked once per block.
-MOEVK_AVX2 void dot4_q4_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
-  if (n_act < 4) {
-    for (int t = 0; t < n_act; ++t) y[t] = dot_q4_k(w, a[t], n);
-    return;
-  }
+MOEVK_AVX2 void dot4_q4_k(const void* w, const void* const* a, int64_t n, float* y) {
   const BlockQ4_K* b = static_cast<const BlockQ4_K*>(w);
   const BlockQ8_256* q[4];
   for (int t = 0; t < 4; ++t) q[t] = static_cast<const BlockQ8_256*>(a[t]);
@@ -375,6 +371,12 @@ MOEVK_AVX2 void dot4_q4_k(const void* w, const void* const* a, int n_act, int64_
     m = _mm_add_ss(m, _mm_movehdup_ps(m));
     y[t] = hsum(acc[t]) - _mm_cvtss_f32(m);
   }
+}
+
+MOEVK_AVX2 void dotn_q4_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
+  int t = 0;
+  for (; t + 4 <= n_act; t += 4) dot4_q4_k(w, a + t, n, y + t);
+  for (; t < n_act; ++t) y[t] = dot_q4_k(w, a[t], n);
 }
 
 // Q6_K: 6-bit values 0..63 (offset 32 taken off through the bsums), 16 int8 scales.
@@ -463,7 +465,7 @@ KernelTable make_avx2() {
   set(GgmlType::IQ4_NL, dot_lut4<BlockIQ4_NL>);
   set(GgmlType::MXFP4, dot_lut4<BlockMXFP4>);
   set(GgmlType::Q4_K, dot_q4_k);
-  k.dot4[static_cast<uint32_t>(GgmlType::Q4_K)] = dot4_q4_k;
+  k.dotn[static_cast<uint32_t>(GgmlType::Q4_K)] = dotn_q4_k;
   set(GgmlType::Q5_K, dot_qk45<true>);
   set(GgmlType::Q6_K, dot_q6_k);
   set(GgmlType::Q5_0, dot_q5<false>);

@@ -83,7 +83,7 @@ MOEVK_AVX512 float dot_q4_k(const void* w, const void* a, int64_t n) {
   return _mm512_reduce_add_ps(acc) - hsum128(acc_m);
 }
 
-// N (1..4) activation rows against one Q4_K row: nibbles and scales unpacked once per block.
+// N (1..8) activation rows against one Q4_K row: nibbles and scales unpacked once per block.
 template <int N>
 MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, float* y) {
   const BlockQ4_K* b = static_cast<const BlockQ4_K*>(w);
@@ -109,7 +109,7 @@ MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, floa
       x[j] = nibbles(b[i].qs + 32 * j, shift, m4);
       sc[j] = _mm512_permutexvar_epi16(idx[j], scw);
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int t = 0; t < N; ++t) {
       const BlockQ8_256& qt = q[t][i];
       acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * qt.d), _mm_cvtepi32_ps(mins(m, qt.bsums)),
@@ -126,12 +126,16 @@ MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, floa
   for (int t = 0; t < N; ++t) y[t] = _mm512_reduce_add_ps(acc[t]) - hsum128(acc_m[t]);
 }
 
-MOEVK_AVX512 void dot4_q4_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
+MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
   switch (n_act) {
     case 1: return dotn_q4_k<1>(w, a, n, y);
     case 2: return dotn_q4_k<2>(w, a, n, y);
     case 3: return dotn_q4_k<3>(w, a, n, y);
-    default: return dotn_q4_k<4>(w, a, n, y);
+    case 4: return dotn_q4_k<4>(w, a, n, y);
+    case 5: return dotn_q4_k<5>(w, a, n, y);
+    case 6: return dotn_q4_k<6>(w, a, n, y);
+    case 7: return dotn_q4_k<7>(w, a, n, y);
+    default: return dotn_q4_k<8>(w, a, n, y);
   }
 }
 
@@ -139,7 +143,7 @@ KernelTable make_avx512(const KernelTable& base) {
   KernelTable k = base;
   const uint32_t id = static_cast<uint32_t>(GgmlType::Q4_K);
   k.dot[id] = dot_q4_k;
-  k.dot4[id] = dot4_q4_k;
+  k.dotn[id] = dotn_q4_k;
   return k;
 }
 

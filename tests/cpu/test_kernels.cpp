@@ -119,7 +119,7 @@ TEST_CASE("cpu quantize_act: scales, sums and rounding") {
 TEST_CASE("cpu matmul matches ref::matmul on every weight type and odd shapes") {
   SimdGuard guard;
   cpu::ThreadPool pool(3);  // more threads than this machine's cores: uneven task splits
-  const Case cases[] = {{1, 1, 1}, {7, 3, 1}, {13, 1, 3}, {31, 5, 2}, {64, 8, 1}, {3, 2, 7}};
+  const Case cases[] = {{1, 1, 1}, {7, 3, 1}, {13, 1, 3}, {31, 5, 2}, {64, 8, 1}, {3, 2, 7}, {5, 1, 9}};
   uint64_t seed = 1;
   for (GgmlType t : kTypes) {
     const uint32_t bs = std::max<uint32_t>(traits(t).block_size, t == GgmlType::F32 ||
