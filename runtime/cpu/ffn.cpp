@@ -59,7 +59,12 @@ void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok
   // Token rows quantised for gate and for up (once per token).
   const size_t gs = act_row_bytes(w.gate.type, E), us = act_row_bytes(w.up.type, E);
   const bool same_act = act_format(w.gate.type) == act_format(w.up.type);
-  std::vector<uint8_t> xg(gs * n_tok), xu(same_act ? 0 : us * n_tok);
+  // Scratch kept per calling thread across calls: no page faults on large batches. (Local
+  // references: inside the tasks a thread_local name would mean the worker's own copy.)
+  thread_local std::vector<uint8_t> tl_xg, tl_xu, tl_hq;
+  std::vector<uint8_t>&xg = tl_xg, &xu = tl_xu, &hq = tl_hq;
+  if (xg.size() < gs * n_tok) xg.resize(gs * n_tok);
+  if (!same_act && xu.size() < us * n_tok) xu.resize(us * n_tok);
   for (uint32_t t = 0; t < n_tok; ++t) {
     quantize_act(w.gate.type, x.data() + uint64_t(t) * E, xg.data() + t * gs, E);
     if (!same_act) quantize_act(w.up.type, x.data() + uint64_t(t) * E, xu.data() + t * us, E);
@@ -81,7 +86,7 @@ void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok
   const uint32_t n_chunks = (F + chunk - 1) / chunk;
   const size_t hs = act_row_bytes(w.down.type, F);
   const size_t hb = act_row_bytes(w.down.type, chunk);  // bytes of one chunk of a hidden row
-  std::vector<uint8_t> hq(hs * pairs.size());
+  if (hq.size() < hs * pairs.size()) hq.resize(hs * pairs.size());
 
   const unsigned n_threads = pool.size();
   std::vector<std::vector<float>> scratch(n_threads);
