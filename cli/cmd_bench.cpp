@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/bench_stream.h"
 #include "cli/command.h"
 #include "cli/common.h"
 #include "loader/error.h"
@@ -51,6 +52,13 @@ constexpr const char* kUsage =
     "  --bandwidth GB/s      memory bandwidth for the floor (default: measured with a 256 MiB\n"
     "                        device-to-device copy, read + write bytes; cpu backend: no floor)\n"
     "  -o, --output FORMAT   text (a table, default) or json\n"
+    "  --gpu-mem LIST        an expert-streaming sweep: budgets as sizes, percentages of the\n"
+    "                        resident size or min (e.g. 100%,50%,25%,min): one engine each, pp and\n"
+    "                        tg tok/s, hit rate, bytes copied and read in place per token, and the\n"
+    "                        tok/s the simulator predicts for the GPU below (a prediction)\n"
+    "  --predict-bus GB/s    the predicted GPU's host-to-device rate (default 55, the H100's)\n"
+    "  --predict-resident T  its tok/s when every expert hits (default 212: llama.cpp resident)\n"
+    "  --predict-layers N    MoE layers of the full model predicted (default 48)\n"
     "  -h, --help            this text\n"
     "  -c, --ctx-size N      context size in tokens (default: what the tests need,\n"
     "                        max(N_PROMPT, 16 + N_GEN))\n";
@@ -268,6 +276,7 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   Args args;
   args.option({"-m", "--model"}).option({"-p", "--n-prompt"}).option({"-n", "--n-gen"});
   args.option({"-r", "--repetitions"}).option({"--bandwidth"}).option({"-o", "--output"});
+  args.option({"--predict-bus"}).option({"--predict-resident"}).option({"--predict-layers"});
   args.option({"-h", "--help"}, false);
   engine_options(args);
   if (!args.parse(argv, "bench", kUsage)) return 2;
@@ -292,6 +301,23 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     given_bw = args.get_float("--bandwidth", 0);
     if (*given_bw <= 0)
       fail("option --bandwidth: expected GB/s > 0, got '{}'", *args.get("--bandwidth"));
+  }
+  if (auto g = args.get("--gpu-mem"); g && is_budget_sweep(*g)) {
+    StreamBenchOptions so;
+    so.budgets = *g;
+    so.n_prompt = std::min<uint32_t>(n_prompt, 512);
+    so.n_gen = n_gen;
+    so.predict_bus_gbs = args.get_float("--predict-bus", so.predict_bus_gbs);
+    so.predict_resident_tok_s = args.get_float("--predict-resident", so.predict_resident_tok_s);
+    so.predict_layers = static_cast<uint32_t>(args.get_int("--predict-layers", so.predict_layers, 1, 4096));
+    if (so.predict_bus_gbs <= 0 || so.predict_resident_tok_s <= 0)
+      fail("options --predict-bus and --predict-resident must be positive");
+    EngineOptions eo;
+    eo.n_ctx = static_cast<uint32_t>(args.get_int("--ctx-size", 0, 1, 1 << 20));
+    eo.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
+    eo.cache_policy = args.get("--cache-policy").value_or("lru");
+    const gguf::File file = gguf::File::open(model);
+    return bench_streaming(file, eo, so);
   }
   EngineOptions eo = engine_options_from(args);
 
