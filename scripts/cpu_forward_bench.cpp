@@ -3,9 +3,11 @@
 // on N otherwise idle cores (tokens / (CPU seconds / N)) when the machine is shared.
 // Build (from the repo root, after `ninja -C build-cpu moevk`):
 //   g++ -std=c++20 -O2 -I. scripts/cpu_forward_bench.cpp build-cpu/runtime/libmoevk_model.a \
-//     build-cpu/runtime/libmoevk_ops.a build-cpu/runtime/libmoevk_cpu.a build-cpu/runtime/libmoevk_ref.a \
-//     build-cpu/runtime/libmoevk_sched.a build-cpu/runtime/libmoevk_vk.a build-cpu/loader/libmoevk_loader.a \
-//     build-cpu/shaders/libmoevk_shaders.a -lvulkan -lpthread -o /tmp/fbench
+//     build-cpu/runtime/libmoevk_ops.a build-cpu/runtime/libmoevk_cpu.a
+//     build-cpu/runtime/libmoevk_ref.a \
+//     build-cpu/runtime/libmoevk_sched.a build-cpu/runtime/libmoevk_vk.a
+//     build-cpu/loader/libmoevk_loader.a \ build-cpu/shaders/libmoevk_shaders.a -lvulkan -lpthread
+//     -o /tmp/fbench
 // Run: /tmp/fbench MODEL.gguf [THREADS] [N_PROMPT] [N_GEN]
 #include <sys/resource.h>
 

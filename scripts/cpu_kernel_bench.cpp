@@ -1,10 +1,11 @@
 // Throughput of runtime/cpu's kernels: GB/s of weight bytes per core (thread CPU time, so the
 // figure holds on a shared machine), for every weight type, one token and four tokens per weight
-// row, at the SIMD level chosen at run time (MOEVK_CPU_SIMD caps it), next to the rate one core reads
-// memory at. A ~100 MB matrix of 2048-element rows, larger than any cache.
-// Build (from the repo root, after building moevk_cpu in build-cpu):
+// row, at the SIMD level chosen at run time (MOEVK_CPU_SIMD caps it), next to the rate one core
+// reads memory at. A ~100 MB matrix of 2048-element rows, larger than any cache. Build (from the
+// repo root, after building moevk_cpu in build-cpu):
 //   g++ -std=c++20 -O2 -I. scripts/cpu_kernel_bench.cpp build-cpu/runtime/libmoevk_cpu.a \
-//       build-cpu/runtime/libmoevk_ref.a build-cpu/loader/libmoevk_loader.a -lpthread -o /tmp/kbench
+//       build-cpu/runtime/libmoevk_ref.a build-cpu/loader/libmoevk_loader.a -lpthread -o
+//       /tmp/kbench
 // Run: /tmp/kbench [TYPE ...]
 #include <algorithm>
 #include <cstdio>
@@ -68,7 +69,8 @@ int main(int argc, char** argv) {
     const double t0 = thread_seconds();
     const uint64_t* p = reinterpret_cast<const uint64_t*>(w.data());
     uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (size_t i = 0; i + 4 <= w.size() / 8; i += 4) a0 += p[i], a1 += p[i + 1], a2 += p[i + 2], a3 += p[i + 3];
+    for (size_t i = 0; i + 4 <= w.size() / 8; i += 4)
+      a0 += p[i], a1 += p[i + 1], a2 += p[i + 2], a3 += p[i + 3];
     sum += a0 + a1 + a2 + a3;
     best = std::min(best, thread_seconds() - t0);
   }

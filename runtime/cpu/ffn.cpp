@@ -49,7 +49,8 @@ void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok
       MOEVK_ASSERT(uint32_t(e) < w.n_expert, "cpu::expert_ffn: expert id out of range");
       pairs.push_back({uint32_t(e), t, weights[uint64_t(t) * n_used + j]});
     }
-  std::stable_sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.e < b.e; });
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [](const Pair& a, const Pair& b) { return a.e < b.e; });
   std::vector<uint32_t> first;
   for (uint32_t p = 0; p < pairs.size(); ++p)
     if (p == 0 || pairs[p].e != pairs[p - 1].e) first.push_back(p);
@@ -74,12 +75,12 @@ void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok
   // Phase 1, per (used expert, chunk of its F rows): gate and up rows against the expert's tokens,
   // the activation, then the hidden rows quantised for down, chunk by chunk (the chunk is a whole
   // number of down's activation blocks, so the blocks are independent).
-  const uint32_t block = act_format(w.down.type) == ActFormat::Q8_256 ? 256
+  const uint32_t block = act_format(w.down.type) == ActFormat::Q8_256  ? 256
                          : act_format(w.down.type) == ActFormat::Q8_32 ? 32
                                                                        : 1;
   MOEVK_ASSERT(F % block == 0, "cpu::expert_ffn: n_ff not a multiple of down's block");
-  const uint32_t want_chunks = std::max<uint32_t>(1, (pool.size() * 4 + n_used_experts - 1) /
-                                                         std::max<uint32_t>(1, n_used_experts));
+  const uint32_t want_chunks = std::max<uint32_t>(
+      1, (pool.size() * 4 + n_used_experts - 1) / std::max<uint32_t>(1, n_used_experts));
   uint32_t chunk = std::max<uint32_t>(block, (F / want_chunks) / block * block);
   chunk = std::min(chunk, std::max<uint32_t>(block, 256 / block * block));  // bounded scratch
   chunk = std::min(chunk, F);
@@ -97,7 +98,7 @@ void expert_ffn(const ExpertWeights& w, std::span<const float> x, uint32_t n_tok
     const uint32_t r0 = c * chunk, nr = std::min(F, r0 + chunk) - r0;
     std::vector<float>& s = scratch[thread];
     s.resize(size_t(2) * np * chunk + np);
-    float* g = s.data();              // [np][chunk]
+    float* g = s.data();  // [np][chunk]
     float* u = s.data() + size_t(np) * chunk;
     // The expert's token rows, quantised for gate and for up.
     std::vector<const void*>& ap = ptrs[thread];

@@ -4,8 +4,8 @@
 // The hook for the streaming engine's CPU-computed misses: given one layer's expert tensors
 // (ExpertWeights views the GGUF bytes, or host copies of them), the normalised hidden rows x of the
 // layer's tokens and, per token, the expert ids to compute here (the misses; -1 for slots the GPU
-// computes), expert_ffn writes each token's weighted sum of those experts. The GPU's partial sum for
-// the hits is then added to out before the combine. Results do not depend on the thread count.
+// computes), expert_ffn writes each token's weighted sum of those experts. The GPU's partial sum
+// for the hits is then added to out before the combine. Results do not depend on the thread count.
 #pragma once
 
 #include <cstdint>

@@ -1,11 +1,12 @@
 // Run-time choice of the kernel table (kernels.h).
+#include "runtime/cpu/kernels.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 #include "loader/error.h"
-#include "runtime/cpu/kernels.h"
 
 namespace moevk::cpu {
 
@@ -13,9 +14,12 @@ namespace {
 
 const KernelTable* table_of(Simd s) {
   switch (s) {
-    case Simd::Avx512: return avx512_kernels();
-    case Simd::Avx2: return avx2_kernels();
-    case Simd::Portable: return &portable_kernels();
+    case Simd::Avx512:
+      return avx512_kernels();
+    case Simd::Avx2:
+      return avx2_kernels();
+    case Simd::Portable:
+      return &portable_kernels();
   }
   return nullptr;
 }

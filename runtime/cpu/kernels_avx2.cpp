@@ -99,7 +99,8 @@ MOEVK_AVX2 float dot_lut4(const void* w, const void* a, int64_t n) {
   const B* b = static_cast<const B*>(w);
   const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
   constexpr bool kNl = std::is_same_v<B, BlockIQ4_NL>;
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kNl ? kIQ4Values : kMXFP4Values));
+  const __m128i t =
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kNl ? kIQ4Values : kMXFP4Values));
   const __m256i lut = _mm256_set_m128i(t, t);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 32; ++i) {
@@ -119,8 +120,8 @@ MOEVK_AVX2 float dot_lut4(const void* w, const void* a, int64_t n) {
 MOEVK_AVX2 inline __m256i bits_to_0x10(const uint8_t* qh4) {
   uint32_t qh;
   std::memcpy(&qh, qh4, 4);
-  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
-                                        2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                        2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
   const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
   const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), shuf);
   const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
@@ -233,7 +234,8 @@ MOEVK_AVX2 inline void scales_k4(const uint8_t* s, int32_t* sc, int32_t* m) {
   }
 }
 
-// Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins; the mins meet the bsums.
+// Q5_K (and, unused since dot_q4_k, Q4_K): 8 sub-blocks of 32 with 6-bit scales and mins; the
+// mins meet the bsums.
 template <bool kQ5>
 MOEVK_AVX2 float dot_qk45(const void* w, const void* a, int64_t n) {
   const BlockQ8_256* q = static_cast<const BlockQ8_256*>(a);
@@ -263,7 +265,8 @@ MOEVK_AVX2 float dot_qk45(const void* w, const void* a, int64_t n) {
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
       if constexpr (kQ5) {
         lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+        hi = _mm256_or_si256(hi,
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
         qh = _mm256_srli_epi16(qh, 2);
       }
       const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load(q[i].q + 64 * j)),
@@ -282,8 +285,8 @@ MOEVK_AVX2 float dot_qk45(const void* w, const void* a, int64_t n) {
 // activation bsums in one vpmaddwd, and the nibbles' products are scaled per sub-block in int16.
 // Shared by the one-row and four-row kernels.
 struct Q4KScales {
-  __m256i sc;   // 16 int16: sc[0..7] in both 128-bit lanes
-  __m128i m;    // 8 int16: the mins
+  __m256i sc;  // 16 int16: sc[0..7] in both 128-bit lanes
+  __m128i m;   // 8 int16: the mins
 };
 MOEVK_AVX2 inline Q4KScales q4k_scales(const uint8_t* s) {
   uint32_t u[3];
@@ -291,8 +294,10 @@ MOEVK_AVX2 inline Q4KScales q4k_scales(const uint8_t* s) {
   const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
   const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
   const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  const __m256i all = _mm256_cvtepu8_epi16(_mm_set_epi32(int(m_hi), int(m_lo), int(sc_hi), int(sc_lo)));
-  return {_mm256_broadcastsi128_si256(_mm256_castsi256_si128(all)), _mm256_extracti128_si256(all, 1)};
+  const __m256i all =
+      _mm256_cvtepu8_epi16(_mm_set_epi32(int(m_hi), int(m_lo), int(sc_hi), int(sc_lo)));
+  return {_mm256_broadcastsi128_si256(_mm256_castsi256_si128(all)),
+          _mm256_extracti128_si256(all, 1)};
 }
 // sum_j m[j] * (bsums[2j] + bsums[2j+1]) as 4 int32 partial sums.
 MOEVK_AVX2 inline __m128i q4k_mins(__m128i m, const int16_t* bsums) {
@@ -394,7 +399,8 @@ MOEVK_AVX2 float dot_q6_k(const void* w, const void* a, int64_t n) {
       const __m256i l0 = load(b[i].ql + 64 * c), l1 = load(b[i].ql + 64 * c + 32);
       const __m256i h = load(b[i].qh + 32 * c);
       __m256i v[4];
-      v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+      v[0] =
+          _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
       v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
       v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),

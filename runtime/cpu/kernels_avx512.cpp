@@ -68,9 +68,9 @@ MOEVK_AVX512 float dot_q4_k(const void* w, const void* a, int64_t n) {
     const __m256i all = scale_words(b[i].scales);
     const __m512i sc = _mm512_castsi256_si512(all);
     const float da = q[i].d;
-    acc_m = _mm_fmadd_ps(_mm_set1_ps(_cvtsh_ss(b[i].dmin) * da),
-                         _mm_cvtepi32_ps(mins(_mm256_extracti128_si256(all, 1), q[i].bsums)),
-                         acc_m);
+    acc_m =
+        _mm_fmadd_ps(_mm_set1_ps(_cvtsh_ss(b[i].dmin) * da),
+                     _mm_cvtepi32_ps(mins(_mm256_extracti128_si256(all, 1), q[i].bsums)), acc_m);
     __m512i si = _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
@@ -112,8 +112,8 @@ MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, floa
 #pragma GCC unroll 8
     for (int t = 0; t < N; ++t) {
       const BlockQ8_256& qt = q[t][i];
-      acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * qt.d), _mm_cvtepi32_ps(mins(m, qt.bsums)),
-                              acc_m[t]);
+      acc_m[t] =
+          _mm_fmadd_ps(_mm_set1_ps(dmin * qt.d), _mm_cvtepi32_ps(mins(m, qt.bsums)), acc_m[t]);
       __m512i si = _mm512_setzero_si512();
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j)
@@ -128,14 +128,22 @@ MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, floa
 
 MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
   switch (n_act) {
-    case 1: return dotn_q4_k<1>(w, a, n, y);
-    case 2: return dotn_q4_k<2>(w, a, n, y);
-    case 3: return dotn_q4_k<3>(w, a, n, y);
-    case 4: return dotn_q4_k<4>(w, a, n, y);
-    case 5: return dotn_q4_k<5>(w, a, n, y);
-    case 6: return dotn_q4_k<6>(w, a, n, y);
-    case 7: return dotn_q4_k<7>(w, a, n, y);
-    default: return dotn_q4_k<8>(w, a, n, y);
+    case 1:
+      return dotn_q4_k<1>(w, a, n, y);
+    case 2:
+      return dotn_q4_k<2>(w, a, n, y);
+    case 3:
+      return dotn_q4_k<3>(w, a, n, y);
+    case 4:
+      return dotn_q4_k<4>(w, a, n, y);
+    case 5:
+      return dotn_q4_k<5>(w, a, n, y);
+    case 6:
+      return dotn_q4_k<6>(w, a, n, y);
+    case 7:
+      return dotn_q4_k<7>(w, a, n, y);
+    default:
+      return dotn_q4_k<8>(w, a, n, y);
   }
 }
 

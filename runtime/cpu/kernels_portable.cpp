@@ -34,7 +34,8 @@ void unpack(const BlockQ8_0& b, Unpacked32& u) {
   u.d = h2f(b.d), u.m = 0;
 }
 void unpack(const BlockQ4_0& b, Unpacked32& u) {
-  for (int j = 0; j < 16; ++j) u.q[j] = int8_t((b.qs[j] & 0xf) - 8), u.q[j + 16] = int8_t((b.qs[j] >> 4) - 8);
+  for (int j = 0; j < 16; ++j)
+    u.q[j] = int8_t((b.qs[j] & 0xf) - 8), u.q[j + 16] = int8_t((b.qs[j] >> 4) - 8);
   u.d = h2f(b.d), u.m = 0;
 }
 void unpack(const BlockQ4_1& b, Unpacked32& u) {
@@ -96,7 +97,8 @@ void scale_min_k4(int j, const uint8_t* q, int32_t& sc, int32_t& m) {
 void unpack(const BlockQ2_K& b, Unpacked256& u) {
   for (int c = 0; c < 2; ++c)
     for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 32; ++l) u.q[128 * c + 32 * j + l] = int8_t((b.qs[32 * c + l] >> (2 * j)) & 3);
+      for (int l = 0; l < 32; ++l)
+        u.q[128 * c + 32 * j + l] = int8_t((b.qs[32 * c + l] >> (2 * j)) & 3);
   for (int i = 0; i < 16; ++i) u.sc[i] = b.scales[i] & 0xf, u.m[i] = b.scales[i] >> 4;
   u.d = h2f(b.d), u.dmin = h2f(b.dmin);
 }
@@ -156,7 +158,8 @@ void unpack(const BlockQ6_K& b, Unpacked256& u) {
 }
 void unpack(const BlockIQ4_XS& b, Unpacked256& u) {
   for (int ib = 0; ib < 8; ++ib) {
-    const int ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b.scales_h >> (2 * ib)) & 3) << 4);
+    const int ls =
+        ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b.scales_h >> (2 * ib)) & 3) << 4);
     u.sc[2 * ib] = u.sc[2 * ib + 1] = ls - 32;
     u.m[2 * ib] = u.m[2 * ib + 1] = 0;
     for (int j = 0; j < 16; ++j) {
@@ -257,9 +260,12 @@ ActFormat act_format(GgmlType t) {
 
 size_t act_row_bytes(GgmlType t, int64_t n) {
   switch (act_format(t)) {
-    case ActFormat::F32: return size_t(n) * 4;
-    case ActFormat::Q8_32: return size_t(n / 32) * sizeof(BlockQ8_32);
-    case ActFormat::Q8_256: return size_t(n / 256) * sizeof(BlockQ8_256);
+    case ActFormat::F32:
+      return size_t(n) * 4;
+    case ActFormat::Q8_32:
+      return size_t(n / 32) * sizeof(BlockQ8_32);
+    case ActFormat::Q8_256:
+      return size_t(n / 256) * sizeof(BlockQ8_256);
   }
   return 0;
 }

@@ -72,7 +72,8 @@ void ThreadPool::worker(unsigned id) {
       MOEVK_CPU_RELAX();
       if ((i & 255) == 255 && std::chrono::steady_clock::now() - t0 > kSpin) {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
+        cv_.wait(lock,
+                 [&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
         break;
       }
     }

@@ -1,7 +1,7 @@
 // A persistent thread pool for the CPU kernels: n-1 worker threads plus the calling thread run the
-// tasks of one parallel region at a time, handed out one by one from an atomic counter. Workers spin
-// briefly after a region (the next matvec of a forward pass usually starts within microseconds),
-// then sleep on a condition variable.
+// tasks of one parallel region at a time, handed out one by one from an atomic counter. Workers
+// spin briefly after a region (the next matvec of a forward pass usually starts within
+// microseconds), then sleep on a condition variable.
 #pragma once
 
 #include <atomic>

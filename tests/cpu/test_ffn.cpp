@@ -1,10 +1,10 @@
 // cpu::expert_ffn against ref::expert_ffn: weight types, SwiGLU and gpt-oss's clamped SwiGLU with
-// biases, odd token counts, skipped slots (-1: experts the GPU computes), thread-count independence,
-// poisoned outputs with a guard region.
+// biases, odd token counts, skipped slots (-1: experts the GPU computes), thread-count
+// independence, poisoned outputs with a guard region.
 #include <doctest/doctest.h>
 
-#include <bit>
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -62,7 +62,8 @@ Weights make(GgmlType tg, GgmlType td, uint32_t X, uint32_t E, uint32_t F, bool 
   if (clamped) {
     std::mt19937 rng{uint32_t(seed) + 3};
     std::normal_distribution<float> nd(0, 0.5f);
-    m.gate_b.resize(uint64_t(X) * F), m.up_b.resize(uint64_t(X) * F), m.down_b.resize(uint64_t(X) * E);
+    m.gate_b.resize(uint64_t(X) * F), m.up_b.resize(uint64_t(X) * F),
+        m.down_b.resize(uint64_t(X) * E);
     for (auto* v : {&m.gate_b, &m.up_b, &m.down_b})
       for (float& f : *v) f = nd(rng);
     m.w.gate_b = m.gate_b, m.w.up_b = m.up_b, m.w.down_b = m.down_b;
@@ -208,8 +209,9 @@ TEST_CASE("cpu expert_ffn matches ref::expert_ffn") {
       const auto [w_emu, l2_emu] = errors(out, emulated(m.w, x, c.T, c.K, ids, wts), scale);
       CHECK(w_emu <= (float_types ? 1e-5 : 5e-3));
       CHECK(l2_emu <= (float_types ? 1e-5 : 1e-3));
-      // Against the plain reference: two 8-bit activation roundings (x; the hidden row, heavy-tailed
-      // as a product of two normals, so its block maximum is many times its rms): a few percent.
+      // Against the plain reference: two 8-bit activation roundings (x; the hidden row,
+      // heavy-tailed as a product of two normals, so its block maximum is many times its rms): a
+      // few percent.
       const auto [w_ref, l2_ref] = errors(out, want, scale);
       CHECK(w_ref <= (float_types ? 1e-4 : 0.3));
       CHECK(l2_ref <= (float_types ? 1e-5 : 0.05));

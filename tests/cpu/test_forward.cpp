@@ -50,7 +50,8 @@ TEST_CASE("cpu backend matches the llama.cpp oracle on every manifest file") {
     }
     const double d_gen = max_abs_diff(dec.data(), o.gen.data(), G * V);
     MESSAGE(file << ": max|cpu - f32ref| = " << d_prompt << " (tol " << o.tol
-                 << "), max|cpu decode - llama.cpp gen| = " << d_gen << " (tol " << o.gen_tol << ")");
+                 << "), max|cpu decode - llama.cpp gen| = " << d_gen << " (tol " << o.gen_tol
+                 << ")");
     // The oracle's bar (../shared/oracle/README.md): what llama.cpp itself deviates, with margin.
     CHECK(d_prompt <= o.tol);
     CHECK(d_gen <= o.gen_tol);

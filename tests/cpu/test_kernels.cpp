@@ -21,9 +21,9 @@ namespace {
 constexpr uint32_t kPoison = 0x7FC0DEADu;  // a quiet NaN no kernel produces
 constexpr size_t kGuard = 64;
 
-const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,   GgmlType::BF16,  GgmlType::Q8_0,
-                           GgmlType::Q4_0, GgmlType::Q4_1,  GgmlType::Q5_0,  GgmlType::Q5_1,
-                           GgmlType::Q2_K, GgmlType::Q3_K,  GgmlType::Q4_K,  GgmlType::Q5_K,
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,   GgmlType::Q8_0,
+                           GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,   GgmlType::Q5_1,
+                           GgmlType::Q2_K, GgmlType::Q3_K,   GgmlType::Q4_K,   GgmlType::Q5_K,
                            GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::MXFP4};
 
 std::vector<cpu::Simd> simd_levels() {
@@ -119,14 +119,14 @@ TEST_CASE("cpu quantize_act: scales, sums and rounding") {
 TEST_CASE("cpu matmul matches ref::matmul on every weight type and odd shapes") {
   SimdGuard guard;
   cpu::ThreadPool pool(3);  // more threads than this machine's cores: uneven task splits
-  const Case cases[] = {{1, 1, 1}, {7, 3, 1}, {13, 1, 3}, {31, 5, 2}, {64, 8, 1}, {3, 2, 7}, {5, 1, 9}};
+  const Case cases[] = {{1, 1, 1},  {7, 3, 1}, {13, 1, 3}, {31, 5, 2},
+                        {64, 8, 1}, {3, 2, 7}, {5, 1, 9}};
   uint64_t seed = 1;
   for (GgmlType t : kTypes) {
-    const uint32_t bs = std::max<uint32_t>(traits(t).block_size, t == GgmlType::F32 ||
-                                                                         t == GgmlType::F16 ||
-                                                                         t == GgmlType::BF16
-                                                                     ? 37  // a prime row length
-                                                                     : 1);
+    const uint32_t bs = std::max<uint32_t>(
+        traits(t).block_size, t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16
+                                  ? 37  // a prime row length
+                                  : 1);
     for (const Case& c : cases) {
       ++seed;
       const uint64_t n = uint64_t(c.blocks) * bs;
@@ -202,7 +202,8 @@ TEST_CASE("cpu matmul: exact inputs give exactly the reference") {
   // Integer weights and activations with a block maximum of 127 (activation scale 1, weight scales
   // 1): every product and sum is an integer below 2^24, so fp32 is exact in any order.
   std::mt19937 rng(11);
-  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+  for (GgmlType t :
+       {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0}) {
     CAPTURE(traits(t).name);
     const uint64_t n = 96, rows = 5;
     const int lo = t == GgmlType::Q4_0 ? -8 : -127, hi = t == GgmlType::Q4_0 ? 7 : 127;
@@ -252,7 +253,8 @@ TEST_CASE("cpu matmul: a real model shape (Qwen3-30B expert gate, Q4_K) on every
     // 8-bit activations of a normal vector: half a step of max|x| / 127 per element, ~0.7% of the
     // output in aggregate; 2% bounds it. (The exact bound per output is in the test above.)
     double num = 0, den = 0;
-    for (uint64_t r = 0; r < rows; ++r) num += std::pow(y[r] - want[r], 2), den += std::pow(want[r], 2);
+    for (uint64_t r = 0; r < rows; ++r)
+      num += std::pow(y[r] - want[r], 2), den += std::pow(want[r], 2);
     CHECK(std::sqrt(num / den) <= 0.02);
     got.emplace_back(y.begin(), y.begin() + rows);
   }
