@@ -22,6 +22,12 @@ inline constexpr uint64_t kMaxSteps = 4'000'000;        // evaluations plus loop
 // moevk::Error unless a string or list of `n` bytes/items is within the limits.
 void check_string_size(size_t n);
 void check_items(size_t n);
+// True when `v` is, or holds through lists and dicts, the list or dict stored at `target`. append and
+// namespace assignment refuse such a value: a list containing itself would leak (shared ownership in a
+// cycle) and recurse without end.
+// `visited` (may be null) receives the number of values looked at.
+bool holds(const Value& v, const void* target, uint64_t* visited = nullptr);
+
 // Bytes a list holds directly (its values and their strings); moevk::Error when (a + b) * times is too big.
 size_t list_bytes(const Array& a);
 void check_list_bytes(size_t a, size_t b, size_t times);

@@ -108,6 +108,13 @@ class Interp {
     ~Nest() { --in.eval_depth_; }
   };
 
+  // Work proportional to the data a step copies or walks (list + list, str + str, cycle checks), so
+  // that a loop growing a value quadratically also meets kMaxSteps.
+  void work(uint64_t units) {
+    steps_ += units;
+    if (steps_ > kMaxSteps) fail("the template takes too long (more than {} steps)", kMaxSteps);
+  }
+
   static void append(std::string& out, const std::string& s) {
     if (out.size() + s.size() > kMaxStringBytes)
       fail("the template's output is larger than {} bytes", kMaxStringBytes);
@@ -147,6 +154,11 @@ class Interp {
           Value ns = lookup(s.names[0], scope);
           if (!ns.is_object() || !ns.as_object().is_namespace)
             fail_at(s.line, s.col, fmt::format("cannot assign attribute on '{}': not a namespace", s.names[0]));
+          uint64_t visited = 0;
+          const bool cycle = holds(v, &ns.as_object(), &visited);
+          work(visited / 16);
+          if (cycle)
+            fail_at(s.line, s.col, fmt::format("assigning '{}' would make a namespace containing itself", s.attr));
           ns.set(s.attr, std::move(v));
         } else {
           assign(s, s.names, std::move(v), scope);
@@ -205,6 +217,7 @@ class Interp {
     }
     size_t n = items.size();
     for (size_t i = 0; i < n; ++i) {
+      steps_ += 3;  // an iteration builds its loop object: a few steps of work
       if (++steps_ > kMaxSteps) fail_at(s.line, s.col, fmt::format("the template takes too long (more than {} steps)", kMaxSteps));
       Scope iter{{}, scope};
       assign(s, s.names, items[i], &iter);
@@ -383,6 +396,7 @@ class Interp {
     if (op == "~") {
       std::string a = l.str(), b = r.str();
       check_string_size(a.size() + b.size());
+      work((a.size() + b.size()) / 4096);
       return Value(a + b);
     }
     if (op == "==") return Value(l == r);
@@ -404,11 +418,13 @@ class Interp {
     if (op == "+") {
       if (l.is_string() && r.is_string()) {
         check_string_size(l.as_string().size() + r.as_string().size());
+        work((l.as_string().size() + r.as_string().size()) / 4096);
         return Value(l.as_string() + r.as_string());
       }
       if (l.is_array() && r.is_array()) {
         check_items(l.as_array().size() + r.as_array().size());
         check_list_bytes(list_bytes(l.as_array()), list_bytes(r.as_array()), 1);
+        work((l.as_array().size() + r.as_array().size()) / 16);
         Array a = l.as_array();
         a.insert(a.end(), r.as_array().begin(), r.as_array().end());
         return Value(std::move(a));

@@ -197,6 +197,7 @@ Value array_method(const Value& self, const std::string& name, std::vector<Value
   Array& arr = self.as_array();
   if (name == "append") {
     check_items(arr.size() + 1);
+    if (holds(arg(a, kw, 0, "object"), &arr)) fail("append would make a list containing itself");
     arr.push_back(arg(a, kw, 0, "object"));
     return Value(nullptr);
   }

@@ -141,6 +141,31 @@ struct ValueNest {
 
 }  // namespace
 
+bool holds(const Value& v, const void* target, uint64_t* visited_out) {
+  std::vector<const Value*> todo{&v};
+  uint64_t visited = 0;
+  struct Report {
+    uint64_t* out;
+    uint64_t& n;
+    ~Report() {
+      if (out) *out = n;
+    }
+  } report{visited_out, visited};
+  while (!todo.empty()) {
+    const Value* x = todo.back();
+    todo.pop_back();
+    if (++visited > 4 * kMaxItems) fail("a list or dict too large to check for cycles");
+    if (x->is_array()) {
+      if (&x->as_array() == target) return true;
+      for (const Value& y : x->as_array()) todo.push_back(&y);
+    } else if (x->is_object()) {
+      if (&x->as_object() == target) return true;
+      for (const auto& kv : x->as_object().items) todo.push_back(&kv.second);
+    }
+  }
+  return false;
+}
+
 std::string Value::repr() const {
   ValueNest nest;
   switch (type_) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Fuzz the GGUF reader with libFuzzer (+ASan +UBSan) for N seconds (default 60).
+# Fuzz with libFuzzer (+ASan +UBSan) for N seconds each (default 60): the GGUF reader (fuzz_gguf), then
+# the Jinja engine and chat rendering over template source + messages (fuzz_template).
 #   scripts/fuzz.sh [SECONDS] [BUILD_DIR]        (BUILD_DIR default: build-fuzz)
-# Seeds: the raw/writer-made valid files, the hostile corpus, and the first 64 KiB of every GGUF file
-# under ../shared/oracle/models and ../shared/vocab (when present). Crashes land in BUILD_DIR/artifacts.
+# GGUF seeds: the raw/writer-made valid files, the hostile corpus, and the first 64 KiB of every GGUF
+# file under ../shared/oracle/models and ../shared/vocab (when present). Template seeds: hostile
+# templates and the chat templates of ../shared/vocab. Crashes land in BUILD_DIR/artifacts.
 set -euo pipefail
 secs=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +13,7 @@ shared=${MOEVK_SHARED_DIR:-$root/../shared}
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DMOEVK_FUZZ=ON >/dev/null
-ninja -C "$build" -j"${JOBS:-2}" fuzz_gguf fuzz_seeds
+ninja -C "$build" -j"${JOBS:-2}" fuzz_gguf fuzz_template fuzz_seeds
 
 seeds="$build/fuzz_seeds_corpus"
 corpus="$build/fuzz_corpus"
@@ -22,4 +24,11 @@ shopt -s nullglob
 # The first corpus directory receives new inputs; the seeds stay untouched.
 "$build/tests/fuzz/fuzz_gguf" "$corpus" "$seeds" -max_total_time="$secs" -max_len=65536 \
   -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$build/artifacts/"
-echo "fuzz.sh: no crash in ${secs}s"
+
+tseeds="$build/fuzz_template_seeds"
+tcorpus="$build/fuzz_template_corpus"
+mkdir -p "$tseeds" "$tcorpus"
+"$build/tests/fuzz/fuzz_seeds" --templates "$tseeds" "$shared"/vocab/*.gguf
+"$build/tests/fuzz/fuzz_template" "$tcorpus" "$tseeds" -max_total_time="$secs" -max_len=65536 \
+  -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$build/artifacts/template-"
+echo "fuzz.sh: no crash in ${secs}s of each target"

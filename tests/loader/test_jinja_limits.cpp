@@ -103,12 +103,25 @@ TEST_CASE("jinja: values, output and work are bounded") {
             .find("takes too long") != std::string::npos);
   CHECK(error_of("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}")
             .find("takes too long") != std::string::npos);
+  // Quadratic growth: each step copies the whole list or string, which counts as work.
+  CHECK(error_of("{% set ns = namespace(l=[]) %}{% for i in range(1000000) %}{% set ns.l = ns.l + [i] %}"
+                 "{% endfor %}")
+            .find("takes too long") != std::string::npos);
   // A list that contains itself.
   CHECK(error_of("{% set a = [] %}{{ a.append(a) }}{{ a }}").find("containing itself") != std::string::npos);
   CHECK(error_of("{% set a = [] %}{{ a.append(a) }}{{ a | tojson }}").find("containing itself") !=
         std::string::npos);
-  CHECK(error_of("{% set a = [] %}{% set b = [] %}{{ a.append(a) }}{{ b.append(b) }}{{ a == b }}")
-            .find("containing itself") != std::string::npos);
+  CHECK(error_of("{% set a = [] %}{% set b = [a] %}{{ a.append(b) }}").find("containing itself") !=
+        std::string::npos);
+  CHECK(error_of("{% set ns = namespace(l=[]) %}{% set ns.x = [ns] %}").find("containing itself") !=
+        std::string::npos);
+  // Deep but finite nesting: repr, tojson and == stop at their depth limit.
+  CHECK(error_of("{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set ns.l = [ns.l] %}{% endfor %}"
+                 "{{ ns.l }}")
+            .find("nested deeper") != std::string::npos);
+  CHECK(error_of("{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set ns.l = [ns.l] %}{% endfor %}"
+                 "{{ ns.l == ns.l }}")
+            .find("nested deeper") != std::string::npos);
   const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
   MESSAGE("hostile templates took " << seconds << " s");
   CHECK(seconds < 60);
