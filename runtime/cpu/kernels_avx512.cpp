@@ -1,7 +1,8 @@
-// AVX-512 (F, BW, VL) kernels for the hottest types, on top of the AVX2 table (types without an
-// AVX-512 kernel keep their AVX2 one). Built per function with __attribute__((target)); kernels.cpp
-// checks the CPU. Zen 4/5 and recent Xeons execute 512-bit integer ops at full width, so one
-// instruction covers a whole 64-element group of a K-quant super-block.
+// AVX-512 (F, BW, VL) kernels for the hottest types (Q4_K, Q6_K: the Q4_K_M mix), on top of the
+// AVX2 table (types without an AVX-512 kernel keep their AVX2 one). Built per function with
+// __attribute__((target)); kernels.cpp checks the CPU. Zen 4/5 and recent Xeons execute 512-bit
+// integer ops at full width, so one instruction covers a whole 64-element group of a K-quant
+// super-block.
 #include <cstring>
 
 // GCC 12 warns about the intrinsics' own "undefined" inputs once they are inlined into target
@@ -147,11 +148,104 @@ MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int n_act, int6
   }
 }
 
+// Q6_K: per half c of 128, two 64-element vectors: [ql0 | ql1] low nibbles (elements 0..63) and
+// high nibbles (64..127), each with its 2-bit pairs of qh shifted in per 256-bit half. Values
+// 0..63; the offset 32 is taken off through the bsums. Scales: 16 int8, permuted to 8 lanes each.
+template <int N>
+MOEVK_AVX512 void dotn_q6_k(const void* w, const void* const* a, int64_t n, float* y) {
+  const BlockQ6_K* b = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_256* q[N];
+  for (int t = 0; t < N; ++t) q[t] = static_cast<const BlockQ8_256*>(a[t]);
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+  // qh shifts: elements 0..31 bits 0-1, 32..63 bits 2-3; 64..95 bits 4-5, 96..127 bits 6-7.
+  const __m512i sh_lo = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i sh_hi = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+  __m512i idx[4];  // scale k*4 + 0..3 of the 16, 8 lanes each
+  for (int k = 0; k < 4; ++k)
+    idx[k] = _mm512_set_epi16(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3,
+                              4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2,
+                              4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 1, 4 * k + 1,
+                              4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1,
+                              4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k);
+  __m512 acc[N];
+  __m256 acc_o[N];
+  for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps(), acc_o[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const __m256i sc16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].scales)));
+    const __m512i scw = _mm512_castsi256_si512(sc16);
+    __m512i v[4], sc[4];
+#pragma GCC unroll 2
+    for (int c = 0; c < 2; ++c) {
+      const __m512i ql = _mm512_loadu_si512(b[i].ql + 64 * c);
+      const __m512i qh = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qh + 32 * c)));
+      const __m512i h0 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_lo), m3), 4);
+      const __m512i h1 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_hi), m3), 4);
+      v[2 * c] = _mm512_or_si512(_mm512_and_si512(ql, m4), h0);
+      v[2 * c + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), h1);
+      sc[2 * c] = _mm512_permutexvar_epi16(idx[2 * c], scw);
+      sc[2 * c + 1] = _mm512_permutexvar_epi16(idx[2 * c + 1], scw);
+    }
+    const float d = _cvtsh_ss(b[i].d);
+#pragma GCC unroll 8
+    for (int t = 0; t < N; ++t) {
+      const BlockQ8_256& qt = q[t][i];
+      const __m256i off =
+          _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qt.bsums)));
+      __m512i si = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k)
+        si = _mm512_add_epi32(
+            si, _mm512_madd_epi16(_mm512_maddubs_epi16(v[k], _mm512_loadu_si512(qt.q + 64 * k)),
+                                  sc[k]));
+      const float dd = d * qt.d;
+      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dd), _mm512_cvtepi32_ps(si), acc[t]);
+      acc_o[t] = _mm256_fmadd_ps(_mm256_set1_ps(32.0f * dd), _mm256_cvtepi32_ps(off), acc_o[t]);
+    }
+  }
+  for (int t = 0; t < N; ++t) {
+    const __m128 o =
+        _mm_add_ps(_mm256_castps256_ps128(acc_o[t]), _mm256_extractf128_ps(acc_o[t], 1));
+    y[t] = _mm512_reduce_add_ps(acc[t]) - hsum128(o);
+  }
+}
+
+MOEVK_AVX512 void dotn_q6_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
+  switch (n_act) {
+    case 1:
+      return dotn_q6_k<1>(w, a, n, y);
+    case 2:
+      return dotn_q6_k<2>(w, a, n, y);
+    case 3:
+      return dotn_q6_k<3>(w, a, n, y);
+    case 4:
+      return dotn_q6_k<4>(w, a, n, y);
+    case 5:
+      return dotn_q6_k<5>(w, a, n, y);
+    case 6:
+      return dotn_q6_k<6>(w, a, n, y);
+    case 7:
+      return dotn_q6_k<7>(w, a, n, y);
+    default:
+      return dotn_q6_k<8>(w, a, n, y);
+  }
+}
+
+MOEVK_AVX512 float dot_q6_k(const void* w, const void* a, int64_t n) {
+  float y;
+  dotn_q6_k<1>(w, &a, n, &y);
+  return y;
+}
+
 KernelTable make_avx512(const KernelTable& base) {
   KernelTable k = base;
   const uint32_t id = static_cast<uint32_t>(GgmlType::Q4_K);
   k.dot[id] = dot_q4_k;
   k.dotn[id] = dotn_q4_k;
+  const uint32_t id6 = static_cast<uint32_t>(GgmlType::Q6_K);
+  k.dot[id6] = dot_q6_k;
+  k.dotn[id6] = dotn_q6_k;
   return k;
 }
 
