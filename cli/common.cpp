@@ -15,6 +15,8 @@ const char* const kEngineHelp =
     "                        below the model's resident size, experts stream from host memory\n"
     "  --cache-policy NAME   expert cache policy when streaming: lru (default) or lfu\n"
     "  --trace FILE          write every token's expert ids per MoE layer to FILE\n"
+    "  --prefetch MODE       streaming: predict the next layer's experts and copy them ahead:\n"
+    "                        auto (prompt batches, default), on (decode too), off\n"
     "  --device N            Vulkan device index (see `moevk devices`; default: the best one)\n";
 
 const char* const kSamplerHelp =
@@ -29,7 +31,7 @@ const char* const kSamplerHelp =
 void engine_options(Args& args) {
   args.option({"-c", "--ctx-size"}).option({"--backend"}).option({"--gpu-mem"}).option({"--device"});
   args.option({"--threads"});
-  args.option({"--cache-policy"}).option({"--trace"});
+  args.option({"--cache-policy"}).option({"--trace"}).option({"--prefetch"});
 }
 
 EngineOptions engine_options_from(const Args& args) {
@@ -41,6 +43,7 @@ EngineOptions engine_options_from(const Args& args) {
   o.n_threads = static_cast<unsigned>(args.get_int("--threads", 0, 1, 1024));
   o.cache_policy = args.get("--cache-policy").value_or("lru");
   o.trace_path = args.get("--trace").value_or("");
+  o.prefetch = args.get("--prefetch").value_or("auto");
   return o;
 }
 
@@ -105,6 +108,10 @@ void print_memory_and_streaming(const Engine& engine, const EvalStats& stats) {
                  sz(l.bytes_copied).c_str(), sz(l.bytes_in_place).c_str(), l.stall_ms);
   }
   const LayerStreamStats t = stats.total();
+  if (t.predicted)
+    std::fprintf(stderr, "prefetch: %llu experts predicted, %llu of them used by their layer (%.1f%%)\n",
+                 (unsigned long long)t.predicted, (unsigned long long)t.predicted_used,
+                 100.0 * t.predicted_used / double(t.predicted));
   const double uses = double(t.hits + t.misses);
   std::fprintf(stderr, "expert cache: hits %llu, misses %llu, hit rate %.1f%%, prefetch hits %llu, copied %s, "
                        "read in place %s, stalled %.2f ms (%llu tokens)\n",

@@ -124,8 +124,7 @@ unsigned g_threads = 0;
 
 ThreadPool& ThreadPool::global() {
   std::lock_guard lock(g_mu);
-  if (!g_pool || (g_threads && g_pool->size() != g_threads))
-    g_pool = std::make_unique<ThreadPool>(g_threads);
+  if (!g_pool) g_pool = std::make_unique<ThreadPool>(g_threads);
   return *g_pool;
 }
 

@@ -34,9 +34,11 @@ class ThreadPool {
   // Not reentrant: a task must not call run() on the same pool.
   void run(uint64_t n_tasks, const std::function<void(uint64_t task, unsigned thread)>& fn);
 
-  // The pool of the process, sized by set_global_threads() (default: physical cores).
+  // A pool for callers without their own (the kernels' default argument), made at the first call
+  // with set_global_threads()'s count (default: the physical cores); later calls of
+  // set_global_threads() do not resize it (references to it stay valid).
   static ThreadPool& global();
-  static void set_global_threads(unsigned n);  // takes effect at the next global() call
+  static void set_global_threads(unsigned n);
 
  private:
   // One parallel region, on run()'s stack. Workers reach it through current_ only while inside_

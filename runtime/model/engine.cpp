@@ -27,8 +27,8 @@ class CpuEngine final : public Engine {
   CpuEngine(const gguf::File& f, uint32_t n_ctx, bool fast, unsigned n_threads)
       : fwd_(f, n_ctx), fast_(fast) {
     if (!fast) return;
-    if (n_threads) cpu::ThreadPool::set_global_threads(n_threads);
-    cpu::ThreadPool* pool = &cpu::ThreadPool::global();
+    pool_ = std::make_unique<cpu::ThreadPool>(n_threads);  // 0: the physical cores
+    cpu::ThreadPool* pool = pool_.get();
     ref::ForwardKernels k;
     k.matmul = [pool](const ref::QMatrix& w, std::span<const float> x, uint32_t n_tok,
                       std::span<float> y) { cpu::matmul(w, x, n_tok, y, *pool); };
@@ -49,6 +49,8 @@ class CpuEngine final : public Engine {
   std::string backend_name() const override { return fast_ ? "cpu" : "ref"; }
 
  private:
+  std::unique_ptr<cpu::ThreadPool> pool_;  // cpu: this engine's threads (declared before fwd_,
+                                           // whose kernels point at it, so it outlives them)
   ref::Forward fwd_;
   bool fast_;
 };
@@ -59,6 +61,8 @@ LayerStreamStats& LayerStreamStats::operator+=(const LayerStreamStats& o) {
   hits += o.hits;
   misses += o.misses;
   prefetch_hits += o.prefetch_hits;
+  predicted += o.predicted;
+  predicted_used += o.predicted_used;
   bytes_copied += o.bytes_copied;
   bytes_in_place += o.bytes_in_place;
   stall_ms += o.stall_ms;

@@ -30,6 +30,11 @@ struct EngineOptions {
   uint64_t gpu_mem = 0;
   std::string cache_policy = "lru";  // expert cache policy when streaming: lru | lfu
   std::string trace_path;            // when set: every token's expert ids per MoE layer (text)
+  // Streaming, per MoE layer: apply the next MoE layer's router to this layer's hidden state and
+  // start copies of the experts it predicts. auto: for batches (prefill) only; on: decode too (one
+  // host round trip per MoE layer); off: never.
+  std::string prefetch = "auto";
+  uint64_t prefetch_cap = 0;  // bytes of prefetch copies per layer step; 0: 2 x top-k experts
   int device = -1;           // Vulkan device index, -1: best / MOEVK_DEVICE
   bool progress = true;      // progress bar while uploading weights (stderr)
   unsigned n_threads = 0;    // cpu backend threads, 0: the physical cores
@@ -40,6 +45,7 @@ struct EngineOptions {
 // selected expert was in a VRAM slot; a miss: the kernel read it in place from host memory).
 struct LayerStreamStats {
   uint64_t hits = 0, misses = 0, prefetch_hits = 0;
+  uint64_t predicted = 0, predicted_used = 0;  // prefetch predictions, and those the layer used
   uint64_t bytes_copied = 0;    // host -> VRAM slot copies started (admissions)
   uint64_t bytes_in_place = 0;  // expert bytes the kernels read over the bus
   double stall_ms = 0;          // time the GPU waited for copies

@@ -80,6 +80,11 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   scratch_arena_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, plan_.scratch.chunks, cap,
                                                "activations");
   const sched::CachePolicy policy = sched::cache_policy_from_name(o.cache_policy);
+  if (o.prefetch == "auto") prefetch_ = Prefetch::Auto;
+  else if (o.prefetch == "on") prefetch_ = Prefetch::On;
+  else if (o.prefetch == "off") prefetch_ = Prefetch::Off;
+  else fail("unknown --prefetch mode '{}' (known: auto, on, off)", o.prefetch);
+  prefetch_cap_ = o.prefetch_cap;
   if (streaming_)
     cache_policy_ = std::make_unique<sched::ExpertCache>(uint32_t(plan_.moe_layers.size()),
                                                          d_.n_expert, plan_.n_slots, policy);
@@ -327,7 +332,15 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
     vk::Recorder& rec = *rec_;
     const vk::Counters before = rec.counters();
     std::vector<vk::TimelinePoint> waits;
-    if (streaming_) waits = apply_finished_copies();
+    if (streaming_) {
+      waits = apply_finished_copies();
+      const bool discrete = !slot_views_.empty();
+      split_ = discrete && (n > 1 || prefetch_ == Prefetch::On);
+      accounted_.assign(moe_.size(), false);
+      if (stats_.layers.size() < moe_.size()) stats_.layers.resize(moe_.size());
+      stats_.streaming = true;
+      next_waits_ = waits;
+    }
     record_table_updates(rec);
     record_forward(rec, n, pos0 + c0, head0);
     const uint64_t bytes = uint64_t(n - head0) * d_.n_vocab * 4;
@@ -339,8 +352,9 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
         rec.copy(s_->layer_ids(m.layer, K).sub(0, len), vk::View{ids_readback_.get(), off, len}, len);
       }
     rec.host_barrier();
-    rec.submit_and_wait(waits);
+    rec.submit_and_wait(split_ ? next_waits_ : waits);
     if (ids_readback_) after_pass(n, pos0 + c0);
+    split_ = false;
     if (bytes)
       std::memcpy(logits.data() + (all ? uint64_t(c0) * d_.n_vocab : 0),
                   static_cast<const char*>(s_->readback.buffer->mapped()) + s_->readback.offset, bytes);

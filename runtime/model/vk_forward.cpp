@@ -251,6 +251,7 @@ bool VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T, vk::View n
     ops::moe_route(c, rec, ids, T * K, X, route);
     rec.barrier();
   }
+  if (split_) split_point(rec, il, T);  // streaming layer by layer: the host serves the misses
 
   // eg [T][K][F] = act(gate) * up of each selected expert (+ per-expert biases): in one dispatch for
   // decode (matvec_id_glu), as gate and up products then the activation for prefill.

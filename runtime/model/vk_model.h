@@ -88,6 +88,18 @@ class VkEngine final : public Engine {
   // Streaming: after a pass of T tokens, counts hits and misses from the ids it read back, admits
   // missed experts (copies on the transfer queue) and writes the trace.
   void after_pass(uint32_t T, uint32_t pos0);
+  // Streaming, layer by layer (batches; decode with --prefetch on): the pass stops after layer
+  // il's routing, the host serves its misses (batches: copies into slots first) and starts the
+  // next MoE layer's predicted copies, then recording goes on in the next command buffer.
+  void split_point(vk::Recorder& rec, uint32_t il, uint32_t T);
+  // Counts hits and misses of MoE layer mi for T tokens of ids ([T][K]); returns the missed
+  // experts (without a slot) with their number of uses.
+  std::vector<std::pair<sched::ExpertKey, uint32_t>> account_layer(uint32_t mi, uint32_t T,
+                                                                   const int32_t* ids);
+  // Admits experts (copies on the transfer queue, in flight when this returns); busy slots are
+  // never evicted. Returns the copies' point (none: empty).
+  vk::TimelinePoint admit(const std::vector<sched::ExpertKey>& keys, const std::vector<uint64_t>& busy,
+                          uint64_t cap_bytes, bool prefetch);
   // Records the forward pass of T tokens at positions pos0.. into rec; the logits of tokens
   // [head0, T) land in scratch (head0 == T: no output head).
   void record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint32_t head0);
@@ -147,6 +159,14 @@ class VkEngine final : public Engine {
   std::vector<PendingCopy> pending_;
   std::vector<vk::TimelinePoint> flip_waits_;
   std::unique_ptr<vk::Buffer> ids_readback_;  // [n_layer][B][K] i32 (streaming)
+  std::unique_ptr<vk::Buffer> pred_readback_;  // [B][K] i32: a prefetch prediction
+  enum class Prefetch { Off, Auto, On } prefetch_ = Prefetch::Auto;
+  uint64_t prefetch_cap_ = 0;
+  bool split_ = false;                          // this pass goes layer by layer
+  std::vector<bool> accounted_;                 // MoE layers this pass already counted
+  std::vector<vk::TimelinePoint> next_waits_;   // what the pass's next submission waits for
+  std::vector<uint8_t> prefetched_;             // [mi * n_expert + e]: slot filled by a prefetch
+  std::vector<std::vector<uint32_t>> predicted_;  // [mi]: the experts last predicted for it
   std::unique_ptr<std::ofstream> trace_;
   std::unique_ptr<Scratch> s_;
   ref::RopeParams rope_;

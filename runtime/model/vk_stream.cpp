@@ -12,12 +12,14 @@
 // (that pass waits on the copy's timeline point, which costs nothing then, for visibility).
 // An evicted expert's entry switches back to the host tier before its slot is overwritten.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "loader/error.h"
 #include "runtime/model/progress.h"
 #include "runtime/model/vk_model.h"
 #include "runtime/model/vk_scratch.h"
+#include "runtime/ops/gate_topk.h"
 #include "runtime/sched/size.h"
 
 namespace moevk {
@@ -133,6 +135,13 @@ void VkEngine::set_up_experts(bool progress) {
       for (PendingCopy& p : pending_) p.done = done;
     }
   }
+  if (streaming_) {
+    prefetched_.assign(moe_.size() * d_.n_expert, 0);
+    predicted_.assign(moe_.size(), {});
+    accounted_.assign(moe_.size(), false);
+    pred_readback_ = std::make_unique<vk::Buffer>(*ctx_, uint64_t(max_batch_) * std::max(1u, d_.n_expert_used) * 4,
+                                                  vk::MemoryKind::Readback, "prefetch readback");
+  }
   if (streaming_ || trace_)
     ids_readback_ = std::make_unique<vk::Buffer>(
         *ctx_, uint64_t(d_.n_layer) * max_batch_ * std::max(1u, d_.n_expert_used) * 4,
@@ -174,6 +183,81 @@ void VkEngine::record_table_updates(vk::Recorder& rec) {
   if (any) rec.barrier();
 }
 
+std::vector<std::pair<sched::ExpertKey, uint32_t>> VkEngine::account_layer(uint32_t mi, uint32_t T,
+                                                                           const int32_t* ids) {
+  const uint32_t K = std::max(1u, d_.n_expert_used);
+  const MoeLayer& m = moe_[mi];
+  LayerStreamStats& st = stats_.layers[mi];
+  std::vector<std::pair<sched::ExpertKey, uint32_t>> missed;
+  // A prediction made one layer earlier: how many of the experts it named this layer used.
+  if (!predicted_[mi].empty()) {
+    for (uint32_t e : predicted_[mi]) {
+      bool used = false;
+      for (uint64_t i = 0; i < uint64_t(T) * K && !used; ++i) used = ids[i] == int32_t(e);
+      ++st.predicted;
+      st.predicted_used += used;
+    }
+    predicted_[mi].clear();
+  }
+  for (uint64_t i = 0; i < uint64_t(T) * K; ++i) {
+    const int32_t e = ids[i];
+    if (e < 0 || uint32_t(e) >= d_.n_expert) continue;  // gate_topk never writes these
+    const sched::ExpertKey key{mi, uint32_t(e)};
+    if (m.entries[e] != m.host[e].address()) {  // the table points to a VRAM slot
+      ++st.hits;
+      uint8_t& pf = prefetched_[uint64_t(mi) * d_.n_expert + e];
+      st.prefetch_hits += pf;
+      pf = 0;
+    } else {
+      ++st.misses;
+      if (!cache_policy_->slot_of(key)) {
+        auto it = std::find_if(missed.begin(), missed.end(), [&](auto& p) { return p.first == key; });
+        if (it == missed.end()) missed.push_back({key, 1});
+        else ++it->second;
+      }
+    }
+    cache_policy_->touch(key);
+  }
+  return missed;
+}
+
+vk::TimelinePoint VkEngine::admit(const std::vector<sched::ExpertKey>& keys,
+                                  const std::vector<uint64_t>& busy, uint64_t cap_bytes, bool prefetch) {
+  // The policy picks a slot, never one still being copied into (pending_) or one the current
+  // layer reads (busy). The evicted expert's entry goes back to the host tier in the next table
+  // update, recorded before any kernel that follows; the GPU runs nothing that reads the slot
+  // now (every submission so far has completed), so the copy may overwrite it at once.
+  auto in_use = [&](uint64_t slot) {
+    for (const PendingCopy& p : pending_)
+      if (p.slot == slot) return true;
+    return std::find(busy.begin(), busy.end(), slot) != busy.end();
+  };
+  const size_t first = pending_.size();  // copies join pending_ at once: a later admission of
+  uint64_t bytes = 0;                    // this loop never picks their slot
+  for (const sched::ExpertKey& key : keys) {
+    const MoeLayer& m = moe_[key.layer];
+    if (cap_bytes && bytes + m.slot.bytes > cap_bytes) break;
+    if (cache_policy_->slot_of(key)) continue;
+    auto a = cache_policy_->admit(key, in_use);
+    if (!a) continue;
+    if (a->evicted) {
+      MoeLayer& old = moe_[a->evicted->layer];
+      old.entries[a->evicted->expert] = old.host[a->evicted->expert].address();
+      old.dirty = true;
+      prefetched_[uint64_t(a->evicted->layer) * d_.n_expert + a->evicted->expert] = 0;
+    }
+    prefetched_[uint64_t(key.layer) * d_.n_expert + key.expert] = prefetch;
+    copy_rec_->copy(m.host[key.expert], slot_views_[a->slot], m.slot.bytes);
+    stats_.layers[key.layer].bytes_copied += m.slot.bytes;
+    bytes += m.slot.bytes;
+    pending_.push_back({key, a->slot, {}});
+  }
+  if (pending_.size() == first) return {};
+  const vk::TimelinePoint done = copy_rec_->submit();
+  for (size_t i = first; i < pending_.size(); ++i) pending_[i].done = done;
+  return done;
+}
+
 void VkEngine::after_pass(uint32_t T, uint32_t pos0) {
   const uint32_t K = std::max(1u, d_.n_expert_used), B = max_batch_;
   const auto* ids = static_cast<const int32_t*>(ids_readback_->mapped());
@@ -188,61 +272,103 @@ void VkEngine::after_pass(uint32_t T, uint32_t pos0) {
     if (!*trace_) fail("writing the routing trace failed");
   }
   if (!streaming_) return;
-  if (stats_.layers.size() < moe_.size()) stats_.layers.resize(moe_.size());
-  stats_.streaming = true;
-  auto pending = [&](uint64_t slot) {
-    for (const PendingCopy& p : pending_)
-      if (p.slot == slot) return true;
-    return false;
-  };
-  // Hits and misses as the pass saw them: the entry pointed to a VRAM slot or to the host tier.
+  // Decode (and passes not split by layer): misses were read in place; admit them now, their
+  // copies run while the GPU goes on, and switch them to their slots once done.
   std::vector<sched::ExpertKey> missed;
   for (uint32_t mi = 0; mi < moe_.size(); ++mi) {
-    const MoeLayer& m = moe_[mi];
-    LayerStreamStats& st = stats_.layers[mi];
-    for (uint32_t t = 0; t < T; ++t) {
-      for (uint32_t k = 0; k < K; ++k) {
-        const int32_t e = ids[uint64_t(m.layer) * B * K + t * K + k];
-        if (e < 0 || uint32_t(e) >= d_.n_expert) continue;  // gate_topk never writes these
-        const sched::ExpertKey key{mi, uint32_t(e)};
-        const bool hit = m.entries[e] != m.host[e].address();
-        if (hit) {
-          ++st.hits;
-        } else {
-          ++st.misses;
-          st.bytes_in_place += m.slot.gate_bytes + m.slot.up_bytes + m.slot.down_bytes;
-          if (!cache_policy_->slot_of(key) &&
-              std::find(missed.begin(), missed.end(), key) == missed.end())
-            missed.push_back(key);
-        }
-        cache_policy_->touch(key);
-      }
+    if (accounted_[mi]) continue;
+    for (const auto& [key, uses] : account_layer(mi, T, ids + uint64_t(moe_[mi].layer) * B * K)) {
+      missed.push_back(key);
+      stats_.layers[mi].bytes_in_place += uint64_t(uses) * moe_[mi].slot.bytes;
     }
   }
   for (uint32_t t = 0; t < T; ++t) cache_policy_->tick();
+  admit(missed, {}, 0, false);
+}
 
-  // Admissions: the policy picks a slot (never one still being copied into); the evicted
-  // expert's entry goes back to the host tier in the next pass's table update, recorded before
-  // any kernel of that pass, and the GPU is idle now, so the slot can be overwritten at once.
-  // Copies join pending_ at once, so a later admission of this loop never picks their slot.
-  const size_t first_fresh = pending_.size();
-  for (const sched::ExpertKey& key : missed) {
-    auto a = cache_policy_->admit(key, pending);
-    if (!a) continue;
-    if (a->evicted) {
-      MoeLayer& old = moe_[a->evicted->layer];
-      old.entries[a->evicted->expert] = old.host[a->evicted->expert].address();
-      old.dirty = true;
+void VkEngine::split_point(vk::Recorder& rec, uint32_t il, uint32_t T) {
+  const uint32_t K = std::max(1u, d_.n_expert_used), B = max_batch_;
+  const uint32_t mi = uint32_t(moe_of_layer_[il]);
+  Scratch& s = *s_;
+  // This layer's routing to the host; with prefetch, the next MoE layer's router on this layer's
+  // hidden state (its top-k ids go where that layer's own will be written later).
+  const uint64_t off = uint64_t(il) * B * K * 4, len = uint64_t(T) * K * 4;
+  rec.copy(s.layer_ids(il, K).sub(0, len), vk::View{ids_readback_.get(), off, len}, len);
+  const bool prefetch = prefetch_ == Prefetch::On || (prefetch_ == Prefetch::Auto && T > 1);
+  const uint32_t next = mi + 1 < moe_.size() ? moe_[mi + 1].layer : UINT32_MAX;
+  if (prefetch && next != UINT32_MAX) {
+    const LayerTensors& w = layers_[next];
+    linear(rec, {w.router->w, s.h, s.router, w.router_b ? w.router_b->view() : vk::View{}, T});
+    rec.barrier();
+    ops::gate_topk(*ctx_, rec, gate_, s.router, w.sel_bias ? w.sel_bias->view() : vk::View{},
+                   s.layer_ids(next, K), s.pred_wts, {}, T, d_.n_expert, K);
+    rec.barrier();
+    rec.copy(s.layer_ids(next, K).sub(0, len), vk::View{pred_readback_.get(), 0, len}, len);
+  }
+  rec.host_barrier();
+  rec.submit_and_wait(next_waits_);
+  next_waits_ = apply_finished_copies();
+
+  // Hits and misses; a batch copies the experts that several of its tokens use into slots first
+  // (one copy serves them all; the GPU waits for it), a single token reads its misses in place.
+  const auto* ids = static_cast<const int32_t*>(ids_readback_->mapped()) + off / 4;
+  std::vector<uint64_t> busy;  // slots this layer reads
+  for (uint64_t i = 0; i < uint64_t(T) * K; ++i)
+    if (ids[i] >= 0 && uint32_t(ids[i]) < d_.n_expert)
+      if (auto sl = cache_policy_->slot_of({mi, uint32_t(ids[i])})) busy.push_back(*sl);
+  auto missed = account_layer(mi, T, ids);
+  accounted_[mi] = true;
+  std::vector<sched::ExpertKey> copy_now;
+  for (const auto& [key, uses] : missed)
+    if (T > 1 && uses >= 2) copy_now.push_back(key);
+  MoeLayer& m = moe_[mi];
+  if (!copy_now.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const vk::TimelinePoint done = admit(copy_now, busy, 0, false);
+    if (done) {
+      ctx_->wait(done);
+      stats_.layers[mi].stall_ms +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      next_waits_.push_back(done);
+      std::vector<PendingCopy> still;
+      for (const PendingCopy& p : pending_) {
+        if (p.done.value != done.value || p.done.queue != done.queue) {
+          still.push_back(p);
+          continue;
+        }
+        MoeLayer& pm = moe_[p.key.layer];
+        pm.entries[p.key.expert] = slot_views_[p.slot].address();
+        pm.dirty = true;
+        busy.push_back(p.slot);
+      }
+      pending_ = std::move(still);
     }
-    const MoeLayer& m = moe_[key.layer];
-    copy_rec_->copy(m.host[key.expert], slot_views_[a->slot], m.slot.bytes);
-    stats_.layers[key.layer].bytes_copied += m.slot.bytes;
-    pending_.push_back({key, a->slot, {}});
   }
-  if (pending_.size() > first_fresh) {
-    const vk::TimelinePoint done = copy_rec_->submit();
-    for (size_t i = first_fresh; i < pending_.size(); ++i) pending_[i].done = done;
+  // What is left is read in place; single tokens admit their misses for later tokens.
+  std::vector<sched::ExpertKey> later;
+  for (const auto& [key, uses] : missed) {
+    if (m.entries[key.expert] == m.host[key.expert].address()) {
+      stats_.layers[mi].bytes_in_place += uint64_t(uses) * m.slot.bytes;
+      later.push_back(key);
+    }
   }
+  if (T == 1) admit(later, busy, 0, false);
+  // Prefetch: the next MoE layer's predicted experts, capped by bytes.
+  if (prefetch && next != UINT32_MAX) {
+    const auto* pred = static_cast<const int32_t*>(pred_readback_->mapped());
+    std::vector<sched::ExpertKey> want;
+    std::vector<uint32_t>& named = predicted_[mi + 1];
+    for (uint64_t i = 0; i < uint64_t(T) * K; ++i) {
+      if (pred[i] < 0 || uint32_t(pred[i]) >= d_.n_expert) continue;
+      const sched::ExpertKey key{mi + 1, uint32_t(pred[i])};
+      if (std::find(want.begin(), want.end(), key) != want.end()) continue;
+      want.push_back(key);
+      named.push_back(key.expert);
+    }
+    const uint64_t cap = prefetch_cap_ ? prefetch_cap_ : 2ull * K * plan_.slot_bytes;
+    admit(want, busy, cap, true);
+  }
+  record_table_updates(rec);
 }
 
 }  // namespace moevk

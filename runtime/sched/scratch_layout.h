@@ -19,6 +19,7 @@ struct ScratchViews {
   V route;          // moe_route's pairs grouped by expert: 4 (n_expert + 2 + B n_expert_used) bytes
   V ids;            // [n_layer][B][n_expert_used] i32: each layer's routing (read back when streaming)
   V wts;            // [B][n_expert_used]
+  V pred_wts;       // [B][n_expert_used]: the weights of a prefetch prediction (unused)
   V eg, eu;         // [B][n_expert_used][n_ff_exp]
   V ed;             // [B][n_expert_used][n_embd]
   V fg, fu;         // [B][max(n_ff, n_ff_shexp)]: dense or shared FFN
@@ -55,6 +56,7 @@ ScratchViews<V> lay_out_scratch(const ModelDesc& d, uint32_t B, uint32_t L, Allo
   s.route = alloc(route_bytes(std::max(1u, d.n_expert), B * K));
   s.ids = alloc(uint64_t(std::max(1u, d.n_layer)) * B * K * 4);
   s.wts = f32(B * K);
+  s.pred_wts = f32(B * K);
   s.eg = f32(B * K * d.n_ff_exp);
   s.eu = f32(B * K * d.n_ff_exp);
   s.ed = f32(B * K * E);

@@ -43,12 +43,14 @@ struct Run {
   MemoryReport mem;
 };
 
-Run run(const gguf::File& f, const OracleEntry& o, uint64_t budget, const char* policy = "lru") {
+Run run(const gguf::File& f, const OracleEntry& o, uint64_t budget, const char* policy = "lru",
+        const char* prefetch = "auto") {
   EngineOptions opt;
   opt.n_ctx = 256;
   opt.gpu_mem = budget;
   opt.progress = false;
   opt.cache_policy = policy;
+  opt.prefetch = prefetch;
   auto eng = make_engine(f, opt);
   Run r;
   r.logits = eng->eval(o.prompt, 0);
@@ -119,7 +121,7 @@ TEST_CASE("streaming: every oracle model, resident down to the minimum budget, b
   CHECK(compared >= 25);
 }
 
-TEST_CASE("streaming: lfu, and the unified-memory path (every expert read in place)") {
+TEST_CASE("streaming: lfu, prefetch on and off, and the unified-memory path (all read in place)") {
   MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
   const std::string dir = dir_of(man_path);
   const auto man = read_json(man_path);
@@ -137,6 +139,15 @@ TEST_CASE("streaming: lfu, and the unified-memory path (every expert read in pla
       CHECK(lfu.stats.total().misses > 0);
       check_memory(lfu, p.min_budget);
       check_identical(resident, lfu);
+      const uint64_t mid = (p.min_budget + p.resident_bytes) / 2;
+      const Run on = run(gf, o, mid, "lru", "on");  // decode layer by layer, predictions copied
+      CHECK(on.stats.total().predicted > 0);
+      CHECK(on.stats.total().predicted_used <= on.stats.total().predicted);
+      check_memory(on, mid);
+      check_identical(resident, on);
+      const Run off = run(gf, o, mid, "lru", "off");
+      CHECK(off.stats.total().predicted == 0);
+      check_identical(resident, off);
     }
     const sched::MemoryPlan u = plan_for(gf, true);
     const Run unified = run(gf, o, u.min_budget);
