@@ -1,5 +1,6 @@
 #include "cli/bench_stream.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -39,6 +40,14 @@ int bench_streaming(const gguf::File& file, EngineOptions eo, const StreamBenchO
   for (const auto& l : full.moe_layers)
     expert_bytes.push_back(l.slot.gate_bytes + l.slot.up_bytes + l.slot.down_bytes);
   if (expert_bytes.empty()) fail("the model has no MoE layers: nothing streams");
+  // The fixed bytes of a deeper model of this shape: global tensors, then per layer its
+  // non-expert tensors and KV cache (the scratch counts as global).
+  double full_global = double(full.scratch.bytes), full_per_layer = double(full.kv_bytes) / d.n_layer;
+  for (const auto& t : sched::plan_input_from_file(file).tensors) {
+    if (t.expert) continue;
+    if (t.layer < 0) full_global += double(t.n_bytes);
+    else full_per_layer += double(t.n_bytes) / d.n_layer;
+  }
 
   std::vector<std::pair<std::string, uint64_t>> budgets;
   std::stringstream ss(o.budgets);
@@ -59,7 +68,8 @@ int bench_streaming(const gguf::File& file, EngineOptions eo, const StreamBenchO
               sched::format_size(full.min_budget).c_str(), expert_bytes.size(), d.n_expert,
               sched::format_size(expert_bytes[0]).c_str());
   std::printf("prediction: the simulator with a %.1f GB/s bus and %.0f tok/s when every expert hits, "
-              "%u MoE layers, uniform routing (and a synthetic skew: Zipf 1.0, 30%% reuse)\n\n",
+              "this shape with %u MoE layers at the same share of its resident size (this file's "
+              "vocabulary), uniform routing, and a synthetic skew (Zipf 1.0, 30%% reuse)\n\n",
               o.predict_bus_gbs, o.predict_resident_tok_s, o.predict_layers);
   std::printf("| budget | bytes | mode | slots | pp%u tok/s | tg%u tok/s | hit rate | copied/token | in place/token "
               "| stalled ms | predicted tok/s uniform | sim hit rate | predicted tok/s skewed |\n",
@@ -92,8 +102,18 @@ int bench_streaming(const gguf::File& file, EngineOptions eo, const StreamBenchO
     const LayerStreamStats t = tg.total();
     const double n = std::max<uint64_t>(1, tg.tokens);
     const double hit = t.hits + t.misses ? 100.0 * t.hits / double(t.hits + t.misses) : 100.0;
-    // The prediction: the same fraction of experts in slots, on the full model's layer count.
-    const double frac = m.total_experts ? double(m.n_slots) / double(m.total_experts) : 1.0;
+    // The prediction: the full model (predict_layers MoE layers of this file's shape) at the same
+    // share of its resident size; a size or "min" keeps this file's share of experts in slots.
+    double frac = m.total_experts ? double(m.n_slots) / double(m.total_experts) : 1.0;
+    if (label.back() == '%') {
+      const double pct = std::stod(label.substr(0, label.size() - 1)) / 100.0;
+      const double layers = o.predict_layers;
+      const double fixed = full_global + layers * full_per_layer;
+      const double experts = layers * d.n_expert * double(full.slot_bytes);
+      frac = std::clamp((pct * (fixed + experts) - fixed) / experts, 0.0, 1.0);
+    } else if (label == "min") {
+      frac = double(full.min_slots) / (double(o.predict_layers) * d.n_expert);
+    }
     const uint64_t slots = uint64_t(frac * o.predict_layers * d.n_expert);
     const std::vector<uint64_t> bytes(o.predict_layers, expert_bytes[0]);
     const sched::TimeModel tm{o.predict_bus_gbs * 1e9, 1.0 / o.predict_resident_tok_s};

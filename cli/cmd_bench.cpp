@@ -514,6 +514,9 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     out += "floor: not computed for the cpu backend (give --bandwidth GB/s)\n";
   }
   std::fputs(out.c_str(), stdout);
+  std::fflush(stdout);
+  // Device memory and, when streaming, the expert cache over the timed decode runs (stderr).
+  if (eo.backend == Backend::Vulkan) print_memory_and_streaming(*engine, tg_stats);
   return 0;
 }
 

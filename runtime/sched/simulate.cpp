@@ -62,6 +62,11 @@ SimResult simulate(const RoutingTrace& trace, const std::vector<uint64_t>& exper
   ExpertCache cache(trace.n_layers, trace.n_expert, n_slots, policy);
   std::vector<double> ready(n_slots, 0.0);  // when each slot's copy finishes (the fake queue)
   double now = 0, queue_free = 0;
+  // A warm start as the engine's: slot i holds expert i / n_layers of layer i % n_layers.
+  for (uint64_t i = 0; i < n_slots && trace.n_layers; ++i) {
+    const ExpertKey k{uint32_t(i % trace.n_layers), uint32_t(i / trace.n_layers % trace.n_expert)};
+    if (!cache.slot_of(k) && !cache.admit(k)) break;
+  }
   SimResult r;
   const double bw = time.bus_bytes_per_s;
   for (uint64_t tok = 0; tok < trace.n_tokens(); ++tok) {
