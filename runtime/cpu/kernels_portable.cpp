@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "loader/error.h"
 #include "loader/quants_internal.h"
@@ -272,9 +273,20 @@ size_t act_row_bytes(GgmlType t, int64_t n) {
 
 namespace {
 // q = round(x / d) with d = max|x| / 127 over n values; returns d.
+// A block holding a NaN or an infinity gets d = NaN and q = 0, so every product with it is NaN (as
+// the reference's would be) and no out-of-range float reaches an int8 conversion.
 float quantize_block(const float* x, int8_t* q, int n) {
   float amax = 0;
-  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  bool finite = true;
+  for (int i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    finite &= a <= std::numeric_limits<float>::max();  // false for NaN and inf
+    amax = std::max(amax, a);
+  }
+  if (!finite) {
+    std::fill(q, q + n, int8_t(0));
+    return std::numeric_limits<float>::quiet_NaN();
+  }
   const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
   for (int i = 0; i < n; ++i) q[i] = int8_t(std::nearbyint(x[i] * id));
   return d;

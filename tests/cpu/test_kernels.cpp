@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -114,6 +115,31 @@ TEST_CASE("cpu quantize_act: scales, sums and rounding") {
       for (int l = 0; l < 16; ++l) s += k[i].q[16 * j + l];
       CHECK(k[i].bsums[j] == s);
     }
+}
+
+TEST_CASE("cpu matmul: a NaN or infinity in the activations gives NaN outputs, as the reference") {
+  SimdGuard guard;
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16}) {
+    CAPTURE(traits(t).name);
+    const uint64_t n = 256, rows = 3;
+    const size_t rb = *row_bytes(t, n);
+    std::vector<uint8_t> w(rb * rows);
+    random_blocks(t, 3, w.data(), int64_t(n * rows));
+    const ref::QMatrix m{t, w.data(), n, rows, rb};
+    for (float bad :
+         {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      std::vector<float> x(n, 0.5f);
+      x[77] = bad;
+      for (cpu::Simd level : simd_levels()) {
+        CAPTURE(cpu::simd_name(level));
+        REQUIRE(cpu::force_simd(level));
+        std::vector<float> y(rows);
+        cpu::ThreadPool pool(1);
+        cpu::matmul(m, x, 1, y, pool);
+        for (float v : y) CHECK(!std::isfinite(v));
+      }
+    }
+  }
 }
 
 TEST_CASE("cpu matmul matches ref::matmul on every weight type and odd shapes") {
