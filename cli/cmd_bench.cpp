@@ -315,7 +315,7 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     EngineOptions eo;
     eo.n_ctx = static_cast<uint32_t>(args.get_int("--ctx-size", 0, 1, 1 << 20));
     eo.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
-    eo.cache_policy = args.get("--cache-policy").value_or("lru");
+    eo.cache_policy = args.get("--cache-policy").value_or("lfu");
     const gguf::File file = gguf::File::open(model);
     return bench_streaming(file, eo, so);
   }

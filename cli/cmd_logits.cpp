@@ -40,7 +40,7 @@ options:
   --backend NAME        vulkan (default), cpu (SIMD kernels) or ref (the reference forward pass)
   --gpu-mem SIZE        GPU memory budget for the vulkan backend (6G, 512M, ...); below the
                         resident size experts stream from host memory
-  --cache-policy NAME   expert cache policy when streaming: lru (default) or lfu
+  --cache-policy NAME   expert cache policy when streaming: lfu (default) or lru
   --trace FILE          write every token's expert ids per MoE layer to FILE
   --prefetch MODE       streaming: predict the next layer's experts and copy them ahead:
                         auto (prompt batches, default), on (decode too), off
@@ -93,7 +93,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
   opts.backend = backend_from_name(backend);
   opts.gpu_mem = args.get_size("--gpu-mem", 0);
   opts.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
-  opts.cache_policy = args.get("--cache-policy").value_or("lru");
+  opts.cache_policy = args.get("--cache-policy").value_or("lfu");
   opts.trace_path = args.get("--trace").value_or("");
   opts.prefetch = args.get("--prefetch").value_or("auto");
   if (auto v = args.get("--ctx")) {

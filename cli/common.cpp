@@ -13,7 +13,7 @@ const char* const kEngineHelp =
     "  --threads N           cpu backend threads (default: the physical cores)\n"
     "  --gpu-mem SIZE        GPU memory budget (6G, 512M, ...; default: the free VRAM less a margin);\n"
     "                        below the model's resident size, experts stream from host memory\n"
-    "  --cache-policy NAME   expert cache policy when streaming: lru (default) or lfu\n"
+    "  --cache-policy NAME   expert cache policy when streaming: lfu (default) or lru\n"
     "  --trace FILE          write every token's expert ids per MoE layer to FILE\n"
     "  --prefetch MODE       streaming: predict the next layer's experts and copy them ahead:\n"
     "                        auto (prompt batches, default), on (decode too), off\n"
@@ -41,7 +41,7 @@ EngineOptions engine_options_from(const Args& args) {
   o.gpu_mem = args.get_size("--gpu-mem", 0);
   o.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
   o.n_threads = static_cast<unsigned>(args.get_int("--threads", 0, 1, 1024));
-  o.cache_policy = args.get("--cache-policy").value_or("lru");
+  o.cache_policy = args.get("--cache-policy").value_or("lfu");
   o.trace_path = args.get("--trace").value_or("");
   o.prefetch = args.get("--prefetch").value_or("auto");
   return o;

@@ -28,7 +28,7 @@ struct EngineOptions {
   // GPU memory budget in bytes. 0: the free VRAM VK_EXT_memory_budget reports minus a margin (the
   // device-local heap where the extension is missing); below the resident size experts stream.
   uint64_t gpu_mem = 0;
-  std::string cache_policy = "lru";  // expert cache policy when streaming: lru | lfu
+  std::string cache_policy = "lfu";  // expert cache policy when streaming: lfu | lru
   std::string trace_path;            // when set: every token's expert ids per MoE layer (text)
   // Streaming, per MoE layer: apply the next MoE layer's router to this layer's hidden state and
   // start copies of the experts it predicts. auto: for batches (prefill) only; on: decode too (one
