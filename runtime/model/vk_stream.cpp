@@ -238,7 +238,7 @@ vk::TimelinePoint VkEngine::admit(const std::vector<sched::ExpertKey>& keys,
     const MoeLayer& m = moe_[key.layer];
     if (cap_bytes && bytes + m.slot.bytes > cap_bytes) break;
     if (cache_policy_->slot_of(key)) continue;
-    auto a = cache_policy_->admit(key, in_use);
+    auto a = cache_policy_->admit(key, in_use, prefetch);  // a prediction: used now, not later
     if (!a) continue;
     if (a->evicted) {
       MoeLayer& old = moe_[a->evicted->layer];

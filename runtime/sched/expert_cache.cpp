@@ -70,7 +70,8 @@ void ExpertCache::touch(ExpertKey k) {
 }
 
 std::optional<ExpertCache::Admission> ExpertCache::admit(ExpertKey k,
-                                                        const std::function<bool(uint64_t)>& busy) {
+                                                        const std::function<bool(uint64_t)>& busy,
+                                                        bool force) {
   const uint64_t key = key_index(k);
   MOEVK_ASSERT(key_slot_[key] < 0, "admit: the expert already has a slot");
   Admission a;
@@ -81,7 +82,7 @@ std::optional<ExpertCache::Admission> ExpertCache::admit(ExpertKey k,
     bool found = false;
     for (const auto& [sc, slot] : order_) {
       if (busy && busy(slot)) continue;
-      if (policy_ == CachePolicy::Lfu && sc >= score(key)) return std::nullopt;
+      if (policy_ == CachePolicy::Lfu && !force && sc >= score(key)) return std::nullopt;
       a.slot = slot;
       found = true;
       break;

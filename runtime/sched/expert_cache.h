@@ -53,9 +53,11 @@ class ExpertCache {
     std::optional<ExpertKey> evicted;
   };
   // Gives k a slot: a free one, else the policy's victim among slots for which busy(slot) is false.
-  // nullopt when no slot is free of `busy` or the policy would rather keep the victim (lfu).
+  // nullopt when no slot is free of `busy` or the policy would rather keep the victim (lfu; not
+  // when `force`: a prefetch is admitted because it is predicted to be used now).
   // The caller must not admit a key that already has a slot.
-  std::optional<Admission> admit(ExpertKey k, const std::function<bool(uint64_t)>& busy = {});
+  std::optional<Admission> admit(ExpertKey k, const std::function<bool(uint64_t)>& busy = {},
+                                 bool force = false);
 
  private:
   uint64_t key_index(ExpertKey k) const { return uint64_t(k.layer) * n_expert_ + k.expert; }

@@ -61,7 +61,7 @@ SimResult simulate(const RoutingTrace& trace, const std::vector<uint64_t>& exper
   MOEVK_ASSERT(expert_bytes.size() == trace.n_layers, "simulate: one expert size per layer");
   ExpertCache cache(trace.n_layers, trace.n_expert, n_slots, policy);
   std::vector<double> ready(n_slots, 0.0);  // when each slot's copy finishes (the fake queue)
-  double now = 0, queue_free = 0;
+  double now = 0, queue_free = 0, prefetch_free = 0;
   // A warm start as the engine's: slot i holds expert i / n_layers of layer i % n_layers.
   for (uint64_t i = 0; i < n_slots && trace.n_layers; ++i) {
     const ExpertKey k{uint32_t(i % trace.n_layers), uint32_t(i / trace.n_layers % trace.n_expert)};
@@ -69,22 +69,57 @@ SimResult simulate(const RoutingTrace& trace, const std::vector<uint64_t>& exper
   }
   SimResult r;
   const double bw = time.bus_bytes_per_s;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  auto id = [&](uint64_t tok, uint32_t l, uint32_t k) {
+    return trace.ids[(tok * trace.n_layers + l) * trace.n_used + k];
+  };
   for (uint64_t tok = 0; tok < trace.n_tokens(); ++tok) {
     uint64_t in_place = 0, copied = 0;
     std::vector<ExpertKey> missed;
-    for (uint32_t l = 0; l < trace.n_layers; ++l)
+    double layer_start = now;  // layers run one after the other; each starts after its in-place reads
+    for (uint32_t l = 0; l < trace.n_layers; ++l) {
+      // Prefetch: once layer l is routed, the next layer's predicted experts start copying (a
+      // prediction names each true expert with probability prefetch_accuracy, else a random one).
+      if (time.prefetch_accuracy > 0 && l + 1 < trace.n_layers) {
+        uint32_t started = 0;
+        std::vector<uint64_t> in_use;  // slots layer l reads now: never the victims
+        for (uint32_t k = 0; k < trace.n_used; ++k)
+          if (auto sl = cache.slot_of({l, id(tok, l, k)})) in_use.push_back(*sl);
+        for (uint32_t k = 0; k < trace.n_used && started < time.prefetch_experts; ++k) {
+          uint32_t e = id(tok, l + 1, k);
+          if (u(rng) >= time.prefetch_accuracy) e = uint32_t(rng() % trace.n_expert);
+          const ExpertKey key{l + 1, e};
+          if (cache.slot_of(key)) continue;
+          auto a = cache.admit(key, [&](uint64_t s) {
+            return ready[s] > layer_start || std::find(in_use.begin(), in_use.end(), s) != in_use.end();
+          }, true);
+          if (!a) continue;
+          // Ahead of the admissions on the bus (which wait that much longer).
+          prefetch_free = std::max(prefetch_free, layer_start) + expert_bytes[l + 1] / bw;
+          queue_free = std::max(queue_free, layer_start) + expert_bytes[l + 1] / bw;
+          ready[a->slot] = prefetch_free;
+          copied += expert_bytes[l + 1];
+          ++r.prefetched;
+          ++started;
+        }
+      }
+      uint64_t layer_in_place = 0;
       for (uint32_t k = 0; k < trace.n_used; ++k) {
-        const ExpertKey key{l, trace.ids[(tok * trace.n_layers + l) * trace.n_used + k]};
+        const ExpertKey key{l, id(tok, l, k)};
         const auto slot = cache.slot_of(key);
-        if (slot && ready[*slot] <= now) {
+        if (slot && ready[*slot] <= layer_start) {
           ++r.hits;
         } else {
           ++r.misses;
-          in_place += expert_bytes[l];
+          layer_in_place += expert_bytes[l];
           if (!slot && std::find(missed.begin(), missed.end(), key) == missed.end()) missed.push_back(key);
         }
         cache.touch(key);
       }
+      in_place += layer_in_place;
+      layer_start += time.resident_s_per_token / trace.n_layers + layer_in_place / bw;
+    }
     cache.tick();
     const double t = std::max(time.resident_s_per_token + in_place / bw, 0.0);
     for (const ExpertKey& key : missed) {

@@ -30,10 +30,16 @@ RoutingTrace read_trace(const std::string& path, uint32_t n_expert);
 struct TimeModel {
   double bus_bytes_per_s = 55e9;    // pinned host-to-device (the reference H100: 55 GB/s)
   double resident_s_per_token = 0;  // a token's time when every expert hits
+  // Prefetch (0: off): when a layer is routed, copies of the next layer's predicted experts (at
+  // most prefetch_experts) start on the queue; a prediction names each true expert with this
+  // probability. Layers take resident_s_per_token / n_layers plus their in-place reads, so a
+  // copy counts only if it lands before its layer starts.
+  double prefetch_accuracy = 0;
+  uint32_t prefetch_experts = 0;
 };
 
 struct SimResult {
-  uint64_t tokens = 0, hits = 0, misses = 0;
+  uint64_t tokens = 0, hits = 0, misses = 0, prefetched = 0;
   uint64_t bytes_copied = 0, bytes_in_place = 0;
   double seconds = 0;
   double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0; }
