@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (see scripts/gpu-kit.sh): brings up the Vulkan loader, then runs the
-# steps named on the command line (tests, oracle, bench), writing logs to $OUT.
+# steps named on the command line (tests, run, bench[:LAYERS], stream[:LAYERS]), writing logs to $OUT.
 set -uo pipefail
 for f in .gpu/gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
@@ -36,6 +36,18 @@ for step in "$@"; do
         echo "--- MOEVK_DISABLE=$dis"
         MOEVK_DISABLE=$dis moevk bench -m /tmp/q30.gguf -p 512 -n 128 -r 3
       done 2>&1 | tee "$OUT/bench-$L.txt" ;;
+    stream*)  # stream:LAYERS: expert streaming on a real GPU (transfer queue, memory budget, PCIe):
+      # the streaming tests with the validation layer, then the budget sweep on the Qwen3 shape
+      L=${step#stream:}; [ "$L" = stream ] && L=8
+      (cd /tmp && MOEVK_VALIDATE=1 timeout 400 "$B/test_model" -tc='streaming*' >"$OUT/stream-tests.txt" 2>&1)
+      echo "streaming tests: rc $?"; grep -B2 -A12 "ERROR\|Validation\|VUID" "$OUT/stream-tests.txt" | head -40
+      [ -f /tmp/q30-$L.gguf ] || moevk synth --arch qwen3moe -o /tmp/q30-$L.gguf --force --type Q4_K \
+        --layers "$L" --embd 2048 --heads 32 --heads-kv 4 --head-dim 128 --experts 128 \
+        --experts-used 8 --ff-exp 768 --ctx 4096 --vocab 151936 2>&1 | tail -1
+      for pol in lfu lru; do
+        MOEVK_VALIDATE=1 moevk bench -m /tmp/q30-$L.gguf --gpu-mem 100%,50%,25%,min -p 512 -n 64 \
+          --cache-policy $pol 2>&1
+      done | tee "$OUT/stream-$L.txt" ;;
     *) echo "unknown step $step" ;;
   esac
 done
