@@ -180,6 +180,9 @@ class Aligner {
       if (budget_ == 0) return false;
       --budget_;
       if ((exact && e == p + content.size()) || text_.compare(e, next.size(), next) != 0) continue;
+      const size_t cost = (e - p) / 256;  // the substring search below
+      if (budget_ < cost) return budget_ = 0, false;
+      budget_ -= cost;
       if (content.find(text_.substr(p, e - p)) == std::string_view::npos) continue;
       if (from(j + 1, e)) return true;
     }
@@ -190,7 +193,7 @@ class Aligner {
   const MarkerSplit& split_;
   const std::vector<ChatMessage>& msgs_;
   std::vector<size_t> at_;
-  size_t budget_ = size_t{1} << 22;  // positions tried, all slots together
+  size_t budget_ = size_t{1} << 22;  // positions tried (and bytes searched / 256), all slots together
 };
 
 }  // namespace

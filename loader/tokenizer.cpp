@@ -77,15 +77,16 @@ struct Fragment {
 
 bool is_space_byte(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
-// Splits raw-text fragments at occurrences of special-token texts (llama.cpp's
-// tokenizer_st_partition): longest tokens first, honouring lstrip/rstrip attributes.
-// With `markup`, control/unknown tokens match only inside one markup range (sorted, disjoint).
+// [begin, end) lies inside one of the sorted, disjoint markup ranges.
 bool inside_markup(std::span<const TextRange> markup, size_t begin, size_t end) {
   auto it = std::upper_bound(markup.begin(), markup.end(), begin,
                              [](size_t b, const TextRange& r) { return b < r.end; });
   return it != markup.end() && it->begin <= begin && end <= it->end;
 }
 
+// Splits raw-text fragments at occurrences of special-token texts (llama.cpp's
+// tokenizer_st_partition): longest tokens first, honouring lstrip/rstrip attributes.
+// With `markup` (tokenize_marked), every special token matches only inside a markup range.
 std::vector<Fragment> partition(const Vocab& vocab, std::string_view text, bool parse_special,
                                 const std::span<const TextRange>* markup) {
   std::vector<Fragment> frags{{kNoToken, 0, text.size()}};
@@ -102,9 +103,9 @@ std::vector<Fragment> partition(const Vocab& vocab, std::string_view text, bool 
         next.push_back(fr);
         continue;
       }
-      size_t base = fr.offset, len = fr.length, from = base;
+      size_t base = fr.offset, len = fr.length;
       for (;;) {
-        size_t match = text.substr(0, base + len).find(tok, from);
+        size_t match = text.substr(0, base + len).find(tok, base);
         while (restricted && match != std::string_view::npos &&
                !inside_markup(*markup, match, match + tok.size()))
           match = text.substr(0, base + len).find(tok, match + 1);
@@ -125,7 +126,7 @@ std::vector<Fragment> partition(const Vocab& vocab, std::string_view text, bool 
         if (attr & kAttrRstrip)
           while (right_len > 0 && is_space_byte(text[right])) ++right, --right_len;
         if (right_len == 0) break;
-        base = from = right, len = right_len;
+        base = right, len = right_len;
       }
     }
     frags = std::move(next);

@@ -124,7 +124,7 @@ TEST_CASE("jinja: values, output and work are bounded") {
             .find("nested deeper") != std::string::npos);
   const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
   MESSAGE("hostile templates took " << seconds << " s");
-  CHECK(seconds < 60);
+  CHECK(seconds < 300);  // no hang: a few seconds here, ~100 s under ASan on a loaded 2-core machine
 }
 
 TEST_CASE("jinja limits: the real templates render a long conversation well within them") {
