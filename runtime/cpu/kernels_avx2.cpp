@@ -54,68 +54,6 @@ MOEVK_AVX2 inline __m256i load(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
-MOEVK_AVX2 float dot_q8_0(const void* w, const void* a, int64_t n) {
-  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(w);
-  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 32; ++i) {
-    const __m256 p = _mm256_cvtepi32_ps(dot_ss(load(b[i].qs), load(q[i].q)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * q[i].d), p, acc);
-  }
-  return hsum(acc);
-}
-
-// Q4_0 (offset 8) and Q4_1 (min): unsigned nibbles against signed activations.
-MOEVK_AVX2 float dot_q4_0(const void* w, const void* a, int64_t n) {
-  const BlockQ4_0* b = static_cast<const BlockQ4_0*>(w);
-  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  float off = 0;
-  for (int64_t i = 0; i < n / 32; ++i) {
-    const float d = h2f(b[i].d);
-    const __m256 p = _mm256_cvtepi32_ps(dot_us(nibbles(b[i].qs), load(q[i].q)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * q[i].d), p, acc);
-    off += d * q[i].s;
-  }
-  return hsum(acc) - 8.0f * off;
-}
-
-MOEVK_AVX2 float dot_q4_1(const void* w, const void* a, int64_t n) {
-  const BlockQ4_1* b = static_cast<const BlockQ4_1*>(w);
-  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  float off = 0;
-  for (int64_t i = 0; i < n / 32; ++i) {
-    const __m256 p = _mm256_cvtepi32_ps(dot_us(nibbles(b[i].qs), load(q[i].q)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * q[i].d), p, acc);
-    off += h2f(b[i].m) * q[i].s;
-  }
-  return hsum(acc) + off;
-}
-
-// IQ4_NL and MXFP4: nibbles index a 16-entry signed table (vpshufb).
-template <typename B>
-MOEVK_AVX2 float dot_lut4(const void* w, const void* a, int64_t n) {
-  const B* b = static_cast<const B*>(w);
-  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
-  constexpr bool kNl = std::is_same_v<B, BlockIQ4_NL>;
-  const __m128i t =
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kNl ? kIQ4Values : kMXFP4Values));
-  const __m256i lut = _mm256_set_m128i(t, t);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 32; ++i) {
-    float d;
-    if constexpr (kNl)
-      d = h2f(b[i].d);
-    else
-      d = e8m0_half(b[i].e);
-    const __m256i v = _mm256_shuffle_epi8(lut, nibbles(b[i].qs));
-    const __m256 p = _mm256_cvtepi32_ps(dot_ss(v, load(q[i].q)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * q[i].d), p, acc);
-  }
-  return hsum(acc);
-}
-
 // The 32 bits of a Q5 block's qh as 32 bytes 0x10 (bit set) or 0.
 MOEVK_AVX2 inline __m256i bits_to_0x10(const uint8_t* qh4) {
   uint32_t qh;
@@ -128,25 +66,115 @@ MOEVK_AVX2 inline __m256i bits_to_0x10(const uint8_t* qh4) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
-// Q5_0 (offset 16) and Q5_1 (min): 5-bit unsigned values against signed activations.
-template <bool kQ51>
-MOEVK_AVX2 float dot_q5(const void* w, const void* a, int64_t n) {
-  using B = std::conditional_t<kQ51, BlockQ5_1, BlockQ5_0>;
-  const B* b = static_cast<const B*>(w);
-  const BlockQ8_32* q = static_cast<const BlockQ8_32*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  float off = 0;
-  for (int64_t i = 0; i < n / 32; ++i) {
-    const __m256i v = _mm256_or_si256(nibbles(b[i].qs), bits_to_0x10(b[i].qh));
-    const float d = h2f(b[i].d);
-    const __m256 p = _mm256_cvtepi32_ps(dot_us(v, load(q[i].q)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * q[i].d), p, acc);
-    if constexpr (kQ51)
-      off += h2f(b[i].m) * q[i].s;
-    else
-      off -= 16.0f * d * q[i].s;
+// The 32-element formats, one to four activation rows per call: each weight block is unpacked
+// once into 32 bytes v with its scale d, then met by every row. Signed formats (Q8_0, IQ4_NL,
+// MXFP4) go through the sign trick; the unsigned ones multiply directly and take their offset
+// (Q4_0: 8, Q5_0: 16) or min (Q4_1, Q5_1) through the activation sums s. The one-row kernel is the
+// N = 1 case, so a token's result does not depend on the batch it came in.
+template <typename B>
+constexpr bool kSigned32 =
+    std::is_same_v<B, BlockQ8_0> || std::is_same_v<B, BlockIQ4_NL> || std::is_same_v<B, BlockMXFP4>;
+
+template <typename B>
+MOEVK_AVX2 inline __m256i unpack32(const B& b, __m256i lut) {
+  if constexpr (std::is_same_v<B, BlockQ8_0>) return load(b.qs);
+  if constexpr (std::is_same_v<B, BlockQ4_0> || std::is_same_v<B, BlockQ4_1>) return nibbles(b.qs);
+  if constexpr (std::is_same_v<B, BlockQ5_0> || std::is_same_v<B, BlockQ5_1>)
+    return _mm256_or_si256(nibbles(b.qs), bits_to_0x10(b.qh));
+  if constexpr (std::is_same_v<B, BlockIQ4_NL> || std::is_same_v<B, BlockMXFP4>)
+    return _mm256_shuffle_epi8(lut, nibbles(b.qs));
+}
+
+template <typename B>
+MOEVK_AVX2 inline float scale32(const B& b) {
+  if constexpr (std::is_same_v<B, BlockMXFP4>)
+    return e8m0_half(b.e);
+  else
+    return h2f(b.d);
+}
+
+// The term per unit of activation sum s: -offset * d, or the min.
+template <typename B>
+MOEVK_AVX2 inline float offset32(const B& b, float d) {
+  if constexpr (std::is_same_v<B, BlockQ4_0>) return -8.0f * d;
+  if constexpr (std::is_same_v<B, BlockQ5_0>) return -16.0f * d;
+  if constexpr (std::is_same_v<B, BlockQ4_1> || std::is_same_v<B, BlockQ5_1>) return h2f(b.m);
+  return 0.0f;
+}
+
+// One weight block against N activation rows, into acc[N] (and off[N] for the unsigned formats).
+template <typename B, int N>
+MOEVK_AVX2 inline void block32(const B& b, const BlockQ8_32* const* q, int64_t i, __m256i lut,
+                               __m256 (&acc)[N], float (&off)[N]) {
+  const __m256i v = unpack32(b, lut);
+  const float d = scale32(b);
+  if constexpr (kSigned32<B>) {
+    const __m256i av = _mm256_sign_epi8(v, v);
+#pragma GCC unroll 4
+    for (int t = 0; t < N; ++t) {
+      const __m256i p = dot_us(av, _mm256_sign_epi8(load(q[t][i].q), v));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * q[t][i].d), _mm256_cvtepi32_ps(p), acc[t]);
+    }
+  } else {
+    const float o = offset32(b, d);
+#pragma GCC unroll 4
+    for (int t = 0; t < N; ++t) {
+      const __m256i p = dot_us(v, load(q[t][i].q));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * q[t][i].d), _mm256_cvtepi32_ps(p), acc[t]);
+      off[t] += o * q[t][i].s;
+    }
   }
-  return hsum(acc) + off;
+}
+
+// Blocks alternate between two accumulator sets, so consecutive blocks' FMAs do not wait for each
+// other (one row's block is only ~10 instructions).
+template <typename B, int N>
+MOEVK_AVX2 void dotn32(const void* w, const void* const* a, int64_t n, float* y) {
+  const B* b = static_cast<const B*>(w);
+  const BlockQ8_32* q[N];
+  for (int t = 0; t < N; ++t) q[t] = static_cast<const BlockQ8_32*>(a[t]);
+  const __m128i t16 = _mm_loadu_si128(
+      reinterpret_cast<const __m128i*>(std::is_same_v<B, BlockMXFP4> ? kMXFP4Values : kIQ4Values));
+  const __m256i lut = _mm256_set_m128i(t16, t16);
+  __m256 acc0[N], acc1[N];
+  float off0[N], off1[N];
+#pragma GCC unroll 4
+  for (int t = 0; t < N; ++t) {
+    acc0[t] = acc1[t] = _mm256_setzero_ps();
+    off0[t] = off1[t] = 0.0f;
+  }
+  const int64_t nb = n / 32;
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    block32<B, N>(b[i], q, i, lut, acc0, off0);
+    block32<B, N>(b[i + 1], q, i + 1, lut, acc1, off1);
+  }
+  if (i < nb) block32<B, N>(b[i], q, i, lut, acc0, off0);
+#pragma GCC unroll 4
+  for (int t = 0; t < N; ++t) y[t] = hsum(_mm256_add_ps(acc0[t], acc1[t])) + (off0[t] + off1[t]);
+}
+
+template <typename B>
+MOEVK_AVX2 void dotn32(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
+  int t = 0;
+  for (; t + 4 <= n_act; t += 4) dotn32<B, 4>(w, a + t, n, y + t);
+  switch (n_act - t) {
+    case 3:
+      return dotn32<B, 3>(w, a + t, n, y + t);
+    case 2:
+      return dotn32<B, 2>(w, a + t, n, y + t);
+    case 1:
+      return dotn32<B, 1>(w, a + t, n, y + t);
+    default:
+      return;
+  }
+}
+
+template <typename B>
+MOEVK_AVX2 float dot32(const void* w, const void* a, int64_t n) {
+  float y;
+  dotn32<B, 1>(w, &a, n, &y);
+  return y;
 }
 
 // IQ4_XS: IQ4_NL's table with a 6-bit scale per 32 (offset 32).
@@ -348,11 +376,13 @@ MOEVK_AVX2 void dot4_q4_k(const void* w, const void* const* a, int64_t n, float*
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   __m256 acc[4];
   __m128 acc_m[4];
+#pragma GCC unroll 4
   for (int t = 0; t < 4; ++t) acc[t] = _mm256_setzero_ps(), acc_m[t] = _mm_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i) {
     const Q4KScales s = q4k_scales(b[i].scales);
     const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
     __m256i v[8], sc[8];
+#pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const __m256i x = load(b[i].qs + 32 * j);
       v[2 * j] = _mm256_and_si256(x, m4);
@@ -360,11 +390,13 @@ MOEVK_AVX2 void dot4_q4_k(const void* w, const void* const* a, int64_t n, float*
       sc[2 * j] = q4k_scale(s.sc, 2 * j);
       sc[2 * j + 1] = q4k_scale(s.sc, 2 * j + 1);
     }
+#pragma GCC unroll 4
     for (int t = 0; t < 4; ++t) {
       const BlockQ8_256& qt = q[t][i];
       acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * qt.d), _mm_cvtepi32_ps(q4k_mins(s.m, qt.bsums)),
                               acc_m[t]);
       __m256i si = _mm256_setzero_si256();
+#pragma GCC unroll 8
       for (int k = 0; k < 8; ++k)
         si = _mm256_add_epi32(
             si, _mm256_madd_epi16(_mm256_maddubs_epi16(v[k], load(qt.q + 32 * k)), sc[k]));
@@ -465,17 +497,21 @@ KernelTable make_avx2() {
   set(GgmlType::F32, dot_f32);
   set(GgmlType::F16, dot_half<false>);
   set(GgmlType::BF16, dot_half<true>);
-  set(GgmlType::Q8_0, dot_q8_0);
-  set(GgmlType::Q4_0, dot_q4_0);
-  set(GgmlType::Q4_1, dot_q4_1);
-  set(GgmlType::IQ4_NL, dot_lut4<BlockIQ4_NL>);
-  set(GgmlType::MXFP4, dot_lut4<BlockMXFP4>);
+  auto set32 = [&](GgmlType t, DotFn f, DotNFn fn) {
+    set(t, f);
+    k.dotn[static_cast<uint32_t>(t)] = fn;
+  };
+  set32(GgmlType::Q8_0, dot32<BlockQ8_0>, dotn32<BlockQ8_0>);
+  set32(GgmlType::Q4_0, dot32<BlockQ4_0>, dotn32<BlockQ4_0>);
+  set32(GgmlType::Q4_1, dot32<BlockQ4_1>, dotn32<BlockQ4_1>);
+  set32(GgmlType::Q5_0, dot32<BlockQ5_0>, dotn32<BlockQ5_0>);
+  set32(GgmlType::Q5_1, dot32<BlockQ5_1>, dotn32<BlockQ5_1>);
+  set32(GgmlType::IQ4_NL, dot32<BlockIQ4_NL>, dotn32<BlockIQ4_NL>);
+  set32(GgmlType::MXFP4, dot32<BlockMXFP4>, dotn32<BlockMXFP4>);
   set(GgmlType::Q4_K, dot_q4_k);
   k.dotn[static_cast<uint32_t>(GgmlType::Q4_K)] = dotn_q4_k;
   set(GgmlType::Q5_K, dot_qk45<true>);
   set(GgmlType::Q6_K, dot_q6_k);
-  set(GgmlType::Q5_0, dot_q5<false>);
-  set(GgmlType::Q5_1, dot_q5<true>);
   set(GgmlType::IQ4_XS, dot_iq4_xs);
   set(GgmlType::Q2_K, dot_q23_k<false>);
   set(GgmlType::Q3_K, dot_q23_k<true>);
