@@ -1,9 +1,10 @@
-// AVX-512 (F, BW, VL) kernels for the hottest types (Q4_K, Q6_K: the Q4_K_M mix), on top of the
-// AVX2 table (types without an AVX-512 kernel keep their AVX2 one). Built per function with
-// __attribute__((target)); kernels.cpp checks the CPU. Zen 4/5 and recent Xeons execute 512-bit
-// integer ops at full width, so one instruction covers a whole 64-element group of a K-quant
-// super-block.
+// AVX-512 (F, BW, VL) kernels for the hottest types (Q4_K, Q5_K, Q6_K: the Q4_K_M and Q5_K_M
+// mixes), on top of the AVX2 table (types without an AVX-512 kernel keep their AVX2 one). Built per
+// function with __attribute__((target)); kernels.cpp checks the CPU. Zen 4/5 and recent Xeons
+// execute 512-bit integer ops at full width, so one instruction covers a whole 64-element group of
+// a K-quant super-block.
 #include <cstring>
+#include <type_traits>
 
 // GCC 12 warns about the intrinsics' own "undefined" inputs once they are inlined into target
 // functions; the values are never read.
@@ -84,10 +85,18 @@ MOEVK_AVX512 float dot_q4_k(const void* w, const void* a, int64_t n) {
   return _mm512_reduce_add_ps(acc) - hsum128(acc_m);
 }
 
-// N (1..8) activation rows against one Q4_K row: nibbles and scales unpacked once per block.
-template <int N>
-MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, float* y) {
-  const BlockQ4_K* b = static_cast<const BlockQ4_K*>(w);
+// N (1..8) activation rows against one Q4_K row (kQ5: Q5_K, whose fifth bits come from qh: bit 2j
+// of qh[l] for the low nibbles of group j, bit 2j+1 for the high ones): nibbles and scales unpacked
+// once per block.
+template <bool kQ5, int N>
+MOEVK_AVX512 void dotn_qk45(const void* w, const void* const* a, int64_t n, float* y) {
+  using B = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+  const B* b = static_cast<const B*>(w);
+  const __m512i one = _mm512_set1_epi8(1);
+  __m512i shq[4];  // per group j: 2j in the lower half, 2j+1 in the upper (16-bit shift counts)
+  for (int j = 0; j < 4; ++j)
+    shq[j] = _mm512_inserti64x4(_mm512_set1_epi16(int16_t(2 * j)),
+                                _mm256_set1_epi16(int16_t(2 * j + 1)), 1);
   const BlockQ8_256* q[N];
   for (int t = 0; t < N; ++t) q[t] = static_cast<const BlockQ8_256*>(a[t]);
   const __m512i m4 = _mm512_set1_epi8(0x0f);
@@ -105,9 +114,15 @@ MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, floa
     const __m128i m = _mm256_extracti128_si256(all, 1);
     const float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
     __m512i x[4], sc[4];
+    __m512i qh = _mm512_setzero_si512();
+    if constexpr (kQ5)
+      qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qh)));
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       x[j] = nibbles(b[i].qs + 32 * j, shift, m4);
+      if constexpr (kQ5)
+        x[j] = _mm512_or_si512(
+            x[j], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shq[j]), one), 4));
       sc[j] = _mm512_permutexvar_epi16(idx[j], scw);
     }
 #pragma GCC unroll 8
@@ -127,25 +142,32 @@ MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int64_t n, floa
   for (int t = 0; t < N; ++t) y[t] = _mm512_reduce_add_ps(acc[t]) - hsum128(acc_m[t]);
 }
 
-MOEVK_AVX512 void dotn_q4_k(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
+template <bool kQ5>
+MOEVK_AVX512 void dotn_qk45(const void* w, const void* const* a, int n_act, int64_t n, float* y) {
   switch (n_act) {
     case 1:
-      return dotn_q4_k<1>(w, a, n, y);
+      return dotn_qk45<kQ5, 1>(w, a, n, y);
     case 2:
-      return dotn_q4_k<2>(w, a, n, y);
+      return dotn_qk45<kQ5, 2>(w, a, n, y);
     case 3:
-      return dotn_q4_k<3>(w, a, n, y);
+      return dotn_qk45<kQ5, 3>(w, a, n, y);
     case 4:
-      return dotn_q4_k<4>(w, a, n, y);
+      return dotn_qk45<kQ5, 4>(w, a, n, y);
     case 5:
-      return dotn_q4_k<5>(w, a, n, y);
+      return dotn_qk45<kQ5, 5>(w, a, n, y);
     case 6:
-      return dotn_q4_k<6>(w, a, n, y);
+      return dotn_qk45<kQ5, 6>(w, a, n, y);
     case 7:
-      return dotn_q4_k<7>(w, a, n, y);
+      return dotn_qk45<kQ5, 7>(w, a, n, y);
     default:
-      return dotn_q4_k<8>(w, a, n, y);
+      return dotn_qk45<kQ5, 8>(w, a, n, y);
   }
+}
+
+MOEVK_AVX512 float dot_q5_k(const void* w, const void* a, int64_t n) {
+  float y;
+  dotn_qk45<true, 1>(w, &a, n, &y);
+  return y;
 }
 
 // Q6_K: per half c of 128, two 64-element vectors: [ql0 | ql1] low nibbles (elements 0..63) and
@@ -242,7 +264,10 @@ KernelTable make_avx512(const KernelTable& base) {
   KernelTable k = base;
   const uint32_t id = static_cast<uint32_t>(GgmlType::Q4_K);
   k.dot[id] = dot_q4_k;
-  k.dotn[id] = dotn_q4_k;
+  k.dotn[id] = dotn_qk45<false>;
+  const uint32_t id5 = static_cast<uint32_t>(GgmlType::Q5_K);
+  k.dot[id5] = dot_q5_k;
+  k.dotn[id5] = dotn_qk45<true>;
   const uint32_t id6 = static_cast<uint32_t>(GgmlType::Q6_K);
   k.dot[id6] = dot_q6_k;
   k.dotn[id6] = dotn_q6_k;
