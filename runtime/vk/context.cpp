@@ -137,6 +137,7 @@ Context::Context(const DeviceOptions& options) : options_(options) {
     physical_ = pds[device_index_];
     features_ = feats[device_index_];
     physically_unified_ = features_.unified_memory;
+    memory_counter_.fail_after = options.fail_allocation;
     apply_options(features_, options);
     vkGetPhysicalDeviceMemoryProperties(physical_, &memory_);
 

@@ -221,6 +221,12 @@ DeviceOptions DeviceOptions::from_env() {
     o.device_index = static_cast<int>(n);
   }
   if (const char* v = std::getenv("MOEVK_DISABLE")) o.disable(v);
+  if (const char* v = std::getenv("MOEVK_FAIL_ALLOCATION")) {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(v, &end, 10);
+    if (end == v || *end != '\0') fail("MOEVK_FAIL_ALLOCATION='{}' is not a count", v);
+    o.fail_allocation = n;
+  }
   return o;
 }
 

@@ -76,6 +76,8 @@ struct DeviceOptions {
   // and host memory is kept apart, so the discrete-GPU streaming path runs on any device.
   bool no_unified = false;
   bool no_tiled = false;  // not a device feature: prefill uses the matvecs instead of matmul.comp
+  // Tests of the out-of-memory paths: the n-th device allocation fails (MOEVK_FAIL_ALLOCATION=n).
+  uint64_t fail_allocation = 0;
 
   static DeviceOptions from_env();
   // Applies a comma-separated list of feature names to disable; unknown names are an error.
