@@ -264,10 +264,12 @@ std::string table(const std::vector<std::vector<std::string>>& rows,
 }
 
 std::string device_of(const Engine& engine) {
-  const std::string b = engine.backend_name();  // "vulkan (NAME)" or "cpu"
+  const std::string b = engine.backend_name();  // "vulkan (NAME)", "cpu" or "ref"
   const size_t open = b.find(" (");
   if (open != std::string::npos && b.back() == ')') return b.substr(open + 2, b.size() - open - 3);
-  return b == "cpu" ? "CPU (the reference forward pass)" : b;
+  if (b == "cpu") return "CPU (runtime/cpu SIMD kernels)";
+  if (b == "ref") return "CPU (the double-precision reference)";
+  return b;
 }
 
 }  // namespace
@@ -356,7 +358,9 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   }
 
   std::unique_ptr<Engine> engine = make_engine(file, eo);
-  const std::string backend = eo.backend == Backend::Vulkan ? "vulkan" : "cpu";
+  const std::string backend = eo.backend == Backend::Vulkan ? "vulkan"
+                              : eo.backend == Backend::Cpu  ? "cpu"
+                                                            : "ref";
   const std::string device = device_of(*engine);
   IdSource ids(file, desc.n_vocab);
   const std::vector<int32_t> prompt = ids.take(n_prompt);
@@ -510,8 +514,8 @@ static int cmd_bench(const std::vector<std::string>& argv) {
       out += fmt::format("; {} at {:.2f} tok/s is {:.2f}% of the floor", tg->name, tg->rate.median,
                          floor->percent);
     out += "\n";
-  } else if (n_gen && eo.backend == Backend::Cpu) {
-    out += "floor: not computed for the cpu backend (give --bandwidth GB/s)\n";
+  } else if (n_gen && eo.backend != Backend::Vulkan) {
+    out += fmt::format("floor: not computed for the {} backend (give --bandwidth GB/s)\n", backend);
   }
   std::fputs(out.c_str(), stdout);
   std::fflush(stdout);
