@@ -227,11 +227,10 @@ vk::TimelinePoint VkEngine::admit(const std::vector<sched::ExpertKey>& keys,
   // layer reads (busy). The evicted expert's entry goes back to the host tier in the next table
   // update, recorded before any kernel that follows; the GPU runs nothing that reads the slot
   // now (every submission so far has completed), so the copy may overwrite it at once.
-  auto in_use = [&](uint64_t slot) {
-    for (const PendingCopy& p : pending_)
-      if (p.slot == slot) return true;
-    return std::find(busy.begin(), busy.end(), slot) != busy.end();
-  };
+  std::vector<uint8_t> taken(slot_views_.size(), 0);  // one lookup per victim candidate
+  for (const PendingCopy& p : pending_) taken[p.slot] = 1;
+  for (uint64_t slot : busy) taken[slot] = 1;
+  auto in_use = [&](uint64_t slot) { return taken[slot] != 0; };
   const size_t first = pending_.size();  // copies join pending_ at once: a later admission of
   uint64_t bytes = 0;                    // this loop never picks their slot
   for (const sched::ExpertKey& key : keys) {
@@ -251,6 +250,7 @@ vk::TimelinePoint VkEngine::admit(const std::vector<sched::ExpertKey>& keys,
     stats_.layers[key.layer].bytes_copied += m.slot.bytes;
     bytes += m.slot.bytes;
     pending_.push_back({key, a->slot, {}});
+    taken[a->slot] = 1;
   }
   if (pending_.size() == first) return {};
   const vk::TimelinePoint done = copy_rec_->submit();
