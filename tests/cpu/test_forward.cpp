@@ -10,6 +10,7 @@
 #include "loader/gguf.h"
 #include "loader/model.h"
 #include "runtime/model/engine.h"
+#include "tests/support/engine_oracle.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
 
@@ -27,36 +28,11 @@ std::unique_ptr<Engine> cpu_engine(const gguf::File& f, uint32_t n_ctx) {
 }  // namespace
 
 TEST_CASE("cpu backend matches the llama.cpp oracle on every manifest file") {
-  MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = dir_of(man_path);
-  const auto man = read_json(man_path);
-  REQUIRE(man["models"].size() >= 25);
-  for (const auto& e : man["models"]) {
-    const std::string file = e["file"];
-    CAPTURE(file);
-    const OracleEntry o = load_oracle_entry(man, e, dir);
-    const auto gf = gguf::File::open(dir + file);
-    const size_t P = o.prompt.size(), G = o.greedy.size(), V = o.n_vocab;
-    auto eng = cpu_engine(gf, uint32_t(P + G));
-    REQUIRE(eng->backend_name() == "cpu");
-    const std::vector<float> logits = eng->eval(o.prompt, 0);
-    REQUIRE(logits.size() == P * V);
-    const double d_prompt = max_abs_diff(logits.data(), o.f32ref.data(), P * V);
-    std::vector<float> dec(G * V);
-    for (size_t i = 0; i < G; ++i) {
-      auto row = eng->eval(std::span(&o.greedy[i], 1), uint32_t(P + i));
-      REQUIRE(row.size() == V);
-      std::copy(row.begin(), row.end(), dec.begin() + i * V);
-    }
-    const double d_gen = max_abs_diff(dec.data(), o.gen.data(), G * V);
-    MESSAGE(file << ": max|cpu - f32ref| = " << d_prompt << " (tol " << o.tol
-                 << "), max|cpu decode - llama.cpp gen| = " << d_gen << " (tol " << o.gen_tol
-                 << ")");
-    // The oracle's bar (../shared/oracle/README.md): what llama.cpp itself deviates, with margin.
-    CHECK(d_prompt <= o.tol);
-    CHECK(d_gen <= o.gen_tol);
-    check_greedy(o, logits, dec);
-  }
+  check_engine_on_oracle("cpu", [](const gguf::File& f, uint32_t n_ctx) {
+    auto e = cpu_engine(f, n_ctx);
+    REQUIRE(e->backend_name() == "cpu");
+    return e;
+  });
 }
 
 TEST_CASE("cpu backend: prefill in one batch equals token-by-token decode; Logits::Last") {

@@ -8,6 +8,7 @@
 
 #include "loader/gguf.h"
 #include "runtime/model/engine.h"
+#include "tests/support/engine_oracle.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
 
@@ -27,35 +28,7 @@ std::unique_ptr<Engine> vulkan(const gguf::File& f, uint32_t n_ctx) {
 }  // namespace
 
 TEST_CASE("vulkan forward matches the llama.cpp oracle on every manifest file") {
-  MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
-  const std::string dir = dir_of(man_path);
-  const auto man = read_json(man_path);
-  REQUIRE(man["models"].size() >= 25);
-  for (const auto& e : man["models"]) {
-    const std::string file = e["file"];
-    CAPTURE(file);
-    const OracleEntry o = load_oracle_entry(man, e, dir);
-    const auto gf = gguf::File::open(dir + file);
-    const std::vector<int32_t>& greedy = o.greedy;
-    const size_t P = o.prompt.size(), G = greedy.size(), V = o.n_vocab;
-    const double tol = o.tol, gen_tol = o.gen_tol;
-
-    auto eng = vulkan(gf, uint32_t(P + G));
-    const std::vector<float> logits = eng->eval(o.prompt, 0);
-    REQUIRE(logits.size() == P * V);
-    const double d_prompt = max_abs_diff(logits.data(), o.f32ref.data(), P * V);
-    std::vector<float> dec(G * V);
-    for (size_t i = 0; i < G; ++i) {
-      auto row = eng->eval(std::span(&greedy[i], 1), uint32_t(P + i));
-      std::copy(row.begin(), row.end(), dec.begin() + i * V);
-    }
-    const double d_gen = max_abs_diff(dec.data(), o.gen.data(), G * V);
-    MESSAGE(file << ": max|vk - f32ref| = " << d_prompt << " (tol " << tol << "), max|vk decode - gen| = "
-                 << d_gen << " (tol " << gen_tol << ")");
-    CHECK(d_prompt <= tol);
-    CHECK(d_gen <= gen_tol);
-    check_greedy(o, logits, dec);
-  }
+  check_engine_on_oracle("vk", vulkan);
 }
 
 TEST_CASE("vulkan forward: prefill in one batch equals token-by-token decode") {
