@@ -19,6 +19,28 @@ std::unique_ptr<Engine> make_vulkan_engine(const gguf::File& file, const EngineO
   return std::make_unique<VkEngine>(file, options);
 }
 
+std::unique_ptr<VkEngine> make_vulkan_engine(const gguf::File& file, const EngineOptions& options,
+                                             const VkEngineSetup& setup) {
+  return std::make_unique<VkEngine>(file, options, setup);
+}
+
+// A session's KV cache (VkEngine::new_kv_state): per layer the K and V views, and the position.
+struct VkEngine::KvState {
+  std::unique_ptr<vk::Arena> arena;  // null: the engine's own cache_
+  std::vector<vk::View> k, v;
+  uint32_t n_past = 0;
+};
+
+// One resident single-pass eval between eval_begin and eval_finish (others run in eval_begin).
+struct VkEngine::PendingEval {
+  uint32_t T = 0, pos0 = 0, head0 = 0;
+  bool all = false, sync = false;
+  uint64_t bytes = 0;
+  vk::Counters before;
+  vk::TimelinePoint done;
+  std::vector<float> logits;  // sync: the result already
+};
+
 namespace {
 
 constexpr uint64_t kStaging = 64ull << 20;
@@ -32,7 +54,8 @@ bool is_expert_matrix(const std::string& name) {
 
 }  // namespace
 
-VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file), d_(describe(file)) {
+VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o, const VkEngineSetup& setup)
+    : file_(file), d_(describe(file)) {
   n_ctx_ = default_ctx(d_, o.n_ctx);
   // Prefill passes of up to 512 tokens: enough tokens per expert for full matmul tiles (512 x top-8
   // over 128 experts is 32 per expert). The output head keeps 64 rows (logits of a big vocabulary
@@ -41,9 +64,15 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   logit_rows_ = std::min<uint32_t>(max_batch_, 64);
   sched::PlanInput plan_in = sched::plan_input_from_file(file);  // validates before the device
 
-  vk::DeviceOptions dopt = vk::DeviceOptions::from_env();
-  if (o.device >= 0) dopt.device_index = o.device;
-  ctx_ = std::make_unique<vk::Context>(dopt);
+  if (setup.context) {
+    ctx_ = setup.context;
+  } else {
+    vk::DeviceOptions dopt = vk::DeviceOptions::from_env();
+    if (o.device >= 0) dopt.device_index = o.device;
+    ctx_ = std::make_shared<vk::Context>(dopt);
+  }
+  const uint64_t allocated_before = ctx_->memory().allocated;  // a shared context's other models
+  progress_ = setup.progress;
   mv_cfg_ = ops::matvec_config_for(ctx_->features());
 
   // The memory plan: resident when the budget allows, else a slot pool with the rest streamed.
@@ -70,7 +99,8 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   if (streaming_ && auto_budget && o.progress)
     std::fprintf(stderr, "moevk: the model does not fit the free GPU memory (%s): streaming experts\n",
                  sched::format_size(po.budget).c_str());
-  ctx_->set_memory_budget(po.budget);
+  if (!setup.context) ctx_->set_memory_budget(po.budget);
+  else if (!ctx_->memory().budget) ctx_->set_memory_budget(allocated_before + po.budget);
   const uint64_t cap = po.alloc_cap;
   weights_ = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, plan_.weights.chunks, cap,
                                          "non-expert weights");
@@ -101,9 +131,16 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o) : file_(file)
   weight_bytes_per_token_ = moevk::weight_bytes_per_token(file, d_);
   output_head_bytes_ = (d_.tied_output ? tensor("token_embd.weight") : tensor("output.weight"))->bytes;
   rec_ = std::make_unique<vk::Recorder>(*ctx_);
-  MOEVK_ASSERT(ctx_->memory().allocated <= plan_.used_bytes,
-               fmt::format("allocated {} bytes, more than the plan's {}", ctx_->memory().allocated,
-                           plan_.used_bytes));
+  MOEVK_ASSERT(ctx_->memory().allocated - allocated_before <= plan_.used_bytes,
+               fmt::format("allocated {} bytes, more than the plan's {}",
+                           ctx_->memory().allocated - allocated_before, plan_.used_bytes));
+  kv_ = std::make_shared<KvState>();
+  for (const LayerTensors& w : layers_) {
+    kv_->k.push_back(w.k_cache);
+    kv_->v.push_back(w.v_cache);
+  }
+  own_kv_ = kv_;
+  progress_ = nullptr;
 }
 
 VkEngine::~VkEngine() {
@@ -114,7 +151,104 @@ VkEngine::~VkEngine() {
     } catch (...) {
     }
   }
-  if (ctx_) vkDeviceWaitIdle(ctx_->device());
+  if (ctx_) {
+    try {
+      ctx_->wait_idle();  // never vkDeviceWaitIdle: the device may be the application's
+    } catch (...) {
+    }
+  }
+}
+
+std::shared_ptr<VkEngine::KvState> VkEngine::new_kv_state() {
+  auto kv = std::make_shared<KvState>();
+  kv->arena = std::make_unique<vk::Arena>(*ctx_, vk::MemoryKind::Device, plan_.kv.chunks,
+                                          plan_.options.alloc_cap, "KV cache");
+  // The same allocations in the same order as alloc_kv_and_scratch(), so the planned chunks hold them.
+  for (const LayerTensors& w : layers_) {
+    kv->k.push_back(kv->arena->alloc(w.k_layout.bytes()));
+    kv->v.push_back(d_.is_mla() ? kv->k.back() : kv->arena->alloc(w.v_layout.bytes()));
+  }
+  return kv;
+}
+
+void VkEngine::bind_kv_state(const std::shared_ptr<KvState>& kv_in) {
+  MOEVK_ASSERT(!pending_eval_, "bind_kv_state() between eval_begin and eval_finish");
+  const std::shared_ptr<KvState>& kv = kv_in ? kv_in : own_kv_;
+  if (kv == kv_) return;
+  kv_->n_past = n_past_;
+  kv_ = kv;
+  for (size_t il = 0; il < layers_.size(); ++il) {
+    layers_[il].k_cache = kv_->k[il];
+    layers_[il].v_cache = kv_->v[il];
+  }
+  n_past_ = kv_->n_past;
+}
+
+vk::TimelinePoint VkEngine::eval_begin(std::span<const int32_t> tokens, uint32_t pos0, Logits which) {
+  MOEVK_ASSERT(!pending_eval_, "eval_begin() twice without eval_finish()");
+  auto pe = std::make_unique<PendingEval>();
+  const uint32_t T = static_cast<uint32_t>(tokens.size());
+  const bool all = which == Logits::All;
+  // Streaming (host round trips), several passes or dumps: evaluated here, finished already.
+  if (streaming_ || dump_ || T == 0 || T > (all ? logit_rows_ : max_batch_)) {
+    pe->sync = true;
+    pe->logits = eval(tokens, pos0, which);
+    pending_eval_ = std::move(pe);
+    return {};
+  }
+  // The resident single pass of eval(), submitted without waiting.
+  if (pos0 > n_past_) fail("eval: start position {} is past the {} cached positions", pos0, n_past_);
+  if (uint64_t(pos0) + T > n_ctx_)
+    fail("context overflow: positions {}..{} exceed the context size {}", pos0, uint64_t(pos0) + T - 1,
+         n_ctx_);
+  for (uint32_t t = 0; t < T; ++t)
+    if (tokens[t] < 0 || uint32_t(tokens[t]) >= d_.n_vocab)
+      fail("token id {} (at index {}) is outside the vocabulary [0, {})", tokens[t], t, d_.n_vocab);
+  n_past_ = pos0;
+  stats_ = {};
+  pe->T = T;
+  pe->pos0 = pos0;
+  pe->all = all;
+  pe->head0 = all ? 0 : T - 1;
+  auto* tok = static_cast<int32_t*>(s_->tokens.buffer->mapped()) + s_->tokens.offset / 4;
+  auto* pos = static_cast<int32_t*>(s_->pos.buffer->mapped()) + s_->pos.offset / 4;
+  for (uint32_t t = 0; t < T; ++t) {
+    tok[t] = tokens[t];
+    pos[t] = static_cast<int32_t>(pos0 + t);
+  }
+  if (d_.is_mla()) {
+    auto* ph = static_cast<int32_t*>(s_->pos_heads.buffer->mapped()) + s_->pos_heads.offset / 4;
+    for (uint32_t t = 0; t < T; ++t)
+      for (uint32_t h = 0; h < d_.n_head; ++h) ph[t * d_.n_head + h] = static_cast<int32_t>(pos0 + t);
+  }
+  vk::Recorder& rec = *rec_;
+  pe->before = rec.counters();
+  record_table_updates(rec);
+  record_forward(rec, T, pos0, pe->head0);
+  pe->bytes = uint64_t(T - pe->head0) * d_.n_vocab * 4;
+  rec.copy(s_->logits, s_->readback, pe->bytes);
+  rec.host_barrier();
+  pe->done = rec.submit();
+  pending_eval_ = std::move(pe);
+  return pending_eval_->done;
+}
+
+std::vector<float> VkEngine::eval_finish() {
+  MOEVK_ASSERT(pending_eval_, "eval_finish() without eval_begin()");
+  std::unique_ptr<PendingEval> pe = std::move(pending_eval_);
+  if (pe->sync) return std::move(pe->logits);
+  ctx_->wait(pe->done);
+  std::vector<float> logits(uint64_t(pe->all ? pe->T : 1) * d_.n_vocab);
+  std::memcpy(logits.data(), static_cast<const char*>(s_->readback.buffer->mapped()) + s_->readback.offset,
+              pe->bytes);
+  const vk::Recorder& rec = *rec_;
+  stats_.dispatches = rec.counters().dispatches - pe->before.dispatches;
+  stats_.barriers = rec.counters().barriers - pe->before.barriers;
+  stats_.submits = rec.counters().submits - pe->before.submits;
+  stats_.tokens = pe->T;
+  stats_.weight_bytes = weight_bytes_per_token_;
+  n_past_ = pe->pos0 + pe->T;
+  return logits;
 }
 
 std::string VkEngine::backend_name() const { return "vulkan (" + ctx_->features().name + ")"; }
@@ -138,6 +272,7 @@ void VkEngine::upload_weights(bool progress) {
   for (const auto& t : file_.tensors())
     if (!is_expert_matrix(t.name)) total += t.n_bytes;
   Progress bar("uploading weights", total, progress);
+  uint64_t done_bytes = 0;
   vk::Buffer staging(*ctx_, std::min<uint64_t>(kStaging, std::max<uint64_t>(total, 4)), vk::MemoryKind::Staging,
                      "weight upload staging");
   for (const auto& t : file_.tensors()) {
@@ -151,6 +286,8 @@ void VkEngine::upload_weights(bool progress) {
       rec.copy(vk::View{&staging, 0, n}, dst.sub(off, n), n);
       rec.submit_and_wait();
       bar.advance(n);
+      done_bytes += n;
+      if (progress_ && !progress_("weights", done_bytes, total)) throw LoadCancelled();
     }
     DeviceTensor dt;
     dt.w.data = dst;
@@ -162,6 +299,7 @@ void VkEngine::upload_weights(bool progress) {
   }
   bar.finish();
   set_up_experts(progress);
+  if (progress_ && !progress_("experts", 1, 1)) throw LoadCancelled();
 
   auto L = [](uint32_t il, const char* s) { return layer_tensor_name(il, s); };
   layers_.resize(d_.n_layer);

@@ -13,6 +13,7 @@
 #include "runtime/sched/expert_cache.h"
 #include "runtime/sched/memory_plan.h"
 #include "runtime/model/engine.h"
+#include "runtime/model/vk_engine.h"
 #include "runtime/ops/kv_store.h"
 #include "runtime/ops/matvec.h"
 #include "runtime/ops/matvec_id.h"
@@ -55,7 +56,7 @@ struct LayerTensors {
 
 class VkEngine final : public Engine {
  public:
-  VkEngine(const gguf::File& file, const EngineOptions& options);
+  VkEngine(const gguf::File& file, const EngineOptions& options, const VkEngineSetup& setup = {});
   ~VkEngine() override;
 
   const ModelDesc& desc() const override { return d_; }
@@ -71,6 +72,21 @@ class VkEngine final : public Engine {
   // (ffn_inp-L, l_out-L, ffn_moe_logits-L, ffn_moe_out-L, result_norm). Debugging and tests only:
   // it adds copies to the command buffer.
   void set_dump(ref::DumpFn fn) { dump_ = std::move(fn); }
+
+  // Embedding (the C API, vk_engine.cpp): sessions on one engine share the weights and the expert
+  // cache; each holds its own KV cache and position (a KvState) and binds it before evaluating.
+  // Callers serialise everything that evaluates on one context.
+  struct KvState;
+  std::shared_ptr<KvState> new_kv_state();  // a KV cache like the engine's (counted in the budget)
+  void bind_kv_state(const std::shared_ptr<KvState>& kv);  // null: the engine's own
+  uint64_t kv_state_bytes() const { return plan_.kv.bytes; }
+  // eval() in two halves: eval_begin records and submits (the earlier passes of a long batch run
+  // to completion) and returns the point the GPU signals when done; eval_finish waits for it and
+  // returns the logits. Nothing else may evaluate in between.
+  vk::TimelinePoint eval_begin(std::span<const int32_t> tokens, uint32_t start_pos, Logits which);
+  std::vector<float> eval_finish();
+  bool eval_pending() const { return pending_eval_ != nullptr; }
+  vk::Context& context() { return *ctx_; }
 
  private:
   struct Scratch;
@@ -130,7 +146,7 @@ class VkEngine final : public Engine {
   // max_batch_: tokens per forward pass (scratch rows); logit_rows_: rows of the output head per
   // pass (Logits::All evaluates in passes of at most that many tokens).
   uint32_t n_ctx_ = 0, n_past_ = 0, max_batch_ = 0, logit_rows_ = 0;
-  std::unique_ptr<vk::Context> ctx_;
+  std::shared_ptr<vk::Context> ctx_;
   sched::MemoryPlan plan_;
   bool streaming_ = false;
   std::unique_ptr<vk::Arena> weights_, slots_arena_, cache_, scratch_arena_, host_tier_;
@@ -176,6 +192,13 @@ class VkEngine final : public Engine {
   uint64_t weight_bytes_per_token_ = 0, output_head_bytes_ = 0;
   ops::MatvecConfig mv_cfg_;  // the matvecs' workgroup shape on this device
   std::unique_ptr<vk::Recorder> rec_;  // reused by every eval (one command buffer, re-recorded)
+  std::shared_ptr<KvState> kv_;          // the KV cache bound now (the engine's own by default)
+  std::shared_ptr<KvState> own_kv_;      // the engine's own (in cache_)
+  std::function<bool(const char*, uint64_t, uint64_t)> progress_;  // VkEngineSetup::progress (load)
+  struct PendingEval;
+  std::unique_ptr<PendingEval> pending_eval_;  // between eval_begin and eval_finish
+  void begin_pass(PendingEval& pe);
+  void end_pass(PendingEval& pe);
 };
 
 }  // namespace moevk

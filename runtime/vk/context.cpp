@@ -92,7 +92,122 @@ int type_rank(const std::string& type) {
   return 4;
 }
 
+bool device_has_extension(VkPhysicalDevice pd, const char* name) {
+  uint32_t n = 0;
+  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
+  std::vector<VkExtensionProperties> exts(n);
+  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, exts.data());
+  for (const auto& e : exts)
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  return false;
+}
+
+VkQueueGlobalPriorityKHR vk_priority(GlobalPriority p) {
+  switch (p) {
+    case GlobalPriority::Low: return VK_QUEUE_GLOBAL_PRIORITY_LOW_KHR;
+    case GlobalPriority::High: return VK_QUEUE_GLOBAL_PRIORITY_HIGH_KHR;
+    case GlobalPriority::Realtime: return VK_QUEUE_GLOBAL_PRIORITY_REALTIME_KHR;
+    default: return VK_QUEUE_GLOBAL_PRIORITY_MEDIUM_KHR;
+  }
+}
+
 }  // namespace
+
+const char* global_priority_name(GlobalPriority p) {
+  switch (p) {
+    case GlobalPriority::Default: return "default";
+    case GlobalPriority::Low: return "low";
+    case GlobalPriority::Medium: return "medium";
+    case GlobalPriority::High: return "high";
+    case GlobalPriority::Realtime: return "realtime";
+  }
+  return "?";
+}
+
+std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features& f) {
+  std::vector<std::string> missing;
+  if (!a.create_info) {
+    missing.push_back("(no VkDeviceCreateInfo given: moevk cannot tell what the device enables)");
+    return missing;
+  }
+  // What the device was created with: pEnabledFeatures, then every feature struct of the chain
+  // (the core 1.1/1.2/1.3 structs or the per-feature structs they replace).
+  bool bda = false, timeline = false, int64 = false, fp16 = false, int8 = false, s16 = false, s8 = false,
+       sgc = false;
+  if (a.create_info->pEnabledFeatures) int64 = a.create_info->pEnabledFeatures->shaderInt64;
+  for (auto* p = static_cast<const VkBaseInStructure*>(a.create_info->pNext); p; p = p->pNext) {
+    switch (p->sType) {
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2:
+        int64 = int64 || reinterpret_cast<const VkPhysicalDeviceFeatures2*>(p)->features.shaderInt64;
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES:
+        s16 = s16 || reinterpret_cast<const VkPhysicalDeviceVulkan11Features*>(p)->storageBuffer16BitAccess;
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES: {
+        auto* v = reinterpret_cast<const VkPhysicalDeviceVulkan12Features*>(p);
+        bda = bda || v->bufferDeviceAddress;
+        timeline = timeline || v->timelineSemaphore;
+        fp16 = fp16 || v->shaderFloat16;
+        int8 = int8 || v->shaderInt8;
+        s8 = s8 || v->storageBuffer8BitAccess;
+        break;
+      }
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES:
+        sgc = sgc || (reinterpret_cast<const VkPhysicalDeviceVulkan13Features*>(p)->subgroupSizeControl &&
+                      reinterpret_cast<const VkPhysicalDeviceVulkan13Features*>(p)->computeFullSubgroups);
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES:
+        bda = bda || reinterpret_cast<const VkPhysicalDeviceBufferDeviceAddressFeatures*>(p)->bufferDeviceAddress;
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES:
+        timeline = timeline ||
+                   reinterpret_cast<const VkPhysicalDeviceTimelineSemaphoreFeatures*>(p)->timelineSemaphore;
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES: {
+        auto* v = reinterpret_cast<const VkPhysicalDeviceShaderFloat16Int8Features*>(p);
+        fp16 = fp16 || v->shaderFloat16;
+        int8 = int8 || v->shaderInt8;
+        break;
+      }
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES:
+        s16 = s16 || reinterpret_cast<const VkPhysicalDevice16BitStorageFeatures*>(p)->storageBuffer16BitAccess;
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES:
+        s8 = s8 || reinterpret_cast<const VkPhysicalDevice8BitStorageFeatures*>(p)->storageBuffer8BitAccess;
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES: {
+        auto* v = reinterpret_cast<const VkPhysicalDeviceSubgroupSizeControlFeatures*>(p);
+        sgc = sgc || (v->subgroupSizeControl && v->computeFullSubgroups);
+        break;
+      }
+      default: break;
+    }
+  }
+  auto ext = [&](const char* name) {
+    for (uint32_t i = 0; i < a.create_info->enabledExtensionCount; ++i)
+      if (std::strcmp(a.create_info->ppEnabledExtensionNames[i], name) == 0) return true;
+    return false;
+  };
+  const uint32_t api = a.api_version ? std::min(a.api_version, f.api_version) : f.api_version;
+  if (api < VK_API_VERSION_1_2)
+    missing.push_back(fmt::format("Vulkan 1.2 (the instance asks for {}.{})", VK_API_VERSION_MAJOR(api),
+                                  VK_API_VERSION_MINOR(api)));
+  if (!bda) missing.push_back("bufferDeviceAddress (VkPhysicalDeviceVulkan12Features)");
+  if (!timeline) missing.push_back("timelineSemaphore (VkPhysicalDeviceVulkan12Features)");
+  if (!int64) missing.push_back("shaderInt64 (VkPhysicalDeviceFeatures)");
+  // Optional: what the app left off runs on the fallback paths.
+  f.fp16 = f.fp16 && fp16;
+  f.int8 = f.int8 && int8;
+  f.storage16 = f.storage16 && s16;
+  f.storage8 = f.storage8 && s8;
+  if (!sgc || (f.api_version < VK_API_VERSION_1_3 && !ext(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME)))
+    f.subgroup_size_control = false;
+  f.memory_budget = f.memory_budget && ext(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  f.external_memory_host = f.external_memory_host && ext(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+  f.int_dot = false;  // moevk's own device does not enable them either
+  f.coopmat_khr = f.coopmat_nv = false;
+  return missing;
+}
 
 uint64_t validation_message_count() { return g_validation_messages.load(); }
 void forget_validation_messages_for_test() { g_validation_messages = 0; }
@@ -106,7 +221,7 @@ std::vector<Features> list_devices() {
   return out;
 }
 
-Context::Context(const DeviceOptions& options) : options_(options) {
+Context::Context(const DeviceOptions& options, const QueueOptions& queue_options) : options_(options) {
   instance_ = create_instance(options.validate, &messenger_);
   try {
     std::vector<VkPhysicalDevice> pds = physical_devices(instance_);
@@ -156,12 +271,23 @@ Context::Context(const DeviceOptions& options) : options_(options) {
     }
     if (compute_family < 0) fail("device {} has no compute queue", features_.name);
     has_transfer_ = features_.transfer_queue && transfer_family >= 0;
-    float prio = 1.0f;
+    float prio = std::clamp(queue_options.priority, 0.0f, 1.0f);
     std::vector<VkDeviceQueueCreateInfo> qcis;
     VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
     qci.queueFamilyIndex = static_cast<uint32_t>(compute_family);
     qci.queueCount = 1;
     qci.pQueuePriorities = &prio;
+    // Global priority where the device has VK_KHR_global_priority or VK_EXT_global_priority.
+    const char* gp_ext = nullptr;
+    if (queue_options.global_priority != GlobalPriority::Default) {
+      if (device_has_extension(physical_, VK_KHR_GLOBAL_PRIORITY_EXTENSION_NAME))
+        gp_ext = VK_KHR_GLOBAL_PRIORITY_EXTENSION_NAME;
+      else if (device_has_extension(physical_, VK_EXT_GLOBAL_PRIORITY_EXTENSION_NAME))
+        gp_ext = VK_EXT_GLOBAL_PRIORITY_EXTENSION_NAME;
+    }
+    VkDeviceQueueGlobalPriorityCreateInfoKHR gpci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_GLOBAL_PRIORITY_CREATE_INFO_KHR};
+    gpci.globalPriority = vk_priority(queue_options.global_priority);
+    if (gp_ext) qci.pNext = &gpci;
     qcis.push_back(qci);
     if (has_transfer_) {
       qci.queueFamilyIndex = static_cast<uint32_t>(transfer_family);
@@ -197,9 +323,20 @@ Context::Context(const DeviceOptions& options) : options_(options) {
     dci.pNext = &f2;
     dci.queueCreateInfoCount = static_cast<uint32_t>(qcis.size());
     dci.pQueueCreateInfos = qcis.data();
+    if (gp_ext) exts.push_back(gp_ext);
     dci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
     dci.ppEnabledExtensionNames = exts.data();
-    MOEVK_VK_CHECK(vkCreateDevice(physical_, &dci, nullptr, &device_));
+    VkResult r = vkCreateDevice(physical_, &dci, nullptr, &device_);
+    if (gp_ext && (r == VK_ERROR_NOT_PERMITTED_KHR || r == VK_ERROR_INITIALIZATION_FAILED)) {
+      // High and realtime may need privileges: fall back to the default class.
+      for (auto& q : qcis) q.pNext = nullptr;
+      exts.pop_back();
+      dci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
+      gp_ext = nullptr;
+      r = vkCreateDevice(physical_, &dci, nullptr, &device_);
+    }
+    MOEVK_VK_CHECK(r);
+    if (gp_ext) global_priority_ = queue_options.global_priority;
     compute_.family = static_cast<uint32_t>(compute_family);
     vkGetDeviceQueue(device_, compute_.family, 0, &compute_.queue);
     if (has_transfer_) {
@@ -207,15 +344,7 @@ Context::Context(const DeviceOptions& options) : options_(options) {
       vkGetDeviceQueue(device_, transfer_.family, 0, &transfer_.queue);
     }
 
-    for (Queue* q : {&compute_, &transfer_}) {
-      if (q == &transfer_ && !has_transfer_) break;
-      VkSemaphoreTypeCreateInfo tci{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
-      tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
-      VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
-      sci.pNext = &tci;
-      MOEVK_VK_CHECK(vkCreateSemaphore(device_, &sci, nullptr, &q->timeline));
-    }
-    transfer_.index = 1;
+    create_timelines();
   } catch (...) {
     for (Queue* q : {&compute_, &transfer_})
       if (q->timeline) vkDestroySemaphore(device_, q->timeline, nullptr);
@@ -230,7 +359,89 @@ Context::Context(const DeviceOptions& options) : options_(options) {
   }
 }
 
+void Context::create_timelines() {
+  for (Queue* q : {&compute_, &transfer_}) {
+    if (q == &transfer_ && !has_transfer_) break;
+    VkSemaphoreTypeCreateInfo tci{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+    tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+    VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    sci.pNext = &tci;
+    MOEVK_VK_CHECK(vkCreateSemaphore(device_, &sci, nullptr, &q->timeline));
+  }
+  transfer_.index = 1;
+}
+
+Context::Context(const AdoptedDevice& a, const DeviceOptions& options) : options_(options) {
+  options_.validate = false;  // the app's instance decides on layers
+  adopted_ = true;
+  if (!a.instance || !a.physical || !a.device)
+    fail("adopting a device needs the VkInstance, VkPhysicalDevice and VkDevice (one is null)");
+  instance_ = a.instance;
+  physical_ = a.physical;
+  features_ = query_features(physical_);
+  const std::vector<std::string> missing = check_adopted_features(a, features_);
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    device_ = VK_NULL_HANDLE;
+    fail("the application's VkDevice on {} lacks what moevk needs: {} (enable them in vkCreateDevice)",
+         features_.name, list);
+  }
+  uint32_t n_fam = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_fam, nullptr);
+  std::vector<VkQueueFamilyProperties> fams(n_fam);
+  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_fam, fams.data());
+  if (a.queue_family >= n_fam)
+    fail("queue family {} does not exist on {} ({} families)", a.queue_family, features_.name, n_fam);
+  if (!(fams[a.queue_family].queueFlags & VK_QUEUE_COMPUTE_BIT))
+    fail("queue family {} of {} has no compute capability", a.queue_family, features_.name);
+  if (a.queue_index >= fams[a.queue_family].queueCount)
+    fail("queue index {} is past the {} queue(s) of family {}", a.queue_index,
+         fams[a.queue_family].queueCount, a.queue_family);
+  physically_unified_ = features_.unified_memory;
+  memory_counter_.fail_after = options.fail_allocation;
+  apply_options(features_, options_);
+  features_.transfer_queue = false;  // one queue: the app's
+  vkGetPhysicalDeviceMemoryProperties(physical_, &memory_);
+  device_ = a.device;
+  compute_.family = a.queue_family;
+  vkGetDeviceQueue(device_, a.queue_family, a.queue_index, &compute_.queue);
+  lock_queue_ = a.lock;
+  unlock_queue_ = a.unlock;
+  try {
+    create_timelines();
+  } catch (...) {
+    for (Queue* q : {&compute_, &transfer_})
+      if (q->timeline) vkDestroySemaphore(device_, q->timeline, nullptr);
+    throw;
+  }
+}
+
+void Context::wait_idle() {
+  for (Queue* q : {&compute_, &transfer_}) {
+    if (!q->timeline || q->next_value == 0) continue;
+    VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+    wi.semaphoreCount = 1;
+    wi.pSemaphores = &q->timeline;
+    wi.pValues = &q->next_value;
+    MOEVK_VK_CHECK(vkWaitSemaphores(device_, &wi, UINT64_MAX));
+  }
+  collect();
+}
+
 Context::~Context() {
+  if (adopted_) {
+    try {
+      wait_idle();
+    } catch (...) {
+    }
+    for (auto& [value, fn] : deferred_) fn();
+    deferred_.clear();
+    pipelines_.clear();
+    for (Queue* q : {&compute_, &transfer_})
+      if (q->timeline) vkDestroySemaphore(device_, q->timeline, nullptr);
+    return;  // the device and the instance are the application's
+  }
   if (device_) {
     vkDeviceWaitIdle(device_);
     for (auto& [value, fn] : deferred_) fn();
@@ -287,7 +498,11 @@ TimelinePoint Context::submit(const Queue& q_in, VkCommandBuffer cb, const std::
   si.waitSemaphoreCount = static_cast<uint32_t>(sems.size());
   si.pWaitSemaphores = sems.data();
   si.pWaitDstStageMask = stages.data();
-  MOEVK_VK_CHECK(vkQueueSubmit(q.queue, 1, &si, VK_NULL_HANDLE));
+  if (lock_queue_) lock_queue_();
+  VkResult r = vkQueueSubmit(q.queue, 1, &si, VK_NULL_HANDLE);
+  if (unlock_queue_) unlock_queue_();
+  if (r != VK_SUCCESS) --q.next_value;
+  MOEVK_VK_CHECK(r);
   return {q.index, signal};
 }
 

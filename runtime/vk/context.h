@@ -54,9 +54,44 @@ struct MemoryCounter {
   uint64_t fail_after = 0;  // tests: the fail_after-th device allocation from now fails (0: never)
 };
 
+// Queue priority of a device moevk creates itself: VK_KHR/EXT_global_priority where the device has it
+// (the device-wide scheduling class; a compositor keeps its frames when moevk runs at Low), else only
+// the queue's priority within the process.
+enum class GlobalPriority { Default = 0, Low, Medium, High, Realtime };
+const char* global_priority_name(GlobalPriority p);
+
+struct QueueOptions {
+  GlobalPriority global_priority = GlobalPriority::Default;
+  float priority = 1.0f;  // VkDeviceQueueCreateInfo::pQueuePriorities, in [0, 1]
+};
+
+// A device the application created and keeps (the embedding C API): moevk adopts it and never
+// destroys what it did not create. Vulkan has no query for the features a VkDevice was created with,
+// so the app hands the VkDeviceCreateInfo it used; moevk reads its features (pEnabledFeatures and the
+// pNext chain: VkPhysicalDeviceFeatures2, Vulkan11/12/13Features and the per-feature structs) and
+// extensions, and refuses a device that lacks a required one, naming every missing feature.
+struct AdoptedDevice {
+  VkInstance instance = VK_NULL_HANDLE;
+  VkPhysicalDevice physical = VK_NULL_HANDLE;
+  VkDevice device = VK_NULL_HANDLE;
+  uint32_t queue_family = 0, queue_index = 0;  // a queue with compute (the app may use it too)
+  const VkDeviceCreateInfo* create_info = nullptr;  // what the device was created with (read here only)
+  uint32_t api_version = 0;  // the instance's apiVersion (0: take the physical device's)
+  // Vulkan queues are externally synchronised: every vkQueueSubmit moevk makes on this queue runs
+  // between lock() and unlock() (both may be empty when only moevk's thread submits to it).
+  std::function<void()> lock, unlock;
+};
+
+// The features an adopted device lacks, by their Vulkan names (empty: usable). Optional features
+// the device was created without are switched off in `f` (their fallback paths run).
+std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features& f);
+
 class Context {
  public:
-  explicit Context(const DeviceOptions& options = DeviceOptions::from_env());
+  explicit Context(const DeviceOptions& options = DeviceOptions::from_env(), const QueueOptions& queue = {});
+  // Adopts the application's device (see AdoptedDevice); options.validate has no effect (the app's
+  // instance decides on layers). Throws moevk::Error naming the missing features.
+  Context(const AdoptedDevice& device, const DeviceOptions& options);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -105,6 +140,14 @@ class Context {
   void defer(TimelinePoint p, std::function<void()> fn);
   void collect();  // runs deferred destructions the GPU is past
 
+  // Whether the device is the application's (adopted: moevk destroys none of its objects).
+  bool adopted() const { return adopted_; }
+  // The global priority the queue was created with (Default: none asked, or the device lacks it).
+  GlobalPriority global_priority() const { return global_priority_; }
+  // Blocks until the GPU finished everything moevk submitted (never vkDeviceWaitIdle on an adopted
+  // device: the app's own work is not moevk's to wait for).
+  void wait_idle();
+
   // Cached compute pipelines keyed by variant name + specialization constants.
   Pipeline& pipeline(const std::string& variant, uint32_t push_size,
                      const std::vector<uint32_t>& spec = {});
@@ -121,6 +164,10 @@ class Context {
   Queue compute_, transfer_;
   bool has_transfer_ = false;
   bool physically_unified_ = false;
+  bool adopted_ = false;
+  GlobalPriority global_priority_ = GlobalPriority::Default;
+  std::function<void()> lock_queue_, unlock_queue_;  // adopted: around every vkQueueSubmit
+  void create_timelines();
   MemoryCounter memory_counter_;
   std::vector<std::pair<TimelinePoint, std::function<void()>>> deferred_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
