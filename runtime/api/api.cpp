@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -115,7 +116,7 @@ T read_params(const T* in, const T& defaults) {
 void moevk_runtime::message(moevk_log_level level, const std::string& text) const {
   if (log) {
     log(log_user, level, text.c_str());
-  } else {
+  } else if (level <= MOEVK_LOG_WARN || std::getenv("MOEVK_VERBOSE")) {  // stderr: no info unless asked
     static const char* names[] = {"error", "warning", "info"};
     std::fprintf(stderr, "moevk: %s: %s\n", names[level < 3 ? level : 2], text.c_str());
   }

@@ -89,7 +89,8 @@ typedef enum moevk_log_level {
   MOEVK_LOG_WARN = 1,
   MOEVK_LOG_INFO = 2
 } moevk_log_level;
-/* Receives moevk's log lines (without a newline). Default: stderr. */
+/* Receives moevk's log lines (without a newline). Default (NULL): warnings and errors on stderr,
+ * info lines too when the environment has MOEVK_VERBOSE set. */
 typedef void (*moevk_log_fn)(void* user, moevk_log_level level, const char* message);
 
 /* Global queue priority of moevk's own device (VK_KHR/EXT_global_priority where the device has it;
