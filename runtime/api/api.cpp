@@ -206,6 +206,8 @@ moevk_status moevk_runtime_create(const moevk_runtime_params* params, moevk_runt
     vk::QueueOptions q;
     q.global_priority = priority_of(p.priority);
     auto rt = std::make_unique<moevk_runtime>();
+    rt->log = p.log;
+    rt->log_user = p.log_user;
     rt->ctx = std::make_shared<vk::Context>(dopt, q);
     rt->own = true;
     if (p.priority != MOEVK_PRIORITY_DEFAULT && rt->ctx->global_priority() == vk::GlobalPriority::Default)
@@ -346,6 +348,7 @@ moevk_status moevk_model_load(moevk_runtime* rt, const char* path, const moevk_m
     m->engine = make_vulkan_engine(*m->file, eo, setup);
     m->vram_bytes = mem.allocated - before;
     const MemoryReport r = m->engine->memory_report();
+    m->streaming = r.mode == "streaming";
     rt->message(MOEVK_LOG_INFO, fmt::format("loaded {}: {}, {} of device memory", path, r.mode,
                                             sched::format_size(m->vram_bytes)));
     if (p.progress && p.progress(p.progress_user, 1.0f, "done")) {
@@ -395,7 +398,7 @@ moevk_status moevk_model_get_info(moevk_model* m, moevk_model_info* info) {
     i.n_layer = d.n_layer;
     i.n_expert = d.n_expert;
     i.n_expert_used = d.n_expert_used;
-    i.streaming = m->engine->memory_report().mode == "streaming";
+    i.streaming = m->streaming ? 1 : 0;
     i.vram_bytes = m->vram_bytes;
     i.kv_bytes_per_session = m->engine->kv_state_bytes();
     std::memcpy(info, &i, struct_size_of(info));

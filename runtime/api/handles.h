@@ -101,6 +101,7 @@ struct moevk_model {
   std::string tmpl;
   moevk::ChatContext chat;
   uint64_t vram_bytes = 0;
+  bool streaming = false;
   std::atomic<int> n_sessions{0};
   bool own_kv_taken = false;  // the engine's own KV cache belongs to a session (under rt->gpu)
 };

@@ -216,6 +216,14 @@ TEST_CASE("api: the per-call budget resumes with the tokens of one uninterrupted
     } while (r.stop == MOEVK_STOP_NONE && calls < 100);
     CHECK(calls >= int(want.size() / 3));
     CHECK(c.tokens == want);
+    moevk_session_stats st;
+    moevk_session_stats_init(&st);
+    REQUIRE(moevk_session_get_stats(s, &st) == MOEVK_OK);
+    CHECK(st.generated_tokens == want.size());
+    CHECK(st.prompt_tokens == prompt.size());
+    CHECK(st.stop == MOEVK_STOP_LENGTH);
+    CHECK(st.gpu_submits > 0);
+    CHECK(st.n_past >= prompt.size() + want.size() - 1);
     CHECK(moevk_session_generate(s, nullptr, nullptr, nullptr, nullptr) == MOEVK_ERR_NO_GENERATION);
     REQUIRE(moevk_session_destroy(s) == MOEVK_OK);
   }
@@ -377,11 +385,25 @@ TEST_CASE("api: the VRAM cap holds") {
   REQUIRE(info.kv_bytes_per_session > 0);
   const std::vector<int32_t> prompt = prompt_of(shared_model(), "Hello");
 
-  // Room for the model and one session, not two.
+  // Room for the model and one session, not two. A low queue priority: applied where the device
+  // has global priority, else a warning through the log callback.
   moevk_runtime_params rp;
   moevk_runtime_params_init(&rp);
   rp.vram_cap_bytes = resident + info.kv_bytes_per_session / 2;
+  rp.priority = MOEVK_PRIORITY_LOW;
+  std::vector<std::string> warnings;
+  rp.log = [](void* user, moevk_log_level level, const char* msg) {
+    if (level == MOEVK_LOG_WARN) static_cast<std::vector<std::string>*>(user)->push_back(msg);
+  };
+  rp.log_user = &warnings;
   moevk::embed::Runtime rt(&rp);
+  if (rt.info().priority == MOEVK_PRIORITY_DEFAULT) {
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].find("global_priority") != std::string::npos);
+  } else {
+    CHECK(rt.info().priority == MOEVK_PRIORITY_LOW);
+    CHECK(warnings.empty());
+  }
   moevk_model_params mp;
   moevk_model_params_init(&mp);
   mp.n_ctx = 128;
@@ -404,6 +426,22 @@ TEST_CASE("api: the VRAM cap holds") {
   }
   CHECK(rt.info().vram_allocated_bytes == resident);
   CHECK(rt.info().vram_peak_bytes <= rp.vram_cap_bytes);
+
+  // A cap below the resident size: the experts stream, and the cap holds.
+  {
+    moevk_runtime_params sp;
+    moevk_runtime_params_init(&sp);
+    sp.vram_cap_bytes = resident * 3 / 4;
+    moevk::embed::Runtime rt3(&sp);
+    moevk::embed::Model streamed(rt3, model_path(), mp);
+    CHECK(streamed.info().streaming == 1);
+    moevk::embed::Session s3(streamed);
+    s3.start(prompt, 4);
+    s3.generate(nullptr);
+    CHECK(s3.stats().generated_tokens + (s3.stats().stop == MOEVK_STOP_END_OF_GENERATION) >= 1);
+    CHECK(rt3.info().vram_peak_bytes <= sp.vram_cap_bytes);
+    CHECK(rt3.info().vram_allocated_bytes <= sp.vram_cap_bytes);
+  }
 
   // A cap below the model's minimum: a clear refusal.
   moevk_runtime_params tiny;
