@@ -11,6 +11,7 @@
 #include <exception>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -348,7 +349,40 @@ struct PlannedTensor {
   uint64_t row_bytes, n_rows;
   uint64_t offset;  // in the data section
   uint64_t base;    // the tensor's random stream (see normal_at)
+  // Routing skew (Options::routing_skew): row r gets shift[r] * dir added (empty: nothing added;
+  // one shift for every row when shift has a single entry).
+  std::shared_ptr<const std::vector<float>> dir;
+  std::vector<float> shift;
 };
+
+// The skew's shared direction: a seeded unit vector of length n.
+std::vector<float> skew_direction(uint64_t seed, uint32_t n) {
+  const uint64_t base = mix64(seed ^ fnv1a("moevk.routing_skew.direction"));
+  std::vector<float> u(n);
+  double ss = 0;
+  for (uint32_t i = 0; i < n; ++i) ss += double(u[i] = normal_at(base, i)) * u[i];
+  for (float& x : u) x = static_cast<float>(x / std::sqrt(ss));
+  return u;
+}
+
+// Router row shifts of one layer: logit contributions -S ln(1 + rank) (centred) over a seeded
+// permutation of the experts, divided by the expected h . u (sqrt(n_embd / 2): the normalised
+// router input holds the embedding's shared component next to a random part of the same size).
+std::vector<float> skew_router_shifts(uint64_t seed, uint32_t layer, uint32_t n_expert,
+                                      uint32_t n_embd, double skew) {
+  std::vector<uint32_t> rank(n_expert);
+  for (uint32_t e = 0; e < n_expert; ++e) rank[e] = e;
+  const uint64_t base = mix64(seed ^ fnv1a("moevk.routing_skew.perm") ^ (uint64_t(layer) << 32));
+  for (uint32_t i = n_expert; i > 1; --i)  // Fisher-Yates with the stream's outputs
+    std::swap(rank[i - 1], rank[mix64(base + i * kGamma) % i]);
+  std::vector<float> beta(n_expert);
+  double mean = 0;
+  for (uint32_t e = 0; e < n_expert; ++e) mean += beta[e] = float(-skew * std::log(1.0 + rank[e]));
+  mean /= n_expert;
+  const double g = std::sqrt(double(n_embd) / 2.0);
+  for (float& b : beta) b = static_cast<float>((b - mean) / g);
+  return beta;
+}
 
 struct Chunk {
   size_t tensor;
@@ -366,6 +400,10 @@ void make_rows(const PlannedTensor& t, uint64_t row0, uint64_t n_rows, uint8_t* 
   for (uint64_t r = 0; r < n_rows; ++r) {
     const uint64_t k0 = (row0 + r) * row_len;
     for (uint64_t i = 0; i < row_len; ++i) row[i] = mean + sd * normal_at(t.base, k0 + i);
+    if (t.dir) {
+      const float sh = t.shift.size() == 1 ? t.shift[0] : t.shift[row0 + r];
+      for (uint64_t i = 0; i < row_len; ++i) row[i] += sh * (*t.dir)[i];
+    }
     quantize_row(t.type, row.data(), out + r * t.row_bytes, static_cast<int64_t>(row_len));
   }
 }
@@ -493,6 +531,7 @@ void stream_gguf(const Options& o, const Sink& sink, const Progress& progress) {
 
   std::vector<PlannedTensor> ts;
   std::vector<Chunk> chunks;
+  std::shared_ptr<const std::vector<float>> skew_dir;
   uint64_t data_size = 0;
   for (const TensorSpec& s : expected_tensors(d)) {
     const GgmlType type = storage_type(s, o.type);
@@ -504,6 +543,18 @@ void stream_gguf(const Options& o, const Sink& sink, const Progress& progress) {
                     .n_rows = s.ne[1] * s.ne[2] * s.ne[3],
                     .offset = align_up(data_size),
                     .base = mix64(o.seed ^ fnv1a(s.name))};
+    if (o.routing_skew > 0) {
+      if (!skew_dir)
+        skew_dir = std::make_shared<const std::vector<float>>(skew_direction(o.seed, d.n_embd));
+      if (s.name == "token_embd.weight") {
+        t.dir = skew_dir;
+        t.shift = {std::sqrt(static_cast<float>(d.n_embd))};
+      } else if (s.kind == TensorKind::Router && s.ne[0] == d.n_embd) {
+        t.dir = skew_dir;
+        t.shift = skew_router_shifts(o.seed, uint32_t(s.layer), d.n_expert, d.n_embd,
+                                     o.routing_skew);
+      }
+    }
     data_size = t.offset + t.row_bytes * t.n_rows;
     const uint64_t rows_per_chunk = std::max<uint64_t>(1, kChunkBytes / t.row_bytes);
     for (uint64_t r = 0; r < t.n_rows; r += rows_per_chunk)

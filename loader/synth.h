@@ -52,6 +52,14 @@ struct Options {
   uint32_t n_threads = 0;   // weight generation threads (0: all cores); the bytes do not
                             // depend on it
   std::string name;         // general.name (default "moevk-synth-<arch>")
+  // Routing locality (0: none, the routers see unrelated random rows). S > 0 gives every token
+  // embedding a shared component sqrt(n_embd) * u (u: a seeded unit vector, as long as the random
+  // part) and every router row e of layer l a component b * u whose logit contribution is about
+  // -S * ln(1 + rank_l(e)) (centred), rank_l a seeded permutation per layer: the softmax then
+  // favours a few experts per layer, a Zipf-like popularity of exponent ~S softened by the random
+  // part of the logits (spread ~1). Reuse between consecutive tokens follows from the popularity.
+  // Figures for S (measured, not promised): docs/performance.md, "Real routing".
+  double routing_skew = 0;
 };
 
 // The tokenizer part of a synthesised model (also useful to tokenizer tests).
