@@ -19,7 +19,8 @@
  *   serialised per runtime (one evaluation at a time, token by token), so two sessions generating
  *   from two threads interleave, and each gets exactly the tokens it gets alone.
  * - One session must not be used from two threads at once (MOEVK_ERR_BUSY), except
- *   moevk_session_stop(), which any thread may call at any time (also from a token callback).
+ *   moevk_session_stop(), which any thread may call at any time (also from a token callback),
+ *   though not after or during moevk_session_destroy of that session.
  * - moevk_tokenize, moevk_detokenize, moevk_chat_* and moevk_model_info may run concurrently
  *   with anything on the same model.
  * - Destroy sessions before their model and models before their runtime (MOEVK_ERR_BUSY otherwise).

@@ -376,6 +376,9 @@ Context::Context(const AdoptedDevice& a, const DeviceOptions& options) : options
   adopted_ = true;
   if (!a.instance || !a.physical || !a.device)
     fail("adopting a device needs the VkInstance, VkPhysicalDevice and VkDevice (one is null)");
+  if (a.api_version && a.api_version < VK_API_VERSION_1_2)
+    fail("the application's VkInstance asks for Vulkan {}.{}; moevk needs 1.2 (VkApplicationInfo::apiVersion)",
+         VK_API_VERSION_MAJOR(a.api_version), VK_API_VERSION_MINOR(a.api_version));
   instance_ = a.instance;
   physical_ = a.physical;
   features_ = query_features(physical_);
