@@ -48,8 +48,10 @@ int cmd_embed(const std::vector<std::string>& argv) {
   const std::string prompt = args.require("--prompt");
   const int n_predict = static_cast<int>(args.get_int("--n-predict", 64, -1, 1 << 24));
   const uint32_t n_ctx = static_cast<uint32_t>(args.get_int("--ctx-size", 0, 0, 1 << 20));
-  const uint64_t budget_us = static_cast<uint64_t>(args.get_int("--budget-us", 0, 0, int64_t(1) << 40));
-  const uint32_t budget_tokens = static_cast<uint32_t>(args.get_int("--budget-tokens", 0, 0, 1 << 24));
+  const uint64_t budget_us =
+      static_cast<uint64_t>(args.get_int("--budget-us", 0, 0, int64_t(1) << 40));
+  const uint32_t budget_tokens =
+      static_cast<uint32_t>(args.get_int("--budget-tokens", 0, 0, 1 << 24));
   const bool budgeted = budget_us || budget_tokens;
 
   try {
@@ -83,13 +85,15 @@ int cmd_embed(const std::vector<std::string>& argv) {
     std::printf("\n");
     const moevk_session_stats st = session.stats();
     const moevk_runtime_info ri = rt.info();
-    std::fprintf(stderr, "moevk embed: %llu prompt tokens in %.3f s, %llu generated in %.3f s; VRAM %llu bytes "
-                         "(peak %llu, cap %llu)\n",
-                 static_cast<unsigned long long>(st.prompt_tokens), st.prompt_seconds,
-                 static_cast<unsigned long long>(st.generated_tokens), st.generate_seconds,
-                 static_cast<unsigned long long>(ri.vram_allocated_bytes),
-                 static_cast<unsigned long long>(ri.vram_peak_bytes),
-                 static_cast<unsigned long long>(ri.vram_cap_bytes));
+    std::fprintf(
+        stderr,
+        "moevk embed: %llu prompt tokens in %.3f s, %llu generated in %.3f s; VRAM %llu bytes "
+        "(peak %llu, cap %llu)\n",
+        static_cast<unsigned long long>(st.prompt_tokens), st.prompt_seconds,
+        static_cast<unsigned long long>(st.generated_tokens), st.generate_seconds,
+        static_cast<unsigned long long>(ri.vram_allocated_bytes),
+        static_cast<unsigned long long>(ri.vram_peak_bytes),
+        static_cast<unsigned long long>(ri.vram_cap_bytes));
   } catch (const embed::Error& e) {
     std::fprintf(stderr, "moevk embed: %s\n", e.what());
     return 1;
@@ -99,6 +103,7 @@ int cmd_embed(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-MOEVK_COMMAND("embed", "one chat turn through the public C API (what an embedding app does)", cmd_embed);
+MOEVK_COMMAND("embed", "one chat turn through the public C API (what an embedding app does)",
+              cmd_embed);
 
 }  // namespace moevk::cli

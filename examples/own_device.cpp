@@ -8,11 +8,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <moevk.hpp>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <moevk.hpp>
 
 namespace {
 
@@ -116,7 +115,8 @@ struct App {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: own_device MODEL.gguf [vram cap MiB] [budget us per call] [tokens]\n");
+    std::fprintf(stderr,
+                 "usage: own_device MODEL.gguf [vram cap MiB] [budget us per call] [tokens]\n");
     return 2;
   }
   const uint64_t cap_mib = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 256;
@@ -148,8 +148,10 @@ int main(int argc, char** argv) {
             return true;
           },
           0, budget_us);
-      const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("call %d: %u token(s) in %.0f us: \"%s\"\n", frame, r.n_tokens, us, this_call.c_str());
+      const double us =
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("call %d: %u token(s) in %.0f us: \"%s\"\n", frame, r.n_tokens, us,
+                  this_call.c_str());
       text += this_call;
       if (r.stop != MOEVK_STOP_NONE) break;
       // ... the application renders its frame here, on the same queue ...

@@ -22,7 +22,9 @@ thread_local std::string t_last_error;
 bool contains(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
 }  // namespace
 
-[[noreturn]] void raise(moevk_status code, std::string message) { throw ApiError{code, std::move(message)}; }
+[[noreturn]] void raise(moevk_status code, std::string message) {
+  throw ApiError{code, std::move(message)};
+}
 
 const char* last_error_text() noexcept { return t_last_error.c_str(); }
 
@@ -81,7 +83,8 @@ void copy_out(const std::string& s, char* buf, size_t capacity, size_t* n_bytes)
   require(buf != nullptr || capacity == 0, "buf is NULL with a non-zero capacity");
   *n_bytes = s.size();
   if (s.size() > capacity)
-    raise(MOEVK_ERR_BUFFER_TOO_SMALL, fmt::format("the text needs {} bytes, the buffer holds {}", s.size(), capacity));
+    raise(MOEVK_ERR_BUFFER_TOO_SMALL,
+          fmt::format("the text needs {} bytes, the buffer holds {}", s.size(), capacity));
   if (!s.empty()) std::memcpy(buf, s.data(), s.size());
   if (s.size() < capacity) buf[s.size()] = '\0';
 }
@@ -91,7 +94,8 @@ void copy_out(const std::vector<int32_t>& ids, int32_t* out, size_t capacity, si
   require(out != nullptr || capacity == 0, "tokens is NULL with a non-zero capacity");
   *n = ids.size();
   if (ids.size() > capacity)
-    raise(MOEVK_ERR_BUFFER_TOO_SMALL, fmt::format("{} tokens, the buffer holds {}", ids.size(), capacity));
+    raise(MOEVK_ERR_BUFFER_TOO_SMALL,
+          fmt::format("{} tokens, the buffer holds {}", ids.size(), capacity));
   if (!ids.empty()) std::memcpy(out, ids.data(), ids.size() * sizeof(int32_t));
 }
 
@@ -105,7 +109,8 @@ template <typename T>
 T read_params(const T* in, const T& defaults) {
   T out = defaults;
   if (!in) return out;
-  if (in->struct_size < sizeof(uint32_t)) raise(MOEVK_ERR_INVALID_ARGUMENT, "struct_size is not set (call the *_init function)");
+  if (in->struct_size < sizeof(uint32_t))
+    raise(MOEVK_ERR_INVALID_ARGUMENT, "struct_size is not set (call the *_init function)");
   std::memcpy(&out, in, struct_size_of(in));
   out.struct_size = sizeof(T);
   return out;
@@ -116,7 +121,8 @@ T read_params(const T* in, const T& defaults) {
 void moevk_runtime::message(moevk_log_level level, const std::string& text) const {
   if (log) {
     log(log_user, level, text.c_str());
-  } else if (level <= MOEVK_LOG_WARN || std::getenv("MOEVK_VERBOSE")) {  // stderr: no info unless asked
+  } else if (level <= MOEVK_LOG_WARN ||
+             std::getenv("MOEVK_VERBOSE")) {  // stderr: no info unless asked
     static const char* names[] = {"error", "warning", "info"};
     std::fprintf(stderr, "moevk: %s: %s\n", names[level < 3 ? level : 2], text.c_str());
   }
@@ -130,20 +136,34 @@ const char* moevk_last_error(void) { return last_error_text(); }
 
 const char* moevk_status_name(moevk_status s) {
   switch (s) {
-    case MOEVK_OK: return "MOEVK_OK";
-    case MOEVK_ERR_INVALID_ARGUMENT: return "MOEVK_ERR_INVALID_ARGUMENT";
-    case MOEVK_ERR_BAD_HANDLE: return "MOEVK_ERR_BAD_HANDLE";
-    case MOEVK_ERR_IO: return "MOEVK_ERR_IO";
-    case MOEVK_ERR_MODEL: return "MOEVK_ERR_MODEL";
-    case MOEVK_ERR_DEVICE: return "MOEVK_ERR_DEVICE";
-    case MOEVK_ERR_OUT_OF_MEMORY: return "MOEVK_ERR_OUT_OF_MEMORY";
-    case MOEVK_ERR_CANCELLED: return "MOEVK_ERR_CANCELLED";
-    case MOEVK_ERR_STOPPED: return "MOEVK_ERR_STOPPED";
-    case MOEVK_ERR_BUSY: return "MOEVK_ERR_BUSY";
-    case MOEVK_ERR_CONTEXT_FULL: return "MOEVK_ERR_CONTEXT_FULL";
-    case MOEVK_ERR_BUFFER_TOO_SMALL: return "MOEVK_ERR_BUFFER_TOO_SMALL";
-    case MOEVK_ERR_NO_GENERATION: return "MOEVK_ERR_NO_GENERATION";
-    case MOEVK_ERR_INTERNAL: return "MOEVK_ERR_INTERNAL";
+    case MOEVK_OK:
+      return "MOEVK_OK";
+    case MOEVK_ERR_INVALID_ARGUMENT:
+      return "MOEVK_ERR_INVALID_ARGUMENT";
+    case MOEVK_ERR_BAD_HANDLE:
+      return "MOEVK_ERR_BAD_HANDLE";
+    case MOEVK_ERR_IO:
+      return "MOEVK_ERR_IO";
+    case MOEVK_ERR_MODEL:
+      return "MOEVK_ERR_MODEL";
+    case MOEVK_ERR_DEVICE:
+      return "MOEVK_ERR_DEVICE";
+    case MOEVK_ERR_OUT_OF_MEMORY:
+      return "MOEVK_ERR_OUT_OF_MEMORY";
+    case MOEVK_ERR_CANCELLED:
+      return "MOEVK_ERR_CANCELLED";
+    case MOEVK_ERR_STOPPED:
+      return "MOEVK_ERR_STOPPED";
+    case MOEVK_ERR_BUSY:
+      return "MOEVK_ERR_BUSY";
+    case MOEVK_ERR_CONTEXT_FULL:
+      return "MOEVK_ERR_CONTEXT_FULL";
+    case MOEVK_ERR_BUFFER_TOO_SMALL:
+      return "MOEVK_ERR_BUFFER_TOO_SMALL";
+    case MOEVK_ERR_NO_GENERATION:
+      return "MOEVK_ERR_NO_GENERATION";
+    case MOEVK_ERR_INTERNAL:
+      return "MOEVK_ERR_INTERNAL";
   }
   return "MOEVK_ERR_(unknown)";
 }
@@ -171,11 +191,16 @@ static moevk_runtime_params default_runtime_params() {
 
 static vk::GlobalPriority priority_of(moevk_priority p) {
   switch (p) {
-    case MOEVK_PRIORITY_LOW: return vk::GlobalPriority::Low;
-    case MOEVK_PRIORITY_MEDIUM: return vk::GlobalPriority::Medium;
-    case MOEVK_PRIORITY_HIGH: return vk::GlobalPriority::High;
-    case MOEVK_PRIORITY_REALTIME: return vk::GlobalPriority::Realtime;
-    default: return vk::GlobalPriority::Default;
+    case MOEVK_PRIORITY_LOW:
+      return vk::GlobalPriority::Low;
+    case MOEVK_PRIORITY_MEDIUM:
+      return vk::GlobalPriority::Medium;
+    case MOEVK_PRIORITY_HIGH:
+      return vk::GlobalPriority::High;
+    case MOEVK_PRIORITY_REALTIME:
+      return vk::GlobalPriority::Realtime;
+    default:
+      return vk::GlobalPriority::Default;
   }
 }
 
@@ -185,9 +210,10 @@ static moevk_status finish_runtime(std::unique_ptr<moevk_runtime> rt, const moev
   rt->log_user = p.log_user;
   rt->cap = p.vram_cap_bytes;
   if (rt->cap) rt->ctx->set_memory_budget(rt->cap);
-  rt->message(MOEVK_LOG_INFO, fmt::format("runtime on {} ({}), VRAM cap {}", rt->ctx->features().name,
-                                          rt->own ? "own device" : "the application's device",
-                                          rt->cap ? sched::format_size(rt->cap) : std::string("none")));
+  rt->message(MOEVK_LOG_INFO,
+              fmt::format("runtime on {} ({}), VRAM cap {}", rt->ctx->features().name,
+                          rt->own ? "own device" : "the application's device",
+                          rt->cap ? sched::format_size(rt->cap) : std::string("none")));
   runtimes().add(rt.get());
   *out = rt.release();
   return MOEVK_OK;
@@ -210,15 +236,19 @@ moevk_status moevk_runtime_create(const moevk_runtime_params* params, moevk_runt
     rt->log_user = p.log_user;
     rt->ctx = std::make_shared<vk::Context>(dopt, q);
     rt->own = true;
-    if (p.priority != MOEVK_PRIORITY_DEFAULT && rt->ctx->global_priority() == vk::GlobalPriority::Default)
-      rt->message(MOEVK_LOG_WARN, fmt::format("{} has no VK_KHR/EXT_global_priority: the queue keeps the "
-                                              "default priority", rt->ctx->features().name));
+    if (p.priority != MOEVK_PRIORITY_DEFAULT &&
+        rt->ctx->global_priority() == vk::GlobalPriority::Default)
+      rt->message(MOEVK_LOG_WARN,
+                  fmt::format("{} has no VK_KHR/EXT_global_priority: the queue keeps the "
+                              "default priority",
+                              rt->ctx->features().name));
     finish_runtime(std::move(rt), p, out);
   });
 }
 
 moevk_status moevk_runtime_create_on_device(const moevk_runtime_params* params,
-                                            const moevk_vulkan_device* device, moevk_runtime** out) {
+                                            const moevk_vulkan_device* device,
+                                            moevk_runtime** out) {
   return call(MOEVK_ERR_DEVICE, [&] {
     require(out != nullptr, "out is NULL");
     *out = nullptr;
@@ -230,7 +260,8 @@ moevk_status moevk_runtime_create_on_device(const moevk_runtime_params* params,
     require(d.instance && d.physical_device && d.device,
             "moevk_vulkan_device needs instance, physical_device and device");
     require(d.device_create_info != nullptr,
-            "moevk_vulkan_device.device_create_info is NULL (moevk checks the device's features there)");
+            "moevk_vulkan_device.device_create_info is NULL (moevk checks the device's features "
+            "there)");
     require((d.lock_queue == nullptr) == (d.unlock_queue == nullptr),
             "lock_queue and unlock_queue go together (both set or both NULL)");
     vk::AdoptedDevice a;
@@ -256,9 +287,11 @@ moevk_status moevk_runtime_create_on_device(const moevk_runtime_params* params,
 moevk_status moevk_runtime_destroy(moevk_runtime* rt) {
   return call(MOEVK_ERR_INTERNAL, [&] {
     if (!rt) return;
-    if (!runtimes().live(rt)) raise(MOEVK_ERR_BAD_HANDLE, "moevk_runtime_destroy: not a live runtime handle");
+    if (!runtimes().live(rt))
+      raise(MOEVK_ERR_BAD_HANDLE, "moevk_runtime_destroy: not a live runtime handle");
     if (rt->n_models > 0)
-      raise(MOEVK_ERR_BUSY, fmt::format("the runtime still has {} model(s): destroy them first", rt->n_models.load()));
+      raise(MOEVK_ERR_BUSY, fmt::format("the runtime still has {} model(s): destroy them first",
+                                        rt->n_models.load()));
     runtimes().remove(rt);
     delete rt;
   });
@@ -273,7 +306,8 @@ void moevk_runtime_info_init(moevk_runtime_info* i) {
 moevk_status moevk_runtime_get_info(moevk_runtime* rt, moevk_runtime_info* info) {
   return call(MOEVK_ERR_INTERNAL, [&] {
     check_runtime(rt);
-    require(info != nullptr && info->struct_size >= sizeof(uint32_t), "info is NULL or its struct_size is unset");
+    require(info != nullptr && info->struct_size >= sizeof(uint32_t),
+            "info is NULL or its struct_size is unset");
     moevk_runtime_info i;
     moevk_runtime_info_init(&i);
     GpuGuard g(rt->gpu);
@@ -309,8 +343,11 @@ moevk_status moevk_model_load(moevk_runtime* rt, const char* path, const moevk_m
     moevk_model_params_init(&defaults);
     const moevk_model_params p = read_params(params, defaults);
     struct stat st {};
-    if (::stat(path, &st) != 0) raise(MOEVK_ERR_IO, fmt::format("cannot open the model '{}': {}", path, std::strerror(errno)));
-    if (!S_ISREG(st.st_mode)) raise(MOEVK_ERR_IO, fmt::format("the model '{}' is not a regular file", path));
+    if (::stat(path, &st) != 0)
+      raise(MOEVK_ERR_IO,
+            fmt::format("cannot open the model '{}': {}", path, std::strerror(errno)));
+    if (!S_ISREG(st.st_mode))
+      raise(MOEVK_ERR_IO, fmt::format("the model '{}' is not a regular file", path));
     auto progress = [&](float f, const char* stage) {
       if (p.progress && p.progress(p.progress_user, f, stage)) throw LoadCancelled();
     };
@@ -331,7 +368,8 @@ moevk_status moevk_model_load(moevk_runtime* rt, const char* path, const moevk_m
     setup.progress = [&](const char* stage, uint64_t done, uint64_t total) {
       const float f = total ? float(done) / float(total) : 1.0f;
       const bool weights = std::strcmp(stage, "weights") == 0;
-      return !(p.progress && p.progress(p.progress_user, weights ? 0.05f + 0.6f * f : 0.65f + 0.3f * f, stage));
+      return !(p.progress &&
+               p.progress(p.progress_user, weights ? 0.05f + 0.6f * f : 0.65f + 0.3f * f, stage));
     };
     GpuGuard g(rt->gpu);
     const vk::MemoryCounter& mem = rt->ctx->memory();
@@ -339,8 +377,9 @@ moevk_status moevk_model_load(moevk_runtime* rt, const char* path, const moevk_m
     if (mem.budget) {
       const uint64_t left = mem.budget > before ? mem.budget - before : 0;
       if (left == 0)
-        raise(MOEVK_ERR_OUT_OF_MEMORY, fmt::format("the VRAM cap of {} is used up by the runtime's other models",
-                                                   sched::format_size(mem.budget)));
+        raise(MOEVK_ERR_OUT_OF_MEMORY,
+              fmt::format("the VRAM cap of {} is used up by the runtime's other models",
+                          sched::format_size(mem.budget)));
       eo.gpu_mem = p.vram_bytes ? std::min(p.vram_bytes, left) : left;
     } else {
       eo.gpu_mem = p.vram_bytes;
@@ -364,9 +403,11 @@ moevk_status moevk_model_load(moevk_runtime* rt, const char* path, const moevk_m
 moevk_status moevk_model_destroy(moevk_model* m) {
   return call(MOEVK_ERR_INTERNAL, [&] {
     if (!m) return;
-    if (!models().live(m)) raise(MOEVK_ERR_BAD_HANDLE, "moevk_model_destroy: not a live model handle");
+    if (!models().live(m))
+      raise(MOEVK_ERR_BAD_HANDLE, "moevk_model_destroy: not a live model handle");
     if (m->n_sessions > 0)
-      raise(MOEVK_ERR_BUSY, fmt::format("the model still has {} session(s): destroy them first", m->n_sessions.load()));
+      raise(MOEVK_ERR_BUSY, fmt::format("the model still has {} session(s): destroy them first",
+                                        m->n_sessions.load()));
     models().remove(m);
     moevk_runtime* rt = m->rt;
     {
@@ -386,7 +427,8 @@ void moevk_model_info_init(moevk_model_info* i) {
 moevk_status moevk_model_get_info(moevk_model* m, moevk_model_info* info) {
   return call(MOEVK_ERR_INTERNAL, [&] {
     check_model(m);
-    require(info != nullptr && info->struct_size >= sizeof(uint32_t), "info is NULL or its struct_size is unset");
+    require(info != nullptr && info->struct_size >= sizeof(uint32_t),
+            "info is NULL or its struct_size is unset");
     moevk_model_info i;
     moevk_model_info_init(&i);
     const ModelDesc& d = m->engine->desc();
@@ -410,13 +452,14 @@ moevk_status moevk_tokenize(moevk_model* m, const char* text, size_t len, int ad
   return call(MOEVK_ERR_MODEL, [&] {
     check_model(m);
     require(text != nullptr || len == 0, "text is NULL");
-    copy_out(m->tokenizer->tokenize(std::string_view(text ? text : "", len), add_special != 0, parse_special != 0),
+    copy_out(m->tokenizer->tokenize(std::string_view(text ? text : "", len), add_special != 0,
+                                    parse_special != 0),
              tokens, capacity, n_tokens);
   });
 }
 
-moevk_status moevk_detokenize(moevk_model* m, const int32_t* tokens, size_t n, char* buf, size_t capacity,
-                              size_t* n_bytes) {
+moevk_status moevk_detokenize(moevk_model* m, const int32_t* tokens, size_t n, char* buf,
+                              size_t capacity, size_t* n_bytes) {
   return call(MOEVK_ERR_MODEL, [&] {
     check_model(m);
     require(tokens != nullptr || n == 0, "tokens is NULL");
@@ -424,8 +467,9 @@ moevk_status moevk_detokenize(moevk_model* m, const int32_t* tokens, size_t n, c
     std::vector<int32_t> ids(tokens, tokens + n);
     for (size_t i = 0; i < n; ++i)
       if (ids[i] < 0 || uint32_t(ids[i]) >= n_vocab)
-        raise(MOEVK_ERR_INVALID_ARGUMENT, fmt::format("token id {} (at index {}) is outside the vocabulary [0, {})",
-                                                      ids[i], i, n_vocab));
+        raise(MOEVK_ERR_INVALID_ARGUMENT,
+              fmt::format("token id {} (at index {}) is outside the vocabulary [0, {})", ids[i], i,
+                          n_vocab));
     copy_out(m->tokenizer->detokenize(ids), buf, capacity, n_bytes);
   });
 }
@@ -442,19 +486,22 @@ static std::vector<ChatMessage> messages_of(const moevk_chat_message* msgs, size
 }
 
 moevk_status moevk_chat_apply_template(moevk_model* m, const moevk_chat_message* msgs, size_t n,
-                                       int add_generation_prompt, char* buf, size_t capacity, size_t* n_bytes) {
+                                       int add_generation_prompt, char* buf, size_t capacity,
+                                       size_t* n_bytes) {
   return call(MOEVK_ERR_MODEL, [&] {
     check_model(m);
-    copy_out(render_chat(m->tmpl, messages_of(msgs, n), add_generation_prompt != 0, m->chat), buf, capacity,
-             n_bytes);
+    copy_out(render_chat(m->tmpl, messages_of(msgs, n), add_generation_prompt != 0, m->chat), buf,
+             capacity, n_bytes);
   });
 }
 
 moevk_status moevk_chat_tokenize(moevk_model* m, const moevk_chat_message* msgs, size_t n,
-                                 int add_generation_prompt, int32_t* tokens, size_t capacity, size_t* n_tokens) {
+                                 int add_generation_prompt, int32_t* tokens, size_t capacity,
+                                 size_t* n_tokens) {
   return call(MOEVK_ERR_MODEL, [&] {
     check_model(m);
-    copy_out(tokenize_chat(*m->tokenizer, m->tmpl, messages_of(msgs, n), add_generation_prompt != 0, m->chat),
+    copy_out(tokenize_chat(*m->tokenizer, m->tmpl, messages_of(msgs, n), add_generation_prompt != 0,
+                           m->chat),
              tokens, capacity, n_tokens);
   });
 }

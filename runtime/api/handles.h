@@ -52,7 +52,8 @@ class Registry {
 };
 
 // One evaluation at a time per runtime (vk::Context and the engines are not thread-safe). Not a
-// std::mutex: moevk_session_step_begin takes it and step_end, maybe on another thread, gives it back.
+// std::mutex: moevk_session_step_begin takes it and step_end, maybe on another thread, gives it
+// back.
 class GpuLock {
  public:
   void acquire() {
@@ -115,6 +116,6 @@ struct moevk_session {
   std::atomic<bool> busy{false};  // a call runs on this session
   bool step_pending = false;      // between step_begin and step_end
   double step_begin_time = 0;
-  double step_us = 0;             // the measured time of one step (moving average)
-  bool started = false;           // a generation was started (NO_GENERATION vs STOPPED)
+  double step_us = 0;    // the measured time of one step (moving average)
+  bool started = false;  // a generation was started (NO_GENERATION vs STOPPED)
 };

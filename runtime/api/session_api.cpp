@@ -11,7 +11,9 @@ using namespace moevk::api;
 namespace {
 
 double now_us() {
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double, std::micro>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 // Marks a session in use for the duration of a call (MOEVK_ERR_BUSY when another call runs on it).
@@ -25,10 +27,14 @@ struct InUse {
 
 moevk_stop_reason reason_of(StopReason r) {
   switch (r) {
-    case StopReason::EndOfGeneration: return MOEVK_STOP_END_OF_GENERATION;
-    case StopReason::Length: return MOEVK_STOP_LENGTH;
-    case StopReason::ContextFull: return MOEVK_STOP_CONTEXT_FULL;
-    case StopReason::Interrupted: return MOEVK_STOP_STOPPED;
+    case StopReason::EndOfGeneration:
+      return MOEVK_STOP_END_OF_GENERATION;
+    case StopReason::Length:
+      return MOEVK_STOP_LENGTH;
+    case StopReason::ContextFull:
+      return MOEVK_STOP_CONTEXT_FULL;
+    case StopReason::Interrupted:
+      return MOEVK_STOP_STOPPED;
   }
   return MOEVK_STOP_NONE;
 }
@@ -48,9 +54,11 @@ void require_running(moevk_session* s) {
   if (s->stop && ses.active()) ses.interrupt();
   if (ses.active()) return;
   if (s->started && (s->stop || ses.stats().stop == StopReason::Interrupted))
-    raise(MOEVK_ERR_STOPPED, "the session's generation was stopped: start a new one with moevk_session_start");
-  raise(MOEVK_ERR_NO_GENERATION, s->started ? "the generation has ended: start a new one with moevk_session_start"
-                                            : "no generation: call moevk_session_start first");
+    raise(MOEVK_ERR_STOPPED,
+          "the session's generation was stopped: start a new one with moevk_session_start");
+  raise(MOEVK_ERR_NO_GENERATION,
+        s->started ? "the generation has ended: start a new one with moevk_session_start"
+                   : "no generation: call moevk_session_start first");
 }
 
 // After a step: a generation that reached n_predict ends now, without evaluating its last token
@@ -60,7 +68,9 @@ void settle(moevk_session* s, const Session::TokenFn& fn) {
   if (s->stop && s->session->active()) s->session->interrupt();
 }
 
-void note_step_time(moevk_session* s, double us) { s->step_us = s->step_us == 0 ? us : 0.7 * s->step_us + 0.3 * us; }
+void note_step_time(moevk_session* s, double us) {
+  s->step_us = s->step_us == 0 ? us : 0.7 * s->step_us + 0.3 * us;
+}
 
 }  // namespace
 
@@ -80,7 +90,8 @@ void moevk_session_params_init(moevk_session_params* p) {
   p->seed = d.seed;
 }
 
-moevk_status moevk_session_create(moevk_model* m, const moevk_session_params* params, moevk_session** out) {
+moevk_status moevk_session_create(moevk_model* m, const moevk_session_params* params,
+                                  moevk_session** out) {
   return call(MOEVK_ERR_INVALID_ARGUMENT, [&] {
     require(out != nullptr, "out is NULL");
     *out = nullptr;
@@ -88,7 +99,8 @@ moevk_status moevk_session_create(moevk_model* m, const moevk_session_params* pa
     moevk_session_params p;
     moevk_session_params_init(&p);
     if (params) {
-      require(params->struct_size >= sizeof(uint32_t), "struct_size is not set (call moevk_session_params_init)");
+      require(params->struct_size >= sizeof(uint32_t),
+              "struct_size is not set (call moevk_session_params_init)");
       std::memcpy(&p, params, std::min<size_t>(params->struct_size, sizeof p));
     }
     SamplerParams sp;
@@ -103,14 +115,17 @@ moevk_status moevk_session_create(moevk_model* m, const moevk_session_params* pa
     const uint32_t model_ctx = m->engine->n_ctx();
     if (p.n_ctx > model_ctx)
       raise(MOEVK_ERR_INVALID_ARGUMENT,
-            fmt::format("n_ctx {} is larger than the model's {} (moevk_model_params.n_ctx)", p.n_ctx, model_ctx));
+            fmt::format("n_ctx {} is larger than the model's {} (moevk_model_params.n_ctx)",
+                        p.n_ctx, model_ctx));
     auto s = std::make_unique<moevk_session>();
     s->model = m;
     s->n_ctx = p.n_ctx ? p.n_ctx : model_ctx;
     {
       GpuGuard g(m->rt->gpu);
-      if (!m->own_kv_taken) m->own_kv_taken = true;  // the engine's own KV cache (kv stays null)
-      else s->kv = m->engine->new_kv_state();       // counted against the VRAM cap
+      if (!m->own_kv_taken)
+        m->own_kv_taken = true;  // the engine's own KV cache (kv stays null)
+      else
+        s->kv = m->engine->new_kv_state();  // counted against the VRAM cap
     }
     s->session.emplace(*m->engine, *m->tokenizer, sp);
     ++m->n_sessions;
@@ -151,27 +166,32 @@ moevk_status moevk_session_reset(moevk_session* s) {
   return call(MOEVK_ERR_INTERNAL, [&] {
     check_session(s);
     InUse u(s);
-    if (s->step_pending) raise(MOEVK_ERR_BUSY, "a step is pending: call moevk_session_step_end first");
+    if (s->step_pending)
+      raise(MOEVK_ERR_BUSY, "a step is pending: call moevk_session_step_end first");
     s->session->reset();
     s->started = false;
     s->stop = false;
   });
 }
 
-moevk_status moevk_session_start(moevk_session* s, const int32_t* prompt, size_t n_prompt, int32_t n_predict) {
+moevk_status moevk_session_start(moevk_session* s, const int32_t* prompt, size_t n_prompt,
+                                 int32_t n_predict) {
   return call(MOEVK_ERR_INVALID_ARGUMENT, [&] {
     check_session(s);
     InUse u(s);
-    if (s->step_pending) raise(MOEVK_ERR_BUSY, "a step is pending: call moevk_session_step_end first");
+    if (s->step_pending)
+      raise(MOEVK_ERR_BUSY, "a step is pending: call moevk_session_step_end first");
     require(prompt != nullptr && n_prompt > 0, "the prompt is empty");
     const uint32_t n_vocab = s->model->engine->desc().n_vocab;
     for (size_t i = 0; i < n_prompt; ++i)
       if (prompt[i] < 0 || uint32_t(prompt[i]) >= n_vocab)
         raise(MOEVK_ERR_MODEL,
-              fmt::format("prompt token {} (at index {}) is outside the vocabulary [0, {})", prompt[i], i, n_vocab));
+              fmt::format("prompt token {} (at index {}) is outside the vocabulary [0, {})",
+                          prompt[i], i, n_vocab));
     if (n_prompt >= s->n_ctx)
       raise(MOEVK_ERR_CONTEXT_FULL,
-            fmt::format("the prompt has {} tokens but the session's context holds {}", n_prompt, s->n_ctx));
+            fmt::format("the prompt has {} tokens but the session's context holds {}", n_prompt,
+                        s->n_ctx));
     s->session->start(std::vector<int32_t>(prompt, prompt + n_prompt), n_predict, s->n_ctx);
     s->stop = false;
     s->started = true;
@@ -184,17 +204,20 @@ void moevk_generate_result_init(moevk_generate_result* r) {
   r->struct_size = sizeof *r;
 }
 
-moevk_status moevk_session_generate(moevk_session* s, const moevk_budget* budget, moevk_token_fn on_token,
-                                    void* user, moevk_generate_result* result) {
+moevk_status moevk_session_generate(moevk_session* s, const moevk_budget* budget,
+                                    moevk_token_fn on_token, void* user,
+                                    moevk_generate_result* result) {
   return call(MOEVK_ERR_MODEL, [&] {
     check_session(s);
     InUse u(s);
-    if (s->step_pending) raise(MOEVK_ERR_BUSY, "a step is pending: call moevk_session_step_end first");
+    if (s->step_pending)
+      raise(MOEVK_ERR_BUSY, "a step is pending: call moevk_session_step_end first");
     moevk_budget b{0, 0};
     if (budget) b = *budget;
     if (b.max_microseconds != 0 && b.max_microseconds < MOEVK_MIN_BUDGET_US)
-      raise(MOEVK_ERR_INVALID_ARGUMENT, fmt::format("a time budget of {} us is below the minimum of {} us",
-                                                    b.max_microseconds, MOEVK_MIN_BUDGET_US));
+      raise(MOEVK_ERR_INVALID_ARGUMENT,
+            fmt::format("a time budget of {} us is below the minimum of {} us", b.max_microseconds,
+                        MOEVK_MIN_BUDGET_US));
     require_running(s);
     const double t0 = now_us();
     const Session::TokenFn fn = token_fn(s, on_token, user);
@@ -227,7 +250,8 @@ moevk_status moevk_session_generate(moevk_session* s, const moevk_budget* budget
       r.n_tokens = n;
       r.stop = ses.active() ? MOEVK_STOP_NONE : reason_of(ses.stats().stop);
       r.microseconds = uint64_t(now_us() - t0);
-      std::memcpy(result, &r, std::min<size_t>(result->struct_size ? result->struct_size : sizeof r, sizeof r));
+      std::memcpy(result, &r,
+                  std::min<size_t>(result->struct_size ? result->struct_size : sizeof r, sizeof r));
     }
   });
 }
@@ -245,7 +269,8 @@ moevk_status moevk_session_step_begin(moevk_session* s, uint64_t* timeline_value
     InUse u(s);
     require(timeline_value != nullptr, "timeline_value is NULL");
     *timeline_value = 0;
-    if (s->step_pending) raise(MOEVK_ERR_BUSY, "a step is pending already: call moevk_session_step_end");
+    if (s->step_pending)
+      raise(MOEVK_ERR_BUSY, "a step is pending already: call moevk_session_step_end");
     require_running(s);
     moevk_runtime& rt = *s->model->rt;
     rt.gpu.acquire();  // given back by step_end
@@ -263,13 +288,14 @@ moevk_status moevk_session_step_begin(moevk_session* s, uint64_t* timeline_value
   });
 }
 
-moevk_status moevk_session_step_end(moevk_session* s, moevk_token_fn on_token, void* user, int* produced,
-                                    moevk_stop_reason* stop) {
+moevk_status moevk_session_step_end(moevk_session* s, moevk_token_fn on_token, void* user,
+                                    int* produced, moevk_stop_reason* stop) {
   return call(MOEVK_ERR_MODEL, [&] {
     check_session(s);
     InUse u(s);
     if (produced) *produced = 0;
-    if (!s->step_pending) raise(MOEVK_ERR_NO_GENERATION, "no step is pending: call moevk_session_step_begin first");
+    if (!s->step_pending)
+      raise(MOEVK_ERR_NO_GENERATION, "no step is pending: call moevk_session_step_begin first");
     s->step_pending = false;
     moevk_runtime& rt = *s->model->rt;
     std::vector<float> logits;
@@ -301,7 +327,8 @@ void moevk_session_stats_init(moevk_session_stats* st) {
 moevk_status moevk_session_get_stats(moevk_session* s, moevk_session_stats* out) {
   return call(MOEVK_ERR_INTERNAL, [&] {
     check_session(s);
-    require(out != nullptr && out->struct_size >= sizeof(uint32_t), "stats is NULL or its struct_size is unset");
+    require(out != nullptr && out->struct_size >= sizeof(uint32_t),
+            "stats is NULL or its struct_size is unset");
     InUse u(s);
     const GenerationStats& g = s->session->stats();
     moevk_session_stats st;

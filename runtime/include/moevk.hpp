@@ -117,7 +117,8 @@ class Model {
                                 bool parse_special = false) const {
     std::vector<int32_t> ids(text.size() + 8);
     size_t n = 0;
-    check(moevk_tokenize(h_.get(), text.data(), text.size(), add_special, parse_special, ids.data(), ids.size(), &n));
+    check(moevk_tokenize(h_.get(), text.data(), text.size(), add_special, parse_special, ids.data(),
+                         ids.size(), &n));
     ids.resize(n);
     return ids;
   }
@@ -129,23 +130,29 @@ class Model {
     check(moevk_detokenize(h_.get(), ids.data(), ids.size(), out.data(), out.size(), &n));
     return out;
   }
-  std::string apply_template(const std::vector<ChatMessage>& msgs, bool add_generation_prompt = true) const {
+  std::string apply_template(const std::vector<ChatMessage>& msgs,
+                             bool add_generation_prompt = true) const {
     std::vector<moevk_chat_message> m = c_messages(msgs);
     size_t n = 0;
-    moevk_status s = moevk_chat_apply_template(h_.get(), m.data(), m.size(), add_generation_prompt, nullptr, 0, &n);
+    moevk_status s = moevk_chat_apply_template(h_.get(), m.data(), m.size(), add_generation_prompt,
+                                               nullptr, 0, &n);
     if (s != MOEVK_ERR_BUFFER_TOO_SMALL) check(s);
     std::string out(n + 1, '\0');
-    check(moevk_chat_apply_template(h_.get(), m.data(), m.size(), add_generation_prompt, out.data(), out.size(), &n));
+    check(moevk_chat_apply_template(h_.get(), m.data(), m.size(), add_generation_prompt, out.data(),
+                                    out.size(), &n));
     out.resize(n);
     return out;
   }
-  std::vector<int32_t> chat_tokens(const std::vector<ChatMessage>& msgs, bool add_generation_prompt = true) const {
+  std::vector<int32_t> chat_tokens(const std::vector<ChatMessage>& msgs,
+                                   bool add_generation_prompt = true) const {
     std::vector<moevk_chat_message> m = c_messages(msgs);
     size_t n = 0;
-    moevk_status s = moevk_chat_tokenize(h_.get(), m.data(), m.size(), add_generation_prompt, nullptr, 0, &n);
+    moevk_status s =
+        moevk_chat_tokenize(h_.get(), m.data(), m.size(), add_generation_prompt, nullptr, 0, &n);
     if (s != MOEVK_ERR_BUFFER_TOO_SMALL) check(s);
     std::vector<int32_t> ids(n);
-    check(moevk_chat_tokenize(h_.get(), m.data(), m.size(), add_generation_prompt, ids.data(), ids.size(), &n));
+    check(moevk_chat_tokenize(h_.get(), m.data(), m.size(), add_generation_prompt, ids.data(),
+                              ids.size(), &n));
     return ids;
   }
   moevk_model* get() const { return h_.get(); }
@@ -178,7 +185,8 @@ class Session {
     check(moevk_session_start(h_.get(), prompt.data(), prompt.size(), n_predict));
   }
   // One call under the budget (max_tokens, max_microseconds; 0: no limit).
-  moevk_generate_result generate(const OnToken& on_token, uint32_t max_tokens = 0, uint64_t max_us = 0) {
+  moevk_generate_result generate(const OnToken& on_token, uint32_t max_tokens = 0,
+                                 uint64_t max_us = 0) {
     moevk_budget b{max_tokens, max_us};
     moevk_generate_result r;
     moevk_generate_result_init(&r);

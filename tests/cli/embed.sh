@@ -47,7 +47,7 @@ c++ -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers "$SRC/examp
 # per-call budget of 2 ms (lavapipe needs more than that per token: one token per call).
 check_chat() {
   local bin=$1
-  LD_LIBRARY_PATH=$LIBDIR "$bin" "$m" "Hello there" 8 >"$TMP/chat.out" 2>"$TMP/chat.err"
+  MOEVK_VALIDATE=1 LD_LIBRARY_PATH=$LIBDIR "$bin" "$m" "Hello there" 8 >"$TMP/chat.out" 2>"$TMP/chat.err"
   local rc=$?
   [ $rc -eq 0 ] || { fail "$bin exited $rc: $(tail -5 "$TMP/chat.err")"; return; }
   grep -q '^> Hello there' "$TMP/chat.out" || fail "$bin: no question echoed: $(cat "$TMP/chat.out")"
@@ -71,6 +71,14 @@ check_own() {
 [ -x "$TMP/ex/own_device" ] && check_own "$TMP/ex/own_device"
 [ -x "$TMP/chat_pc" ] && check_chat "$TMP/chat_pc"
 [ -x "$TMP/own_pc" ] && check_own "$TMP/own_pc"
+# The CLI's command on the public API: one token per call, then the totals.
+"$MOEVK" embed -m "$m" -p "Hello" -n 4 --budget-tokens 1 --gpu-mem 64M >"$TMP/cli.out" 2>"$TMP/cli.err" ||
+  fail "moevk embed: $(tail -3 "$TMP/cli.err")"
+[ "$(grep -c '^\[call [0-9]*: [01] token(s) in [0-9]* us\]' "$TMP/cli.err")" -ge 4 ] ||
+  fail "moevk embed: expected a line per one-token call: $(cat "$TMP/cli.err")"
+grep -q 'cap 67108864)' "$TMP/cli.err" || fail "moevk embed: no VRAM line with the cap: $(tail -2 "$TMP/cli.err")"
+refuse "MOEVK_ERR_OUT_OF_MEMORY" "$MOEVK" embed -m "$m" -p "Hello" --gpu-mem 1M
+refuse "MOEVK_ERR_INVALID_ARGUMENT" "$MOEVK" embed -m "$m" -p "Hello" --budget-us 5
 # A cap far below the model: a clean error, no crash.
 LD_LIBRARY_PATH=$LIBDIR "$TMP/own_pc" "$m" 1 2000 2 >/dev/null 2>"$TMP/err" && fail "own_device ran under a 1 MiB cap"
 grep -q "MOEVK_ERR_OUT_OF_MEMORY" "$TMP/err" || fail "1 MiB cap: no out-of-memory error: $(cat "$TMP/err")"
