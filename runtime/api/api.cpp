@@ -204,12 +204,28 @@ static vk::GlobalPriority priority_of(moevk_priority p) {
   }
 }
 
+// The runtime's figures now (the GPU lock held, or the runtime not yet shared).
+static void refresh_info(moevk_runtime* rt) {
+  moevk_runtime_info& i = rt->last_info;
+  moevk_runtime_info_init(&i);
+  const vk::Context& c = *rt->ctx;
+  std::snprintf(i.device_name, sizeof i.device_name, "%s", c.features().name.c_str());
+  i.own_device = rt->own ? 1 : 0;
+  i.priority = static_cast<moevk_priority>(c.global_priority());
+  i.vram_cap_bytes = c.memory().budget;
+  i.vram_allocated_bytes = c.memory().allocated;
+  i.vram_peak_bytes = c.memory().peak;
+  i.vram_allocations = c.memory().allocations;
+  i.timeline_semaphore = reinterpret_cast<uint64_t>(c.compute_queue().timeline);
+}
+
 static moevk_status finish_runtime(std::unique_ptr<moevk_runtime> rt, const moevk_runtime_params& p,
                                    moevk_runtime** out) {
   rt->log = p.log;
   rt->log_user = p.log_user;
   rt->cap = p.vram_cap_bytes;
   if (rt->cap) rt->ctx->set_memory_budget(rt->cap);
+  refresh_info(rt.get());
   rt->message(MOEVK_LOG_INFO,
               fmt::format("runtime on {} ({}), VRAM cap {}", rt->ctx->features().name,
                           rt->own ? "own device" : "the application's device",
@@ -308,18 +324,13 @@ moevk_status moevk_runtime_get_info(moevk_runtime* rt, moevk_runtime_info* info)
     check_runtime(rt);
     require(info != nullptr && info->struct_size >= sizeof(uint32_t),
             "info is NULL or its struct_size is unset");
-    moevk_runtime_info i;
-    moevk_runtime_info_init(&i);
-    GpuGuard g(rt->gpu);
-    const vk::Context& c = *rt->ctx;
-    std::snprintf(i.device_name, sizeof i.device_name, "%s", c.features().name.c_str());
-    i.own_device = rt->own ? 1 : 0;
-    i.priority = static_cast<moevk_priority>(c.global_priority());
-    i.vram_cap_bytes = c.memory().budget;
-    i.vram_allocated_bytes = c.memory().allocated;
-    i.vram_peak_bytes = c.memory().peak;
-    i.vram_allocations = c.memory().allocations;
-    i.timeline_semaphore = reinterpret_cast<uint64_t>(c.compute_queue().timeline);
+    // Never waits for the GPU lock (the caller may be between step_begin and step_end): while an
+    // evaluation holds it, the figures are those of the last call that found the runtime idle.
+    if (rt->gpu.try_acquire()) {
+      refresh_info(rt);
+      rt->gpu.release();
+    }
+    const moevk_runtime_info i = rt->last_info;
     std::memcpy(info, &i, struct_size_of(info));
   });
 }

@@ -61,6 +61,12 @@ class GpuLock {
     cv_.wait(l, [&] { return !held_; });
     held_ = true;
   }
+  bool try_acquire() {
+    std::lock_guard<std::mutex> l(m_);
+    if (held_) return false;
+    held_ = true;
+    return true;
+  }
   void release() {
     {
       std::lock_guard<std::mutex> l(m_);
@@ -91,6 +97,7 @@ struct moevk_runtime {
   uint64_t cap = 0;
   bool own = true;
   std::atomic<int> n_models{0};
+  moevk_runtime_info last_info{};  // moevk_runtime_get_info's figures at the last idle moment
   void message(moevk_log_level level, const std::string& text) const;
 };
 

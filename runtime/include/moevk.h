@@ -161,6 +161,8 @@ typedef struct moevk_runtime_info {
   uint64_t timeline_semaphore;   /* the VkSemaphore (timeline) moevk's evaluations signal */
 } moevk_runtime_info;
 MOEVK_API void moevk_runtime_info_init(moevk_runtime_info* info);
+/* Never waits: while an evaluation is in flight the memory figures are those of the last call that
+ * found the runtime idle. */
 MOEVK_API moevk_status moevk_runtime_get_info(moevk_runtime* runtime, moevk_runtime_info* info);
 
 /* ---------------------------------------------------------------- model */
@@ -293,7 +295,9 @@ MOEVK_API moevk_status moevk_session_stop(moevk_session* session);
  * returns at once with the value the runtime's timeline semaphore (moevk_runtime_info) reaches when
  * the GPU is done (0: it is done already), which the app may wait on with vkWaitSemaphores or in
  * its own submissions. step_end waits if needed, samples, and calls on_token. Between the two the
- * runtime evaluates nothing else (other sessions wait). *produced (may be NULL): 1 if a token came. */
+ * runtime evaluates nothing else: calls that use the GPU (loads, session create/destroy, generate
+ * and steps of other sessions) wait for step_end, so a thread must not make them in between
+ * (moevk_runtime_get_info does not wait). *produced (may be NULL): 1 if a token came. */
 MOEVK_API moevk_status moevk_session_step_begin(moevk_session* session, uint64_t* timeline_value);
 MOEVK_API moevk_status moevk_session_step_end(moevk_session* session, moevk_token_fn on_token,
                                               void* user, int* produced, moevk_stop_reason* stop);

@@ -191,9 +191,9 @@ TEST_CASE("api: the application's device") {
         CHECK(app.locks == app.unlocks);
         // A non-blocking step: the app waits on moevk's timeline itself, then finishes the step.
         s.start(prompt, 2);
-        const moevk_runtime_info ri = rt.info();
         uint64_t value = 0;
         REQUIRE(moevk_session_step_begin(s.get(), &value) == MOEVK_OK);
+        const moevk_runtime_info ri = rt.info();  // does not wait for the step
         CHECK(value > 0);  // resident: submitted, not waited for
         VkSemaphore sem = reinterpret_cast<VkSemaphore>(ri.timeline_semaphore);
         VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
