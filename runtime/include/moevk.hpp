@@ -198,6 +198,23 @@ class Session {
                                  const_cast<OnToken*>(&on_token), &r));
     return r;
   }
+  // The non-blocking step: begin returns the timeline value to wait for (0: done already); end
+  // samples and returns whether a token came.
+  uint64_t step_begin() {
+    uint64_t value = 0;
+    check(moevk_session_step_begin(h_.get(), &value));
+    return value;
+  }
+  bool step_end(const OnToken& on_token, moevk_stop_reason* stop = nullptr) {
+    auto tramp = [](void* user, int32_t tok, const char* text, size_t len) {
+      const OnToken& f = *static_cast<const OnToken*>(user);
+      return f(tok, std::string(text, len)) ? 0 : 1;
+    };
+    int produced = 0;
+    check(moevk_session_step_end(h_.get(), on_token ? +tramp : nullptr, const_cast<OnToken*>(&on_token),
+                                 &produced, stop));
+    return produced != 0;
+  }
   void stop() { check(moevk_session_stop(h_.get())); }
   void reset() { check(moevk_session_reset(h_.get())); }
   moevk_session_stats stats() const {
