@@ -71,10 +71,16 @@ int bench_streaming(const gguf::File& file, EngineOptions eo, const StreamBenchO
               "this shape with %u MoE layers at the same share of its resident size (this file's "
               "vocabulary), uniform routing, and a synthetic skew (Zipf 1.0, 30%% reuse)\n\n",
               o.predict_bus_gbs, o.predict_resident_tok_s, o.predict_layers);
+  const bool cpu = eo.cpu_experts != "off";
+  if (cpu)
+    std::printf("with CPU experts (--cpu-experts %s): the prediction adds a CPU computing misses at %.1f GB/s "
+                "beside the bus, %.0f us per layer round trip; 'cpu share' is the misses it computed\n\n",
+                eo.cpu_experts.c_str(), o.predict_cpu_gbs, o.predict_round_trip_us);
   std::printf("| budget | bytes | mode | slots | pp%u tok/s | tg%u tok/s | hit rate | copied/token | in place/token "
-              "| stalled ms | predicted tok/s uniform | sim hit rate | predicted tok/s skewed |\n",
-              o.n_prompt, o.n_gen);
-  std::printf("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+              "| cpu experts/token | stalled ms | predicted tok/s uniform | sim hit rate | predicted tok/s skewed |%s\n",
+              o.n_prompt, o.n_gen, cpu ? " predicted +cpu uniform | cpu share | predicted +cpu skewed |" : "");
+  std::printf("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |%s\n",
+              cpu ? " ---: | ---: | ---: |" : "");
   for (const auto& [label, budget] : budgets) {
     EngineOptions e = eo;
     e.gpu_mem = budget;
@@ -116,19 +122,29 @@ int bench_streaming(const gguf::File& file, EngineOptions eo, const StreamBenchO
     }
     const uint64_t slots = uint64_t(frac * o.predict_layers * d.n_expert);
     const std::vector<uint64_t> bytes(o.predict_layers, expert_bytes[0]);
-    const sched::TimeModel tm{o.predict_bus_gbs * 1e9, 1.0 / o.predict_resident_tok_s};
-    const auto uni = sched::simulate(
-        sched::synthetic_trace(o.predict_layers, d.n_expert, d.n_expert_used, o.predict_tokens, 0, 0, 1), bytes,
-        slots, sched::cache_policy_from_name(e.cache_policy), tm);
-    const auto skew = sched::simulate(
-        sched::synthetic_trace(o.predict_layers, d.n_expert, d.n_expert_used, o.predict_tokens, 1.0, 0.3, 1),
-        bytes, slots, sched::cache_policy_from_name(e.cache_policy), tm);
-    std::printf("| %s | %llu | %s | %llu/%llu | %.2f | %.2f | %.1f%% | %s | %s | %.2f | %.1f | %.1f%% | %.1f |\n",
+    sched::TimeModel tm{o.predict_bus_gbs * 1e9, 1.0 / o.predict_resident_tok_s};
+    const auto uniform_trace =
+        sched::synthetic_trace(o.predict_layers, d.n_expert, d.n_expert_used, o.predict_tokens, 0, 0, 1);
+    const auto skewed_trace =
+        sched::synthetic_trace(o.predict_layers, d.n_expert, d.n_expert_used, o.predict_tokens, 1.0, 0.3, 1);
+    const sched::CachePolicy policy = sched::cache_policy_from_name(e.cache_policy);
+    const auto uni = sched::simulate(uniform_trace, bytes, slots, policy, tm);
+    const auto skew = sched::simulate(skewed_trace, bytes, slots, policy, tm);
+    std::printf("| %s | %llu | %s | %llu/%llu | %.2f | %.2f | %.1f%% | %s | %s | %.2f | %.2f | %.1f | %.1f%% | %.1f |",
                 label.c_str(), (unsigned long long)budget, m.mode.c_str(), (unsigned long long)m.n_slots,
                 (unsigned long long)m.total_experts, pp, tg_s, hit,
                 sched::format_size(uint64_t(t.bytes_copied / n)).c_str(),
-                sched::format_size(uint64_t(t.bytes_in_place / n)).c_str(), t.stall_ms / n,
+                sched::format_size(uint64_t(t.bytes_in_place / n)).c_str(), t.cpu_pairs / n, t.stall_ms / n,
                 uni.tok_s(), 100 * uni.hit_rate(), skew.tok_s());
+    if (cpu) {
+      tm.cpu_bytes_per_s = o.predict_cpu_gbs * 1e9;
+      tm.round_trip_s = o.predict_round_trip_us * 1e-6;
+      const auto uni_cpu = sched::simulate(uniform_trace, bytes, slots, policy, tm);
+      const auto skew_cpu = sched::simulate(skewed_trace, bytes, slots, policy, tm);
+      const double share = uni_cpu.misses ? 100.0 * uni_cpu.cpu_experts / double(uni_cpu.misses) : 0.0;
+      std::printf(" %.1f | %.1f%% | %.1f |", uni_cpu.tok_s(), share, skew_cpu.tok_s());
+    }
+    std::printf("\n");
     std::fflush(stdout);
     if (m.peak > budget) fail("allocated {} bytes, more than the budget {}", m.peak, budget);
   }

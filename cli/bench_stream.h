@@ -19,6 +19,10 @@ struct StreamBenchOptions {
   double predict_bus_gbs = 55.0;      // the reference H100's pinned host-to-device rate
   double predict_resident_tok_s = 212.0;  // llama.cpp's resident decode there (../shared/perf)
   uint32_t predict_layers = 48;       // the full model's MoE layers (Qwen3-30B-A3B: 48)
+  // CPU experts in the prediction (with --cpu-experts auto|on): the CPU's expert bandwidth (llama.cpp's
+  // CPU path on the reference machine: ~22 GB/s) and a host round trip per layer.
+  double predict_cpu_gbs = 22.0;
+  double predict_round_trip_us = 20.0;
   uint64_t predict_tokens = 256;
 };
 

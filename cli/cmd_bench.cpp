@@ -59,6 +59,9 @@ constexpr const char* kUsage =
     "  --predict-bus GB/s    the predicted GPU's host-to-device rate (default 55, the H100's)\n"
     "  --predict-resident T  its tok/s when every expert hits (default 212: llama.cpp resident)\n"
     "  --predict-layers N    MoE layers of the full model predicted (default 48)\n"
+    "  --predict-cpu GB/s    with --cpu-experts auto|on: the CPU's expert rate in the prediction\n"
+    "                        (default 22: llama.cpp's CPU experts on the reference machine)\n"
+    "  --predict-round-trip US  its host round trip per MoE layer (default 20)\n"
     "  -h, --help            this text\n"
     "  -c, --ctx-size N      context size in tokens (default: what the tests need,\n"
     "                        max(N_PROMPT, 16 + N_GEN))\n";
@@ -279,6 +282,7 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   args.option({"-m", "--model"}).option({"-p", "--n-prompt"}).option({"-n", "--n-gen"});
   args.option({"-r", "--repetitions"}).option({"--bandwidth"}).option({"-o", "--output"});
   args.option({"--predict-bus"}).option({"--predict-resident"}).option({"--predict-layers"});
+  args.option({"--predict-cpu"}).option({"--predict-round-trip"});
   args.option({"-h", "--help"}, false);
   engine_options(args);
   if (!args.parse(argv, "bench", kUsage)) return 2;
@@ -318,6 +322,11 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     eo.n_ctx = static_cast<uint32_t>(args.get_int("--ctx-size", 0, 1, 1 << 20));
     eo.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
     eo.cache_policy = args.get("--cache-policy").value_or("lfu");
+    eo.cpu_experts = args.get("--cpu-experts").value_or("auto");
+    so.predict_cpu_gbs = args.get_float("--predict-cpu", so.predict_cpu_gbs);
+    so.predict_round_trip_us = args.get_float("--predict-round-trip", so.predict_round_trip_us);
+    if (so.predict_cpu_gbs <= 0 || so.predict_round_trip_us < 0)
+      fail("options --predict-cpu must be positive and --predict-round-trip not negative");
     const gguf::File file = gguf::File::open(model);
     return bench_streaming(file, eo, so);
   }

@@ -44,6 +44,8 @@ options:
   --trace FILE          write every token's expert ids per MoE layer to FILE
   --prefetch MODE       streaming: predict the next layer's experts and copy them ahead:
                         auto (prompt batches, default), on (decode too), off
+  --cpu-experts MODE    streaming on a discrete GPU: compute missing experts on the CPU while
+                        the GPU computes the rest: auto (default), on, off
   --device N            Vulkan device index (see `moevk devices`; default: the best one)
   --ctx N               KV cache size (default: prompt + decode length)
   --stats               per decoded token: dispatches, barriers, round trips, weight bytes
@@ -74,7 +76,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
   args.option({"-h", "--help"}, false).option({"-m", "--model"}).option({"--prompt-ids"});
   args.option({"--decode-ids"}).option({"--out"}).option({"--backend"}).option({"--gpu-mem"});
   args.option({"--stats"}, false).option({"--ctx"}).option({"--device"});
-  args.option({"--cache-policy"}).option({"--trace"}).option({"--prefetch"});
+  args.option({"--cache-policy"}).option({"--trace"}).option({"--prefetch"}).option({"--cpu-experts"});
   if (!args.parse(argv, "logits", kLogitsUsage)) return 2;
   if (args.has("--help")) {
     std::printf("%s\n%s", kLogitsUsage, kExitStatusHelp);
@@ -96,6 +98,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
   opts.cache_policy = args.get("--cache-policy").value_or("lfu");
   opts.trace_path = args.get("--trace").value_or("");
   opts.prefetch = args.get("--prefetch").value_or("auto");
+  opts.cpu_experts = args.get("--cpu-experts").value_or("auto");
   if (auto v = args.get("--ctx")) {
     uint32_t n = 0;
     auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);

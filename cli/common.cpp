@@ -17,6 +17,9 @@ const char* const kEngineHelp =
     "  --trace FILE          write every token's expert ids per MoE layer to FILE\n"
     "  --prefetch MODE       streaming: predict the next layer's experts and copy them ahead:\n"
     "                        auto (prompt batches, default), on (decode too), off\n"
+    "  --cpu-experts MODE    streaming on a discrete GPU: compute missing experts on the CPU while\n"
+    "                        the GPU computes the rest: auto (a cost model measured at load picks,\n"
+    "                        default), on (every miss that is not copied), off\n"
     "  --device N            Vulkan device index (see `moevk devices`; default: the best one)\n";
 
 const char* const kSamplerHelp =
@@ -31,7 +34,7 @@ const char* const kSamplerHelp =
 void engine_options(Args& args) {
   args.option({"-c", "--ctx-size"}).option({"--backend"}).option({"--gpu-mem"}).option({"--device"});
   args.option({"--threads"});
-  args.option({"--cache-policy"}).option({"--trace"}).option({"--prefetch"});
+  args.option({"--cache-policy"}).option({"--trace"}).option({"--prefetch"}).option({"--cpu-experts"});
 }
 
 EngineOptions engine_options_from(const Args& args) {
@@ -44,6 +47,7 @@ EngineOptions engine_options_from(const Args& args) {
   o.cache_policy = args.get("--cache-policy").value_or("lfu");
   o.trace_path = args.get("--trace").value_or("");
   o.prefetch = args.get("--prefetch").value_or("auto");
+  o.cpu_experts = args.get("--cpu-experts").value_or("auto");
   return o;
 }
 
@@ -100,12 +104,19 @@ void print_memory_and_streaming(const Engine& engine, const EvalStats& stats) {
                sz(m.allocated).c_str(), (unsigned long long)m.allocated, (unsigned long long)m.peak,
                (unsigned long long)m.n_slots, (unsigned long long)m.total_experts);
   if (!stats.streaming) return;
+  if (m.cpu_experts.rfind("off", 0) == 0)
+    std::fprintf(stderr, "cpu experts: %s\n", m.cpu_experts.c_str());
+  else
+    std::fprintf(stderr, "cpu experts: %s; measured at load: bus %.2f GB/s, cpu kernels %.2f GB/s (one token), "
+                         "host round trip %.0f us\n",
+                 m.cpu_experts.c_str(), m.bus_gbs, m.cpu_gbs, m.round_trip_us);
   for (size_t i = 0; i < stats.layers.size(); ++i) {
     const LayerStreamStats& l = stats.layers[i];
-    std::fprintf(stderr, "  moe layer %2zu: hits %llu, misses %llu, prefetch hits %llu, copied %s, read in place "
-                         "%s, stalled %.2f ms\n",
-                 i, (unsigned long long)l.hits, (unsigned long long)l.misses, (unsigned long long)l.prefetch_hits,
-                 sz(l.bytes_copied).c_str(), sz(l.bytes_in_place).c_str(), l.stall_ms);
+    std::fprintf(stderr, "  moe layer %2zu: hits %llu, misses %llu (on the cpu %llu), prefetch hits %llu, copied %s, "
+                         "read in place %s, stalled %.2f ms, cpu %.2f ms, gpu waited for the cpu %.2f ms\n",
+                 i, (unsigned long long)l.hits, (unsigned long long)l.misses, (unsigned long long)l.cpu_pairs,
+                 (unsigned long long)l.prefetch_hits, sz(l.bytes_copied).c_str(), sz(l.bytes_in_place).c_str(),
+                 l.stall_ms, l.cpu_ms, l.gpu_wait_ms);
   }
   const LayerStreamStats t = stats.total();
   if (t.predicted)
@@ -118,6 +129,12 @@ void print_memory_and_streaming(const Engine& engine, const EvalStats& stats) {
                (unsigned long long)t.hits, (unsigned long long)t.misses, uses ? 100.0 * t.hits / uses : 0.0,
                (unsigned long long)t.prefetch_hits, sz(t.bytes_copied).c_str(), sz(t.bytes_in_place).c_str(),
                t.stall_ms, (unsigned long long)stats.tokens);
+  if (t.cpu_pairs || m.cpu_experts.rfind("off", 0) != 0) {
+    const double n = double(std::max<uint64_t>(1, stats.tokens));
+    std::fprintf(stderr, "cpu experts: %llu computed on the cpu (%.2f per token), cpu %.2f ms, gpu waited for "
+                         "the cpu %.2f ms (%.3f ms per token)\n",
+                 (unsigned long long)t.cpu_pairs, t.cpu_pairs / n, t.cpu_ms, t.gpu_wait_ms, t.gpu_wait_ms / n);
+  }
 }
 
 LoadedModel load_model(const gguf::File& file, const EngineOptions& options) {

@@ -10,7 +10,8 @@
 //     entry sel = t * n_used + i). Expert g's matrix starts data_a bytes into its slot,
 //     whose address is data_slots[g] (uint64 as two words, 0 = no slot); x(t, i) at data_b + 4 * (t * x_tok_stride + i * x_expert_stride)
 //     floats, y(sel) at data_d + 4 * sel * y_stride, bias [n_expert][n_rows] (or 0). A pair with no
-//     slot or an invalid id gets NaN rows, as in matvec_id.
+//     slot or an invalid id gets NaN rows, as in matvec_id; a group whose slot is 1 (kCpuSlot: the
+//     CPU computes that expert) is skipped and its rows stay as they were.
 // Tile: BM weight rows x BN tokens per workgroup of 128 invocations, BK columns per step; each
 // invocation accumulates TM x TN outputs in f32. Workgroup x = row tile, y = token tile (striding
 // over the group by gl_NumWorkGroups.y tiles), z = group. n_cols must be a multiple of 8.
@@ -69,6 +70,7 @@ void main() {
   const uint count = UintRef(pc.data_route).v[g + 1u] - begin;
   const uint64_t slot = g < pc.n_expert ? expert_slot_address(pc.data_slots, g) : 0ul;
   const bool no_slot = slot == 0ul;
+  if (slot == 1ul) return;  // uniform over the workgroup (one group per z), before any barrier
 #else
   const uint begin = 0u, count = pc.n_tok;
   const uint64_t slot = 0ul;

@@ -6,6 +6,7 @@
 //   data_slots [n_expert] uint64 (two words): expert id -> address of its slot, in VRAM or in host
 //     memory (resident and streamed experts alike; only the table changes). 0 (no slot) or an id
 //     outside [0, n_expert): y = NaN, so a scheduling bug shows instead of reading a stale expert.
+//     1 (kCpuSlot): the CPU computes this expert's rows; the dispatch leaves y untouched for it.
 //   a_offset: where this matrix starts inside a slot (a slot holds gate, up and down of one expert);
 //     the matrix is n_rows rows of n_cols elements, row_bytes apart (raw GGUF)
 //   data_b: x(t, i) at data_b + 4 * (t * x_tok_stride + i * x_expert_stride) floats: x_expert_stride
@@ -48,6 +49,7 @@ void main() {
   const int id = IntRef(pc.data_ids).v[sel];
   const uint64_t y_addr = pc.data_d + uint64_t(sel) * pc.n_rows * 4ul;
   const uint64_t slot = id >= 0 && uint(id) < pc.n_expert ? expert_slot_address(pc.data_slots, uint(id)) : 0ul;
+  if (slot == 1ul) return;  // computed on the CPU: its rows arrive by a copy
   if (slot == 0ul) {
     const uint nr = min(NUM_ROWS, pc.n_rows - row0);
     if (gl_LocalInvocationID.x < nr)

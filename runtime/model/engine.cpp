@@ -66,6 +66,9 @@ LayerStreamStats& LayerStreamStats::operator+=(const LayerStreamStats& o) {
   bytes_copied += o.bytes_copied;
   bytes_in_place += o.bytes_in_place;
   stall_ms += o.stall_ms;
+  cpu_pairs += o.cpu_pairs;
+  cpu_ms += o.cpu_ms;
+  gpu_wait_ms += o.gpu_wait_ms;
   return *this;
 }
 

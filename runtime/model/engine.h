@@ -35,6 +35,11 @@ struct EngineOptions {
   // host round trip per MoE layer); off: never.
   std::string prefetch = "auto";
   uint64_t prefetch_cap = 0;  // bytes of prefetch copies per layer step; 0: 2 x top-k experts
+  // Streaming on a discrete GPU: experts missing from VRAM may be computed on the CPU while the
+  // GPU computes the rest (the layer's normalised hidden state goes to the host, the results come
+  // back before the combine). auto: a cost model calibrated at load decides per layer and pass;
+  // on: every miss that is not copied; off: never.
+  std::string cpu_experts = "auto";
   int device = -1;           // Vulkan device index, -1: best / MOEVK_DEVICE
   bool progress = true;      // progress bar while uploading weights (stderr)
   unsigned n_threads = 0;    // cpu backend threads, 0: the physical cores
@@ -49,6 +54,10 @@ struct LayerStreamStats {
   uint64_t bytes_copied = 0;    // host -> VRAM slot copies started (admissions)
   uint64_t bytes_in_place = 0;  // expert bytes the kernels read over the bus
   double stall_ms = 0;          // time the GPU waited for copies
+  // CPU-computed experts (--cpu-experts): (token, expert) pairs the CPU computed, the CPU's time,
+  // and the time the GPU waited for the CPU's results (idle between its part and the join).
+  uint64_t cpu_pairs = 0;
+  double cpu_ms = 0, gpu_wait_ms = 0;
   LayerStreamStats& operator+=(const LayerStreamStats& o);
 };
 
@@ -70,6 +79,10 @@ struct MemoryReport {
   std::string mode;  // "resident", "streaming"
   uint64_t budget = 0, planned = 0, allocated = 0, peak = 0;
   uint64_t n_slots = 0, total_experts = 0;
+  // CPU-computed experts: the mode in effect ("off" with the reason when not available) and what
+  // the cost model measured at load.
+  std::string cpu_experts = "off";
+  double bus_gbs = 0, cpu_gbs = 0, round_trip_us = 0;
 };
 
 // Which logits eval() returns: a row per token (the logits command, tests), or only the last

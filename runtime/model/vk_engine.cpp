@@ -131,6 +131,7 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o, const VkEngin
   weight_bytes_per_token_ = moevk::weight_bytes_per_token(file, d_);
   output_head_bytes_ = (d_.tied_output ? tensor("token_embd.weight") : tensor("output.weight"))->bytes;
   rec_ = std::make_unique<vk::Recorder>(*ctx_);
+  set_up_cpu_experts(o);
   MOEVK_ASSERT(ctx_->memory().allocated - allocated_before <= plan_.used_bytes,
                fmt::format("allocated {} bytes, more than the plan's {}",
                            ctx_->memory().allocated - allocated_before, plan_.used_bytes));
@@ -264,6 +265,10 @@ MemoryReport VkEngine::memory_report() const {
   r.peak = ctx_->memory().peak;
   r.n_slots = plan_.n_slots;
   r.total_experts = plan_.total_experts;
+  r.cpu_experts = cpu_experts_note_;
+  r.bus_gbs = bus_bytes_per_s_ / 1e9;
+  for (const CpuLayer& c : cpu_layers_) r.cpu_gbs += c.bytes_per_s / 1e9 / double(cpu_layers_.size());
+  r.round_trip_us = round_trip_s_ * 1e6;
   return r;
 }
 
@@ -451,6 +456,7 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
   const uint32_t batch = all ? logit_rows_ : max_batch_;
   std::vector<float> logits(uint64_t(all ? T : 1) * d_.n_vocab);
   uint32_t passes = 0, headless = 0;  // passes, and those that skipped the output head
+  std::vector<uint64_t> misses_before;  // per MoE layer, before this pass
   for (uint32_t c0 = 0; c0 < T; c0 += batch, ++passes) {
     const uint32_t n = std::min(batch, T - c0);
     // Rows [head0, n) of this pass go through the output head.
@@ -473,11 +479,13 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
     if (streaming_) {
       waits = apply_finished_copies();
       const bool discrete = !slot_views_.empty();
-      split_ = discrete && (n > 1 || prefetch_ == Prefetch::On);
+      split_ = discrete && (n > 1 || prefetch_ == Prefetch::On || cpu_split_decode());
       accounted_.assign(moe_.size(), false);
       if (stats_.layers.size() < moe_.size()) stats_.layers.resize(moe_.size());
       stats_.streaming = true;
       next_waits_ = waits;
+      misses_before.clear();
+      for (const LayerStreamStats& l : stats_.layers) misses_before.push_back(l.misses);
     }
     record_table_updates(rec);
     record_forward(rec, n, pos0 + c0, head0);
@@ -492,6 +500,12 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
     rec.host_barrier();
     rec.submit_and_wait(split_ ? next_waits_ : waits);
     if (ids_readback_) after_pass(n, pos0 + c0);
+    if (streaming_ && n == 1 && !moe_.empty()) {  // decode's misses per MoE layer (the cost model)
+      uint64_t miss_bytes = 0;
+      for (uint32_t mi = 0; mi < moe_.size(); ++mi)
+        miss_bytes += (stats_.layers[mi].misses - misses_before[mi]) * moe_[mi].slot.bytes;
+      in_place_ema_ = 0.8 * in_place_ema_ + 0.2 * double(miss_bytes) / double(moe_.size());
+    }
     split_ = false;
     if (bytes)
       std::memcpy(logits.data() + (all ? uint64_t(c0) * d_.n_vocab : 0),

@@ -302,6 +302,7 @@ bool VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T, vk::View n
   a.bias = opt(w.down_exps_b);
   linear_id(rec, a, route);
   if (shared) linear(rec, {w.down_sh->w, s.fg, s.sh, {}, T});
+  if (split_) join_cpu_experts(rec, il, T);  // the CPU's experts' rows join ed here
   rec.barrier();
 
   // x = x + sum_k wts * ed (+ gate * sh)

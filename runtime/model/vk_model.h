@@ -116,6 +116,18 @@ class VkEngine final : public Engine {
   // never evicted. Returns the copies' point (none: empty).
   vk::TimelinePoint admit(const std::vector<sched::ExpertKey>& keys, const std::vector<uint64_t>& busy,
                           uint64_t cap_bytes, bool prefetch);
+  // CPU-computed experts (vk_hybrid.cpp). set_up_cpu_experts: the mode, the host views of the
+  // expert weights, and the cost model's calibration (bus, CPU kernels, a host round trip).
+  void set_up_cpu_experts(const EngineOptions& o);
+  // Whether this decode pass should go layer by layer so that misses can go to the CPU.
+  bool cpu_split_decode() const;
+  // At layer mi's split point: which of the misses still read in place (expert, uses) the CPU
+  // computes instead; marks them kCpuSlot in the table for this pass.
+  void plan_cpu_experts(uint32_t mi, uint32_t T, const int32_t* ids,
+                        const std::vector<std::pair<sched::ExpertKey, uint32_t>>& in_place);
+  // After layer il's expert kernels are recorded: submits them, computes the CPU's pairs while
+  // the GPU runs, and records the copies of their rows into ed (before the combine).
+  void join_cpu_experts(vk::Recorder& rec, uint32_t il, uint32_t T);
   // Records the forward pass of T tokens at positions pos0.. into rec; the logits of tokens
   // [head0, T) land in scratch (head0 == T: no output head).
   void record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint32_t head0);
@@ -184,6 +196,22 @@ class VkEngine final : public Engine {
   std::vector<uint8_t> prefetched_;             // [mi * n_expert + e]: slot filled by a prefetch
   std::vector<std::vector<uint32_t>> predicted_;  // [mi]: the experts last predicted for it
   std::unique_ptr<std::ofstream> trace_;
+  // CPU-computed experts (vk_hybrid.cpp).
+  enum class CpuExperts { Off, Auto, On } cpu_experts_ = CpuExperts::Off;
+  std::string cpu_experts_note_ = "off";  // why off, or the mode
+  struct CpuLayer {
+    ref::ExpertWeights w;  // views of the file's expert tensors (biases dequantised below)
+    std::vector<float> gate_b, up_b, down_b;
+    double bytes_per_s = 0;  // the CPU kernels on one token, measured at load
+  };
+  std::vector<CpuLayer> cpu_layers_;           // per MoE layer
+  double bus_bytes_per_s_ = 0, round_trip_s_ = 0;
+  double in_place_ema_ = 0;                    // bytes read in place per MoE layer and token
+  std::unique_ptr<vk::Buffer> h_readback_;     // [B][n_embd] f32: the layer's normalised input
+  std::unique_ptr<vk::Buffer> cpu_out_;        // [B * K][n_embd] f32: the CPU's expert rows
+  std::vector<uint32_t> cpu_sel_;              // this layer's pairs (t * K + k) for the CPU, sorted
+  std::vector<uint32_t> cpu_expert_of_;        // their experts
+  int cpu_layer_ = -1;                         // the MoE layer they belong to (-1: none)
   std::unique_ptr<Scratch> s_;
   ref::RopeParams rope_;
   ref::GateParams gate_;

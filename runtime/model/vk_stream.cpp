@@ -305,6 +305,9 @@ void VkEngine::split_point(vk::Recorder& rec, uint32_t il, uint32_t T) {
     rec.barrier();
     rec.copy(s.layer_ids(next, K).sub(0, len), vk::View{pred_readback_.get(), 0, len}, len);
   }
+  if (cpu_experts_ != CpuExperts::Off)  // the experts' input, for those the CPU may compute
+    rec.copy(s.h.sub(0, uint64_t(T) * d_.n_embd * 4), vk::View{h_readback_.get(), 0, uint64_t(T) * d_.n_embd * 4},
+             uint64_t(T) * d_.n_embd * 4);
   rec.host_barrier();
   rec.submit_and_wait(next_waits_);
   next_waits_ = apply_finished_copies();
@@ -344,13 +347,17 @@ void VkEngine::split_point(vk::Recorder& rec, uint32_t il, uint32_t T) {
       pending_ = std::move(still);
     }
   }
-  // What is left is read in place; single tokens admit their misses for later tokens.
+  // What is left is read in place or computed on the CPU (the cost model's choice); single
+  // tokens admit their misses for later tokens.
+  std::vector<std::pair<sched::ExpertKey, uint32_t>> in_place;
+  for (const auto& [key, uses] : missed)
+    if (m.entries[key.expert] == m.host[key.expert].address()) in_place.push_back({key, uses});
+  plan_cpu_experts(mi, T, ids, in_place);
   std::vector<sched::ExpertKey> later;
-  for (const auto& [key, uses] : missed) {
-    if (m.entries[key.expert] == m.host[key.expert].address()) {
+  for (const auto& [key, uses] : in_place) {
+    if (m.entries[key.expert] != ops::kCpuSlot)
       stats_.layers[mi].bytes_in_place += uint64_t(uses) * m.slot.bytes;
-      later.push_back(key);
-    }
+    later.push_back(key);
   }
   if (T == 1) admit(later, busy, 0, false);
   // Prefetch: the next MoE layer's predicted experts, capped by bytes.

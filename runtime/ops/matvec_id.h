@@ -24,6 +24,10 @@ static_assert(sizeof(MatvecIdPush) == 104, "must match matvec_id.comp's push blo
 
 // A slot table entry that holds no expert: the shader writes NaN rows for it.
 constexpr uint64_t kNoSlot = 0;
+// A slot table entry for an expert the CPU computes in this pass: the expert kernels (matvec_id,
+// matvec_id_glu, matmul_id) skip its (token, expert) rows and leave them as they were; the CPU's
+// results are copied into them before the combine. Device addresses are aligned, never 1.
+constexpr uint64_t kCpuSlot = 1;
 
 // Where the experts' matrices are: the slot table `slots` [n_expert] uint64 maps expert id -> the
 // device address of its slot (kNoSlot: none). A slot may sit in VRAM or in host memory the GPU

@@ -74,8 +74,16 @@ SimResult simulate(const RoutingTrace& trace, const std::vector<uint64_t>& exper
   auto id = [&](uint64_t tok, uint32_t l, uint32_t k) {
     return trace.ids[(tok * trace.n_layers + l) * trace.n_used + k];
   };
+  // CPU experts: the engine's estimate of miss bytes per layer and token (an average of the
+  // tokens so far), which decides whether a token goes layer by layer.
+  double miss_ema = 0;
+  for (uint32_t l = 0; l < trace.n_layers; ++l) miss_ema += double(expert_bytes[l]) / trace.n_layers;
+  miss_ema *= trace.n_used * (1.0 - double(n_slots) / (double(trace.n_layers) * trace.n_expert));
   for (uint64_t tok = 0; tok < trace.n_tokens(); ++tok) {
-    uint64_t in_place = 0, copied = 0;
+    uint64_t in_place = 0, copied = 0, miss_bytes = 0;
+    double layers_s = 0;  // the layers' in-place and CPU time (on top of resident_s_per_token)
+    const double cpu_bw = time.cpu_bytes_per_s;
+    const bool split = cpu_bw > 0 && miss_ema / bw - miss_ema / (bw + cpu_bw) > time.round_trip_s;
     std::vector<ExpertKey> missed;
     double layer_start = now;  // layers run one after the other; each starts after its in-place reads
     for (uint32_t l = 0; l < trace.n_layers; ++l) {
@@ -105,6 +113,7 @@ SimResult simulate(const RoutingTrace& trace, const std::vector<uint64_t>& exper
         }
       }
       uint64_t layer_in_place = 0;
+      double gpu_s = 0, cpu_s = time.round_trip_s;  // this layer's misses: bus side, CPU side
       for (uint32_t k = 0; k < trace.n_used; ++k) {
         const ExpertKey key{l, id(tok, l, k)};
         const auto slot = cache.slot_of(key);
@@ -112,16 +121,28 @@ SimResult simulate(const RoutingTrace& trace, const std::vector<uint64_t>& exper
           ++r.hits;
         } else {
           ++r.misses;
-          layer_in_place += expert_bytes[l];
+          miss_bytes += expert_bytes[l];
+          const double b = double(expert_bytes[l]);
+          if (split && cpu_s + b / cpu_bw < gpu_s + b / bw) {
+            cpu_s += b / cpu_bw;
+            ++r.cpu_experts;
+            r.bytes_cpu += expert_bytes[l];
+          } else {
+            gpu_s += b / bw;
+            layer_in_place += expert_bytes[l];
+          }
           if (!slot && std::find(missed.begin(), missed.end(), key) == missed.end()) missed.push_back(key);
         }
         cache.touch(key);
       }
       in_place += layer_in_place;
-      layer_start += time.resident_s_per_token / trace.n_layers + layer_in_place / bw;
+      const double layer_s = split ? std::max(gpu_s, cpu_s) : gpu_s;
+      layers_s += layer_s;
+      layer_start += time.resident_s_per_token / trace.n_layers + layer_s;
     }
     cache.tick();
-    const double t = std::max(time.resident_s_per_token + in_place / bw, 0.0);
+    if (cpu_bw > 0) miss_ema = 0.8 * miss_ema + 0.2 * double(miss_bytes) / trace.n_layers;
+    const double t = std::max(time.resident_s_per_token + layers_s, 0.0);
     for (const ExpertKey& key : missed) {
       auto a = cache.admit(key, [&](uint64_t s) { return ready[s] > now; });
       if (!a) continue;

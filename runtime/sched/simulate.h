@@ -6,7 +6,9 @@
 //   - after each token the policy admits the missed experts; their copies queue on the (one)
 //     transfer queue at bus bandwidth and count as hits from the first token after they finish;
 //   - token time = max(resident time + in-place bytes / bus, (in-place + copied bytes) / bus): the
-//     kernels wait for in-place reads, copies overlap the compute but share the bus.
+//     kernels wait for in-place reads, copies overlap the compute but share the bus;
+//   - with CPU experts (TimeModel::cpu_bytes_per_s), a layer's misses split between the bus and the
+//     CPU, and the layer takes the longer of the two plus a host round trip.
 #pragma once
 
 #include <cstdint>
@@ -36,11 +38,18 @@ struct TimeModel {
   // copy counts only if it lands before its layer starts.
   double prefetch_accuracy = 0;
   uint32_t prefetch_experts = 0;
+  // CPU-computed experts (0: off), as the engine's --cpu-experts auto: a token goes layer by layer
+  // (a host round trip per layer) when the misses measured so far make it pay; then each layer's
+  // misses go, one by one, to whichever of the bus (read in place) and the CPU (bytes at
+  // cpu_bytes_per_s, concurrently with the GPU) finishes first.
+  double cpu_bytes_per_s = 0;
+  double round_trip_s = 20e-6;
 };
 
 struct SimResult {
   uint64_t tokens = 0, hits = 0, misses = 0, prefetched = 0;
   uint64_t bytes_copied = 0, bytes_in_place = 0;
+  uint64_t cpu_experts = 0, bytes_cpu = 0;  // misses the CPU computed, and their bytes
   double seconds = 0;
   double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0; }
   double tok_s() const { return seconds > 0 ? tokens / seconds : 0; }

@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "loader/error.h"
 #include "loader/gguf.h"
 #include "runtime/model/engine.h"
 #include "runtime/sched/memory_plan.h"
+#include "tests/support/engine_oracle.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
 
@@ -43,6 +45,8 @@ struct Run {
   MemoryReport mem;
 };
 
+// Bit-identity needs every expert on the GPU: CPU-computed experts (tested below) sum in another
+// order, so these runs turn them off.
 Run run(const gguf::File& f, const OracleEntry& o, uint64_t budget, const char* policy = "lru",
         const char* prefetch = "auto") {
   EngineOptions opt;
@@ -51,6 +55,7 @@ Run run(const gguf::File& f, const OracleEntry& o, uint64_t budget, const char* 
   opt.progress = false;
   opt.cache_policy = policy;
   opt.prefetch = prefetch;
+  opt.cpu_experts = "off";
   auto eng = make_engine(f, opt);
   Run r;
   r.logits = eng->eval(o.prompt, 0);
@@ -179,4 +184,95 @@ TEST_CASE("streaming: a budget below the minimum is refused with the plan") {
   } catch (const std::exception& ex) {
     CHECK(std::string(ex.what()).find(std::to_string(p.min_budget)) != std::string::npos);
   }
+}
+
+namespace {
+
+// An engine that sums the streaming figures of every eval() (the oracle check owns the engine).
+class Counting final : public Engine {
+ public:
+  Counting(std::unique_ptr<Engine> e, LayerStreamStats& sum) : e_(std::move(e)), sum_(sum) {}
+  const ModelDesc& desc() const override { return e_->desc(); }
+  uint32_t n_ctx() const override { return e_->n_ctx(); }
+  uint32_t n_past() const override { return e_->n_past(); }
+  std::vector<float> eval(std::span<const int32_t> t, uint32_t pos, Logits w) override {
+    auto r = e_->eval(t, pos, w);
+    sum_ += e_->last_stats().total();
+    return r;
+  }
+  std::string backend_name() const override { return e_->backend_name(); }
+  MemoryReport memory_report() const override { return e_->memory_report(); }
+
+ private:
+  std::unique_ptr<Engine> e_;
+  LayerStreamStats& sum_;
+};
+
+}  // namespace
+
+TEST_CASE("cpu experts: every oracle model at its minimum budget with --cpu-experts on, within the oracle bars") {
+  DisableFeatures discrete("unified");
+  LayerStreamStats sum;
+  uint64_t models = 0;
+  check_engine_on_oracle("vk+cpu experts", [&](const gguf::File& f, uint32_t n_ctx) -> std::unique_ptr<Engine> {
+    sched::PlanOptions po;
+    po.n_ctx = n_ctx;
+    po.n_batch = std::min<uint32_t>(n_ctx, 512);
+    EngineOptions opt;
+    opt.n_ctx = n_ctx;
+    opt.gpu_mem = sched::plan_memory(sched::plan_input_from_file(f), po).min_budget;
+    opt.progress = false;
+    opt.cpu_experts = "on";
+    auto eng = make_engine(f, opt);
+    const MemoryReport m = eng->memory_report();
+    CHECK(m.mode == "streaming");
+    CHECK(m.cpu_experts == "on");
+    CHECK(m.bus_gbs > 0);
+    CHECK(m.cpu_gbs > 0);
+    CHECK(m.round_trip_us > 0);
+    ++models;
+    return std::make_unique<Counting>(std::move(eng), sum);
+  });
+  CHECK(models >= 25);
+  MESSAGE("cpu-computed (token, expert) pairs: " << sum.cpu_pairs << " of " << sum.misses << " misses");
+  CHECK(sum.cpu_pairs > 0);
+  CHECK(sum.cpu_pairs <= sum.misses);
+  CHECK(sum.gpu_wait_ms >= 0);
+}
+
+TEST_CASE("cpu experts: auto runs within the bars of the GPU-only run; off where nothing crosses a bus") {
+  MOEVK_REQUIRE_SHARED(man_path, "oracle/manifest.json");
+  const std::string dir = dir_of(man_path);
+  const auto man = read_json(man_path);
+  uint64_t compared = 0;
+  for (const auto& m : oracle_models(man_path, {"Q4_K_M"})) {
+    CAPTURE(m.path);
+    const OracleEntry o = load_oracle_entry(man, m.entry, dir);
+    const auto gf = gguf::File::open(m.path);
+    EngineOptions opt;
+    opt.n_ctx = 256;
+    opt.progress = false;
+    opt.cpu_experts = "auto";
+    {
+      DisableFeatures discrete("unified");
+      const sched::MemoryPlan p = plan_for(gf, false);
+      opt.gpu_mem = p.min_budget;
+      auto eng = make_engine(gf, opt);
+      CHECK(eng->memory_report().cpu_experts == "auto");
+      const auto logits = eng->eval(o.prompt, 0);
+      const Run gpu = run(gf, o, p.min_budget);
+      const size_t n = logits.size();
+      REQUIRE(gpu.logits.size() >= n);
+      CHECK(max_abs_diff(logits.data(), gpu.logits.data(), n) <= o.tol);
+      opt.gpu_mem = p.resident_bytes;
+      CHECK(make_engine(gf, opt)->memory_report().cpu_experts == "off (experts resident)");
+    }
+    opt.gpu_mem = plan_for(gf, true).min_budget;
+    CHECK(make_engine(gf, opt)->memory_report().cpu_experts.find("unified memory") != std::string::npos);
+    opt.cpu_experts = "sometimes";
+    CHECK_THROWS_WITH_AS(make_engine(gf, opt), doctest::Contains("unknown --cpu-experts mode 'sometimes'"),
+                         moevk::Error);
+    ++compared;
+  }
+  CHECK(compared >= 3);
 }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -327,4 +328,96 @@ TEST_CASE("matvec_id_glu: gate, up and the activation in one dispatch (silu and 
         tol.abs *= 4;
         test::check_close(dy.read_f32(), want, tol);
       }
+}
+
+// The hybrid path's contract: a table entry of kCpuSlot marks an expert the CPU computes; every
+// expert kernel leaves the rows of its pairs exactly as they were (here: the poison) and computes
+// the others.
+TEST_CASE("matvec_id, matvec_id_glu, matmul_id: a kCpuSlot expert's rows stay untouched") {
+  vk::Context& ctx = test::gpu();
+  const uint32_t n_expert = 6, n_used = 2, n_tok = 9, n_rows = 13, n_cols = 64;
+  std::mt19937_64 rng(4100);
+  auto ids = random_ids(rng, n_expert, n_used, n_tok);
+  ids[0] = 3;  // expert 3 is used by token 0 at least (the CPU's)
+  if (ids[1] == 3) ids[1] = 4;
+  auto w = test::random_weights(GgmlType::Q4_0, uint64_t(n_expert) * n_rows, n_cols, 4101);
+  const uint64_t eb = w.row_bytes * n_rows, stride = (2 * eb + 255) / 256 * 256;  // gate, then up
+  auto wu = test::random_weights(GgmlType::Q4_0, uint64_t(n_expert) * n_rows, n_cols, 4102);
+  std::vector<uint8_t> pool(n_expert * stride);
+  for (uint32_t e = 0; e < n_expert; ++e) {
+    std::memcpy(pool.data() + e * stride, w.bytes.data() + e * eb, eb);
+    std::memcpy(pool.data() + e * stride + eb, wu.bytes.data() + e * eb, eb);
+  }
+  auto x = test::random_floats(4103, size_t(n_tok) * n_cols);
+  DeviceArray dpool(ctx, pool.size()), dslots(ctx, n_expert * 8), dids(ctx, ids.size() * 4),
+      dx(ctx, x.size() * 4);
+  dpool.upload(pool);
+  std::vector<uint64_t> table(n_expert);
+  for (uint32_t e = 0; e < n_expert; ++e) table[e] = dpool.view().address() + e * stride;
+  table[3] = ops::kCpuSlot;
+  dslots.upload(table);
+  dids.upload(ids);
+  dx.upload(x);
+  ops::MatvecIdArgs a;
+  a.experts = {dslots.view(), 0, stride, n_expert, GgmlType::Q4_0, n_rows, n_cols};
+  a.ids = dids.view();
+  a.x = dx.view();
+  a.x_tok_stride = n_cols;
+  a.n_used = n_used;
+  a.n_tok = n_tok;
+  // y of pair s: the poison for expert 3, else gate (and, with glu, silu(gate) * up) of x[t]; the
+  // glu's error: the matvec tolerance times a few (as in the glu test above).
+  auto tol = test::matvec_tolerance(n_cols, test::weight_rms(w)), glu_tol = tol;
+  glu_tol.abs *= 4;
+  auto check = [&](const std::vector<float>& y, bool glu) {
+    uint32_t skipped = 0;
+    std::vector<float> g(n_rows), u(n_rows);
+    for (uint32_t s = 0; s < n_tok * n_used; ++s) {
+      CAPTURE(s);
+      const std::vector<float> got(y.begin() + uint64_t(s) * n_rows, y.begin() + uint64_t(s + 1) * n_rows);
+      if (ids[s] == 3) {
+        ++skipped;
+        for (float v : got) CHECK(std::bit_cast<uint32_t>(v) == test::kPoison);
+        continue;
+      }
+      const std::span<const float> xt(x.data() + uint64_t(s / n_used) * n_cols, n_cols);
+      ref::matvec(w.matrix().rows(uint64_t(ids[s]) * n_rows, n_rows), xt, g);
+      if (glu) {
+        ref::matvec(wu.matrix().rows(uint64_t(ids[s]) * n_rows, n_rows), xt, u);
+        ref::swiglu(g, u, g);
+      }
+      test::check_close(got, g, glu ? glu_tol : tol);
+    }
+    CHECK(skipped >= 1);
+  };
+  {
+    DeviceArray dy(ctx, uint64_t(n_tok) * n_used * n_rows * 4);
+    a.y = dy.view();
+    vk::Recorder rec(ctx);
+    ops::matvec_id(ctx, rec, a);
+    rec.submit_and_wait();
+    check(dy.read_f32(false), false);
+  }
+  {
+    INFO("matvec_id_glu");
+    DeviceArray dy(ctx, uint64_t(n_tok) * n_used * n_rows * 4);
+    a.y = dy.view();
+    ops::GluArgs g{{dslots.view(), eb, stride, n_expert, GgmlType::Q4_0, n_rows, n_cols}, {}, ops::Glu::Swiglu};
+    vk::Recorder rec(ctx);
+    ops::matvec_id_glu(ctx, rec, a, g);
+    rec.submit_and_wait();
+    check(dy.read_f32(false), true);
+  }
+  {
+    INFO("grouped: moe_route + matmul_id");
+    const uint32_t n_sel = n_tok * n_used;
+    DeviceArray route(ctx, ops::moe_route_bytes(n_expert, n_sel)), dy(ctx, uint64_t(n_sel) * n_rows * 4);
+    a.y = dy.view();
+    vk::Recorder rec(ctx);
+    ops::moe_route(ctx, rec, a.ids, n_sel, n_expert, route.view());
+    rec.barrier();
+    ops::matmul_id(ctx, rec, a, route.view());
+    rec.submit_and_wait();
+    check(dy.read_f32(false), false);
+  }
 }

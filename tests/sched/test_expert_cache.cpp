@@ -135,3 +135,34 @@ TEST_CASE("simulate: prefetch that predicts well turns misses into hits; a wrong
   CHECK(rb.hit_rate() <= r0.hit_rate() + 0.02);
   CHECK(rb.bytes_copied > r0.bytes_copied);
 }
+
+TEST_CASE("simulate: CPU experts take misses when the CPU beats the bus, never when a round trip costs more") {
+  // 4 layers x 16 experts top-2, 8 slots: mostly misses. Expert 1 MB, bus 1 GB/s: 1 ms per miss.
+  const auto trace = sched::synthetic_trace(4, 16, 2, 64, 0, 0, 3);
+  const std::vector<uint64_t> bytes(4, 1000000);
+  sched::TimeModel t{1e9, 1e-3};
+  const auto bus_only = sched::simulate(trace, bytes, 8, sched::CachePolicy::Lru, t);
+  CHECK(bus_only.cpu_experts == 0);
+  CHECK(bus_only.bytes_cpu == 0);
+  t.cpu_bytes_per_s = 1e9;  // as fast as the bus: two misses in a layer split one each
+  t.round_trip_s = 10e-6;
+  const auto with_cpu = sched::simulate(trace, bytes, 8, sched::CachePolicy::Lru, t);
+  CHECK(with_cpu.cpu_experts > 0);
+  CHECK(with_cpu.cpu_experts < with_cpu.misses);  // the bus keeps a share
+  CHECK(with_cpu.bytes_cpu == with_cpu.cpu_experts * 1000000);
+  CHECK(with_cpu.bytes_in_place + with_cpu.bytes_cpu == with_cpu.misses * 1000000);
+  CHECK(with_cpu.hits + with_cpu.misses == bus_only.hits + bus_only.misses);
+  CHECK(with_cpu.tok_s() > 1.2 * bus_only.tok_s());
+  // Exact case: one layer, one miss of 1 MB per token, no slots. Bus 1 ms, CPU 0.5 ms + a 0.1 ms round
+  // trip: the CPU takes every miss and a token is the resident 1 ms + 0.6 ms.
+  sched::RoutingTrace one{1, 4, 1, {0, 1, 2, 3}};
+  sched::TimeModel e{1e9, 1e-3, 0, 0, 2e9, 1e-4};
+  const auto r = sched::simulate(one, {1000000}, 0, sched::CachePolicy::Lru, e);
+  CHECK(r.cpu_experts == 4);
+  CHECK(r.seconds == doctest::Approx(4 * 1.6e-3));
+  // A round trip dearer than the whole saving: no token goes layer by layer.
+  t.round_trip_s = 1.0;
+  const auto slow_trip = sched::simulate(trace, bytes, 8, sched::CachePolicy::Lru, t);
+  CHECK(slow_trip.cpu_experts == 0);
+  CHECK(slow_trip.seconds == doctest::Approx(bus_only.seconds));
+}
