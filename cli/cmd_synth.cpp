@@ -55,8 +55,8 @@ options (defaults in brackets):
   --name S          general.name [moevk-synth-ARCH]
   --routing-skew S  routing locality, 0..8 [0: none]: a shared component of the token embeddings
                     and the routers makes each layer favour a few experts, roughly Zipf with
-                    exponent S (docs/performance.md, "Real routing", has measured figures: S 1.5
-                    comes near the trained demo model's cache hit rates)
+                    exponent S. Measured (docs/performance.md, "Real routing"): lru hit rate
+                    with a quarter of the experts cached 35% at S 0, 72% at S 1, 91% at S 2
   --force           replace FILE if it exists
   -h, --help        this text
 )";

@@ -355,6 +355,11 @@ struct PlannedTensor {
   std::vector<float> shift;
 };
 
+// The shared component of the token embeddings, relative to their random part's length: 0.5 from
+// S = 1 on, S / 2 below (so that S -> 0 approaches the plain model: any shared component also
+// reaches the routers through the attention and FFN outputs, and skews them a little by itself).
+float skew_embd(double skew) { return static_cast<float>(0.5 * std::min(1.0, skew)); }
+
 // The skew's shared direction: a seeded unit vector of length n.
 std::vector<float> skew_direction(uint64_t seed, uint32_t n) {
   const uint64_t base = mix64(seed ^ fnv1a("moevk.routing_skew.direction"));
@@ -366,8 +371,9 @@ std::vector<float> skew_direction(uint64_t seed, uint32_t n) {
 }
 
 // Router row shifts of one layer: logit contributions -S ln(1 + rank) (centred) over a seeded
-// permutation of the experts, divided by the expected h . u (sqrt(n_embd / 2): the normalised
-// router input holds the embedding's shared component next to a random part of the same size).
+// permutation of the experts, divided by the expected h . u, c sqrt(n_embd / (1 + c^2)) with
+// c = skew_embd(S): the normalised router input holds the embedding's shared component (c times
+// the random part's length) next to the random part.
 std::vector<float> skew_router_shifts(uint64_t seed, uint32_t layer, uint32_t n_expert,
                                       uint32_t n_embd, double skew) {
   std::vector<uint32_t> rank(n_expert);
@@ -379,7 +385,8 @@ std::vector<float> skew_router_shifts(uint64_t seed, uint32_t layer, uint32_t n_
   double mean = 0;
   for (uint32_t e = 0; e < n_expert; ++e) mean += beta[e] = float(-skew * std::log(1.0 + rank[e]));
   mean /= n_expert;
-  const double g = std::sqrt(double(n_embd) / 2.0);
+  const double c = skew_embd(skew);
+  const double g = c * std::sqrt(double(n_embd) / (1.0 + c * c));
   for (float& b : beta) b = static_cast<float>((b - mean) / g);
   return beta;
 }
@@ -401,8 +408,14 @@ void make_rows(const PlannedTensor& t, uint64_t row0, uint64_t n_rows, uint8_t* 
     const uint64_t k0 = (row0 + r) * row_len;
     for (uint64_t i = 0; i < row_len; ++i) row[i] = mean + sd * normal_at(t.base, k0 + i);
     if (t.dir) {
+      const std::vector<float>& u = *t.dir;
       const float sh = t.shift.size() == 1 ? t.shift[0] : t.shift[row0 + r];
-      for (uint64_t i = 0; i < row_len; ++i) row[i] += sh * (*t.dir)[i];
+      // Router rows: the random part loses its component along u, so that only the shift
+      // decides how the shared component of the input moves the logits.
+      double along = 0;
+      if (t.shift.size() > 1)
+        for (uint64_t i = 0; i < row_len; ++i) along += double(row[i]) * u[i];
+      for (uint64_t i = 0; i < row_len; ++i) row[i] += static_cast<float>(sh - along) * u[i];
     }
     quantize_row(t.type, row.data(), out + r * t.row_bytes, static_cast<int64_t>(row_len));
   }
@@ -548,7 +561,7 @@ void stream_gguf(const Options& o, const Sink& sink, const Progress& progress) {
         skew_dir = std::make_shared<const std::vector<float>>(skew_direction(o.seed, d.n_embd));
       if (s.name == "token_embd.weight") {
         t.dir = skew_dir;
-        t.shift = {std::sqrt(static_cast<float>(d.n_embd))};
+        t.shift = {skew_embd(o.routing_skew) * std::sqrt(static_cast<float>(d.n_embd))};
       } else if (s.kind == TensorKind::Router && s.ne[0] == d.n_embd) {
         t.dir = skew_dir;
         t.shift = skew_router_shifts(o.seed, uint32_t(s.layer), d.n_expert, d.n_embd,
