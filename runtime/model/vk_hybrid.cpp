@@ -1,4 +1,4 @@
-// CPU-computed experts beside the GPU (issue 11 part 3; docs/DECISIONS.md 12 and 17).
+// CPU-computed experts beside the GPU (issue 11 part 3; docs/DECISIONS.md 12 and 16).
 //
 // When experts stream on a discrete GPU, a miss costs its bytes over the bus (read in place by the
 // kernel, or copied into a slot). The CPU reads host memory faster than the bus on most PCs, so a
