@@ -5,6 +5,7 @@
 # summarises the trace with `moevk routing`; then the same text through random-weight models of
 # the same shape synthesised with --routing-skew 0 (uniform) and S (default 1.5).
 #   scripts/routing-table.sh [MOEVK] [SKEW...]      (MOEVK default build/cli/moevk)
+#   scripts/routing-table.sh [MOEVK] none           (the trained model only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 moevk=${1:-build/cli/moevk}
@@ -36,6 +37,7 @@ route() {
 }
 
 route models/kjv-moe.gguf trained "trained (models/kjv-moe.gguf)"
+[ "${skews[0]}" = none ] && exit 0
 for s in 0 "${skews[@]}"; do
   "$moevk" synth --arch qwen3moe --type Q8_0 --layers 4 --embd 128 --heads 4 --heads-kv 2 \
     --head-dim 32 --experts 16 --experts-used 2 --ff-exp 128 --ctx $ctx --merges 2000 \
