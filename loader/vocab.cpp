@@ -219,13 +219,19 @@ void Vocab::detect_special_tokens() {
   detect(fim_pad_, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>"});
   detect(fim_rep_, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
   detect(fim_sep_, {"<|file_sep|>"});
+  // Fill-in-the-middle markers are control tokens whatever the file says (deepseek-coder's are
+  // user-defined in its GGUF): typed as text they stay text unless special parsing is on.
+  TokenId fim_pre = kNoToken, fim_suf = kNoToken, fim_mid = kNoToken;
+  detect(fim_pre, {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>"});
+  detect(fim_suf, {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>"});
+  detect(fim_mid, {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>"});
 
   std::set<TokenId> eog;
   for (TokenId id : {fim_pad_, fim_rep_, fim_sep_})
     if (id != kNoToken) eog.insert(id);
   for (std::string_view t : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>",
                              "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
-                             "<|end_of_text|>", "<end_of_utterance>"}) {
+                             "<|end_of_text|>", "<end_of_utterance>", "</s>"}) {
     if (TokenId id = find(t); id != kNoToken) {
       eog.insert(id);
       mark_control(id);
