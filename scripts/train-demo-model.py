@@ -475,7 +475,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (on a shared 2-core machine 1 beat 2 by 3-6x: OpenMP waits)")
-    ap.add_argument("--steps", type=int, default=360)
+    ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)

@@ -26,8 +26,8 @@ nlohmann::json test_data() { return read_json(source_dir() + "/models/kjv-moe.te
 // The oracle bar (../shared/oracle/README.md: max |ours - reference| <= max(0.05, 1.5 x llama.cpp's
 // own deviation)) at its floor, there being no llama.cpp run of this file: PyTorch computes in f32
 // from the same dequantised weights, so only summation order and the backends' own rounding differ
-// (Vulkan: ~5e-4; the cpu backend quantises activations to 8 bits, as llama.cpp's CPU backend
-// does: ~0.04 on the committed model).
+// (Vulkan: ~1e-3; the cpu backend quantises activations to 8 bits, as llama.cpp's CPU backend
+// does: ~0.037 on the committed model).
 constexpr double kTol = 0.05;
 
 void check_backend(Backend b, const std::string& label) {
