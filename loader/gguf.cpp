@@ -7,6 +7,8 @@
 // Everything is validated in open(); accessors afterwards only walk validated bytes.
 #include "loader/gguf.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -249,6 +251,18 @@ void File::Impl::parse() {
           "file (size {}, data section starts at byte {})",
           path, t.name, data_offset + std::min(t.offset, data_size), t.offset,
           t.offset + std::min(t.n_bytes, ~t.offset), size, data_offset);
+  }
+  // No two tensors share bytes: every command (info, run, the engines) sees the same valid file.
+  std::vector<size_t> by_offset(tensors.size());
+  for (size_t i = 0; i < by_offset.size(); i++) by_offset[i] = i;
+  std::sort(by_offset.begin(), by_offset.end(),
+            [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
+  for (size_t k = 1; k < by_offset.size(); k++) {
+    const TensorInfo& prev = tensors[by_offset[k - 1]];
+    const TensorInfo& t = tensors[by_offset[k]];
+    if (t.offset < prev.offset + prev.n_bytes)
+      fail("{}: tensor '{}' at byte {}: data offset {} overlaps tensor '{}' (data offsets {} to {})", path,
+           t.name, tensor_info_at[by_offset[k]], t.offset, prev.name, prev.offset, prev.offset + prev.n_bytes);
   }
 }
 

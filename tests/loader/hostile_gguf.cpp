@@ -201,6 +201,8 @@ std::vector<HostileCase> hostile_corpus() {
   add("offset overflow", g, "past the end of the file");
   g = base, g.tensors[1].offset = 65;
   add("misaligned offset", g, "not a multiple of the alignment");
+  g = base, g.tensors[1].offset = 32;  // inside t.f32's 64 bytes: refused by every command
+  add("overlapping tensors", g, "overlaps tensor 't.f32'");
   g = base, g.tensors[2].name = "t.f32";
   add("duplicate tensor name", g, "duplicate tensor name");
   g = base, g.tensors[0].name = "";
