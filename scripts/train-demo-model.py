@@ -17,7 +17,7 @@ text and the `bible` reader from Debian). It
      the Q8_0-dequantised weights the file holds, the script's own token ids for a held-out
      string, and a held-out text sample for routing measurements.
 
-Deterministic for a seed and a thread count (--threads; default 2).
+Deterministic for a seed and a thread count (--threads; default 1).
   scripts/train-demo-model.py --out models/kjv-moe.gguf            # the committed model
   scripts/train-demo-model.py --smoke --out /tmp/smoke.gguf        # a minute-long check
 """
@@ -204,11 +204,6 @@ class Tokenizer:
             out.extend(self.encode_word(w))
         return out
 
-    def decode(self, ids):
-        u2b = {u: b for b, u in B2U.items()}
-        return bytes(u2b[c] for i in ids for c in self.tokens[i]
-                     if self.types[i] == 1).decode("utf-8", "replace")
-
 
 # --------------------------------------------------------------------------------------- model
 
@@ -264,9 +259,8 @@ class Model(torch.nn.Module):
         self.layers = torch.nn.ModuleList(Layer(c) for _ in range(c.n_layer))
         self.output_norm = torch.nn.Parameter(torch.ones(c.n_embd))
 
-    def forward(self, tokens, trace=None):
-        """tokens [B, T] -> logits [B, T, V], load-balancing loss. trace: a list that receives each
-        layer's top-k ids [B, T, K]."""
+    def forward(self, tokens):
+        """tokens [B, T] -> logits [B, T, V], the load-balancing loss (mean over layers)."""
         c = self.c
         B, T = tokens.shape
         H, KV, D, X, K = c.n_head, c.n_head_kv, c.head_dim, c.n_expert, c.n_expert_used
@@ -292,8 +286,6 @@ class Model(torch.nn.Module):
             probs = (h @ ly.router.t()).softmax(-1)  # [N, X]
             wts, ids = probs.topk(K, dim=-1)
             wts = wts / wts.sum(-1, keepdim=True)
-            if trace is not None:
-                trace.append(ids.view(B, T, K))
             # Switch-transformer balance: X * sum_e (share of top-k slots on e) * (mean prob of e)
             share = torch.zeros(X).index_add_(0, ids.reshape(-1), torch.ones(ids.numel()))
             aux = aux + X * (share / ids.numel() * probs.mean(0)).sum()
@@ -443,11 +435,9 @@ def export(model, tok, path, name):
 # ------------------------------------------------------------------------------------ training
 
 
-def evaluate(model, data, seq, max_tokens=None):
+def evaluate(model, data, seq):
     """Mean negative log-likelihood (nats/token) over non-overlapping windows of seq tokens."""
     n = (len(data) - 1) // seq
-    if max_tokens:
-        n = min(n, max(1, max_tokens // seq))
     total, count = 0.0, 0
     model.eval()
     with torch.no_grad():
