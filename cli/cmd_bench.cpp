@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -62,6 +64,7 @@ constexpr const char* kUsage =
     "  --predict-cpu GB/s    with --cpu-experts auto|on: the CPU's expert rate in the prediction\n"
     "                        (default 22: llama.cpp's CPU experts on the reference machine)\n"
     "  --predict-round-trip US  its host round trip per MoE layer (default 20)\n"
+
     "  -h, --help            this text\n"
     "  -c, --ctx-size N      context size in tokens (default: what the tests need,\n"
     "                        max(N_PROMPT, 16 + N_GEN))\n";
@@ -422,6 +425,32 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     results.push_back(std::move(r));
   }
 
+  // --profile: one more pp and tg run each, with timestamps around every dispatch (after the timed
+  // runs, which the timestamps would slow).
+  std::string profile_text;
+  auto profile = [&](const std::string& title, uint32_t tokens, const std::function<void()>& run) {
+    engine->reset_profile();
+    engine->set_profiling(true);
+    run();
+    engine->set_profiling(false);
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* mem = open_memstream(&buf, &len);
+    if (!mem) fail("--profile: cannot make a memory stream");
+    print_profile(mem, title, *engine, tokens, bw ? bw->gb_s : 0);
+    std::fclose(mem);
+    profile_text.append(buf, len);
+    std::free(buf);
+  };
+  if (eo.profile && n_prompt) profile(fmt::format("pp{}", n_prompt), n_prompt, [&] { run_pp(nullptr); });
+  if (eo.profile && n_gen)
+    profile(fmt::format("tg{}", n_gen), n_gen, [&] {
+      int32_t next = argmax(engine->eval(prefix, 0, Logits::Last));
+      engine->reset_profile();  // the decoded tokens only, not the prefix batch
+      for (uint32_t i = 0; i < n_gen; ++i)
+        next = argmax(engine->eval(std::span(&next, 1), kGenPrefix + i, Logits::Last));
+    });
+
   // Per decoded token figures; a backend that counts nothing (cpu) gets the weight bytes from the
   // file.
   const bool counted = tg_stats.tokens && tg_stats.dispatches;
@@ -484,6 +513,7 @@ static int cmd_bench(const std::vector<std::string>& argv) {
       j["floor"]["tg_percent_of_floor"] = tg ? ordered_json(floor->percent) : ordered_json(nullptr);
     }
     std::printf("%s\n", j.dump(2).c_str());
+    std::fputs(profile_text.c_str(), stderr);  // stdout holds only the JSON
     return 0;
   }
 
@@ -526,6 +556,7 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   } else if (n_gen && eo.backend != Backend::Vulkan) {
     out += fmt::format("floor: not computed for the {} backend (give --bandwidth GB/s)\n", backend);
   }
+  out += profile_text;
   std::fputs(out.c_str(), stdout);
   std::fflush(stdout);
   // Device memory and, when streaming, the expert cache over the timed decode runs (stderr).

@@ -119,6 +119,10 @@ static int cmd_chat(const std::vector<std::string>& argv) {
     if (st.stop == StopReason::Interrupted) std::fprintf(stderr, "[reply stopped]\n");
     if (st.stop == StopReason::ContextFull) std::fprintf(stderr, "[context full: /reset to start over]\n");
     if (args.has("--stats")) print_generation_stats(st, *engine, true);
+    if (eo.profile) {
+      print_profile(stderr, "this reply (its prompt and tokens)", *engine, st.prompt_tokens + st.generated_tokens, 0);
+      engine->reset_profile();
+    }
     messages.push_back({"assistant", reply});
   }
   return 0;

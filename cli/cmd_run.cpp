@@ -57,6 +57,7 @@ static int cmd_run(const std::vector<std::string>& argv) {
   if (ids.empty()) fail("the prompt tokenizes to nothing");
 
   Session session(*engine, tokenizer, sp);
+  engine->set_profiling(eo.profile);
   std::signal(SIGINT, on_sigint);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
@@ -73,6 +74,8 @@ static int cmd_run(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "moevk run: stopped at the context limit (%u tokens); raise it with -c\n",
                  engine->n_ctx());
   print_generation_stats(st, *engine, args.has("--stats"));
+  if (eo.profile)
+    print_profile(stderr, "the prompt and the generated tokens", *engine, st.prompt_tokens + st.generated_tokens, 0);
   return 0;
 }
 

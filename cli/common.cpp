@@ -1,6 +1,8 @@
 #include "cli/common.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <future>
 
 #include "runtime/sched/size.h"
@@ -20,7 +22,9 @@ const char* const kEngineHelp =
     "  --cpu-experts MODE    streaming on a discrete GPU: compute missing experts on the CPU while\n"
     "                        the GPU computes the rest: auto (a cost model measured at load picks,\n"
     "                        default), on (every miss that is not copied), off\n"
-    "  --device N            Vulkan device index (see `moevk devices`; default: the best one)\n";
+    "  --device N            Vulkan device index (see `moevk devices`; default: the best one)\n"
+    "  --profile             GPU time per op (timestamps around each dispatch), the weight bytes it\n"
+    "                        read and the GB/s that makes (vulkan backend)\n";
 
 const char* const kSamplerHelp =
     "  --temp T              temperature (default 0.8; 0 = greedy)\n"
@@ -35,6 +39,7 @@ void engine_options(Args& args) {
   args.option({"-c", "--ctx-size"}).option({"--backend"}).option({"--gpu-mem"}).option({"--device"});
   args.option({"--threads"});
   args.option({"--cache-policy"}).option({"--trace"}).option({"--prefetch"}).option({"--cpu-experts"});
+  args.option({"--profile"}, false);
 }
 
 EngineOptions engine_options_from(const Args& args) {
@@ -48,6 +53,7 @@ EngineOptions engine_options_from(const Args& args) {
   o.trace_path = args.get("--trace").value_or("");
   o.prefetch = args.get("--prefetch").value_or("auto");
   o.cpu_experts = args.get("--cpu-experts").value_or("auto");
+  o.profile = args.has("--profile");
   return o;
 }
 
@@ -135,6 +141,35 @@ void print_memory_and_streaming(const Engine& engine, const EvalStats& stats) {
                          "the cpu %.2f ms (%.3f ms per token)\n",
                  (unsigned long long)t.cpu_pairs, t.cpu_pairs / n, t.cpu_ms, t.gpu_wait_ms, t.gpu_wait_ms / n);
   }
+}
+
+void print_profile(FILE* out, const std::string& title, const Engine& engine, uint64_t tokens,
+                   double bandwidth_gbs) {
+  const std::map<std::string, OpTime> ops = engine.op_profile();
+  if (ops.empty()) {
+    std::fprintf(out, "profile: nothing measured (%s has no GPU timestamps)\n", engine.backend_name().c_str());
+    return;
+  }
+  std::vector<std::pair<std::string, OpTime>> rows(ops.begin(), ops.end());
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.ns > b.second.ns; });
+  double total = 0;
+  uint64_t bytes = 0, dispatches = 0;
+  for (const auto& [name, t] : rows) total += t.ns, bytes += t.bytes, dispatches += t.dispatches;
+  const double n = double(std::max<uint64_t>(1, tokens));
+  std::fprintf(out, "\nprofile: %s, %llu tokens; GPU time between the timestamps around each dispatch, per token%s\n",
+               title.c_str(), (unsigned long long)tokens,
+               bandwidth_gbs > 0 ? fmt::format("; device bandwidth {:.1f} GB/s", bandwidth_gbs).c_str() : "");
+  std::fprintf(out, "| op (pipeline) | dispatches | GPU us | share | weight bytes | GB/s | of bandwidth |\n");
+  std::fprintf(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  auto line = [&](const std::string& name, uint64_t d, double ns, uint64_t b) {
+    const double gbs = ns > 0 && b ? double(b) / ns : 0;  // bytes per ns = GB/s
+    std::fprintf(out, "| %s | %.1f | %.1f | %.1f%% | %s | %s | %s |\n", name.c_str(), d / n, ns / n / 1e3,
+                 total > 0 ? 100.0 * ns / total : 0.0, b ? sched::format_size(uint64_t(b / n)).c_str() : "-",
+                 b ? fmt::format("{:.2f}", gbs).c_str() : "-",
+                 b && bandwidth_gbs > 0 ? fmt::format("{:.1f}%", 100.0 * gbs / bandwidth_gbs).c_str() : "-");
+  };
+  for (const auto& [name, t] : rows) line(name, t.dispatches, t.ns, t.bytes);
+  line("total", dispatches, total, bytes);
 }
 
 LoadedModel load_model(const gguf::File& file, const EngineOptions& options) {

@@ -1,6 +1,7 @@
 // What run, chat and logits share: the engine options every one of them takes, and printing stats.
 #pragma once
 
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,10 @@ LoadedModel load_model(const gguf::File& file, const EngineOptions& options);
 
 // Device memory (planned, allocated) and, when streaming, the expert cache per MoE layer and one
 // total line with "misses N" (stderr).
+// --profile: the engine's GPU time per op over `tokens` tokens, sorted by time, with the weight bytes
+// each op read, the GB/s that makes and its share of bandwidth_gbs (0: not known).
+void print_profile(FILE* out, const std::string& title, const Engine& engine, uint64_t tokens,
+                   double bandwidth_gbs);
 void print_memory_and_streaming(const Engine& engine, const EvalStats& stats);
 
 // Prompt and generation speed and memory (stderr); with `stats`, per decoded token figures.

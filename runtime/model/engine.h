@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -43,6 +44,8 @@ struct EngineOptions {
   int device = -1;           // Vulkan device index, -1: best / MOEVK_DEVICE
   bool progress = true;      // progress bar while uploading weights (stderr)
   unsigned n_threads = 0;    // cpu backend threads, 0: the physical cores
+  // GPU timestamps around every dispatch (`--profile`): Engine::set_profiling turns collection on.
+  bool profile = false;
 };
 
 // Per-token figures of the last eval() (for --stats): what decides speed on a GPU.
@@ -85,6 +88,15 @@ struct MemoryReport {
   double bus_gbs = 0, cpu_gbs = 0, round_trip_us = 0;
 };
 
+// GPU time of one op (a pipeline variant: op and weight type) summed over the evaluations profiled:
+// dispatches, nanoseconds between the timestamps around them, and the weight bytes they read (0
+// where the op does not say).
+struct OpTime {
+  uint64_t dispatches = 0;
+  double ns = 0;
+  uint64_t bytes = 0;
+};
+
 // Which logits eval() returns: a row per token (the logits command, tests), or only the last
 // token's (generation: prefill then skips the output head, and runs in larger batches).
 enum class Logits { All, Last };
@@ -104,6 +116,11 @@ class Engine {
   virtual uint64_t device_bytes() const { return 0; }  // device memory held
   virtual MemoryReport memory_report() const { return {}; }
   virtual std::string backend_name() const = 0;
+  // --profile (EngineOptions::profile): collection on or off, the figures since the last reset.
+  // Engines without GPU timestamps return an empty map.
+  virtual void set_profiling(bool) {}
+  virtual std::map<std::string, OpTime> op_profile() const { return {}; }
+  virtual void reset_profile() {}
 };
 
 // Bytes of weights one decoded token reads: every non-expert tensor once (one row of token_embd,

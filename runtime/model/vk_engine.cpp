@@ -130,7 +130,8 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o, const VkEngin
   alloc_kv_and_scratch();
   weight_bytes_per_token_ = moevk::weight_bytes_per_token(file, d_);
   output_head_bytes_ = (d_.tied_output ? tensor("token_embd.weight") : tensor("output.weight"))->bytes;
-  rec_ = std::make_unique<vk::Recorder>(*ctx_);
+  // --profile: room for a timestamp before and after every dispatch of a command buffer.
+  rec_ = std::make_unique<vk::Recorder>(*ctx_, false, o.profile ? 16384 : 0);
   set_up_cpu_experts(o);
   MOEVK_ASSERT(ctx_->memory().allocated - allocated_before <= plan_.used_bytes,
                fmt::format("allocated {} bytes, more than the plan's {}",

@@ -68,6 +68,13 @@ class VkEngine final : public Engine {
   uint64_t device_bytes() const override;
   MemoryReport memory_report() const override;
   std::string backend_name() const override;
+  void set_profiling(bool on) override { rec_->set_profile(on ? &profile_ : nullptr); }
+  std::map<std::string, OpTime> op_profile() const override {
+    std::map<std::string, OpTime> out;
+    for (const auto& [name, p] : profile_) out[name] = {p.dispatches, p.ns, p.bytes};
+    return out;
+  }
+  void reset_profile() override { profile_.clear(); }
   // Receives intermediate tensors of each eval() batch, named as the oracle dumps name them
   // (ffn_inp-L, l_out-L, ffn_moe_logits-L, ffn_moe_out-L, result_norm). Debugging and tests only:
   // it adds copies to the command buffer.
@@ -219,6 +226,7 @@ class VkEngine final : public Engine {
   EvalStats stats_;
   uint64_t weight_bytes_per_token_ = 0, output_head_bytes_ = 0;
   ops::MatvecConfig mv_cfg_;  // the matvecs' workgroup shape on this device
+  vk::Profile profile_;  // --profile (filled by rec_ while set)
   std::unique_ptr<vk::Recorder> rec_;  // reused by every eval (one command buffer, re-recorded)
   std::shared_ptr<KvState> kv_;          // the KV cache bound now (the engine's own by default)
   std::shared_ptr<KvState> own_kv_;      // the engine's own (in cache_)

@@ -56,6 +56,7 @@ void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a) {
   MatmulPush pc{w.data.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
                 a.residual ? a.residual.address() : 0, 0, 0, w.n_rows, w.n_cols, rb, a.n_batch, 1, 1, w.n_cols, 0, w.n_rows, 0};
   vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul", w.type, false), sizeof pc, {});
+  rec.annotate_bytes(uint64_t(w.n_rows) * rb);  // --profile: the matrix, once
   dispatch_tiles(ctx, rec, p, pc, 1);
 }
 

@@ -70,6 +70,7 @@ void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConf
   const uint64_t max_x = ctx.features().max_workgroup_count[0];
   const uint64_t gy = (groups + max_x - 1) / max_x;
   const uint64_t gx = (groups + gy - 1) / gy;
+  rec.annotate_bytes(uint64_t(w.n_rows) * rb);  // --profile: the matrix, once
   rec.dispatch(p, pc, uint32_t(gx), uint32_t(gy));
 }
 

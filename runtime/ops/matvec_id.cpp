@@ -56,6 +56,8 @@ void record(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, const Gl
   vk::Pipeline& p =
       ctx.pipeline(matvec_variant("matvec_id", e.type, sg), sizeof pc, {cfg.wg, cfg.rows});
   const uint32_t gx = (e.n_rows + cfg.rows - 1) / cfg.rows;
+  // --profile: each (token, selected expert) pair reads its matrix (gate and up with glu).
+  rec.annotate_bytes(uint64_t(a.n_tok) * a.n_used * e.n_rows * rb * (g ? 2 : 1));
   rec.dispatch(p, pc, gx, a.n_used, a.n_tok);
 }
 

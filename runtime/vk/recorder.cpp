@@ -59,6 +59,7 @@ void Recorder::begin() {
   cb_ = sl.cb;
   if (sl.last_submit) {
     ctx_.wait(sl.last_submit);  // this command buffer is reused: its previous run must be done
+    harvest(sl);
     MOEVK_VK_CHECK(vkResetCommandBuffer(cb_, 0));
   }
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -78,11 +79,36 @@ void Recorder::dispatch(const Pipeline& p, const void* push, uint32_t push_size,
                    gz <= f.max_workgroup_count[2],
                fmt::format("workgroup count {}x{}x{} over the device limit for {}", gx, gy, gz, p.name()));
   begin();
+  Slot& sl = ring_[cur_];
+  const bool measure = profile_ && sl.queries && sl.n_timestamps + 2 <= max_timestamps_;
+  if (measure) {
+    sl.measured.push_back({p.name(), pending_bytes_, sl.n_timestamps, sl.n_timestamps + 1});
+    vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, sl.queries, sl.n_timestamps++);
+  }
+  pending_bytes_ = 0;
   vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.handle());
   if (push_size)
     vkCmdPushConstants(cb_, p.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
   vkCmdDispatch(cb_, gx, gy, gz);
+  if (measure) vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, sl.queries, sl.n_timestamps++);
   ++counters_.dispatches;
+}
+
+void Recorder::harvest(Slot& sl) {
+  if (sl.measured.empty()) return;
+  if (profile_) {
+    std::vector<uint64_t> raw(sl.n_timestamps);
+    MOEVK_VK_CHECK(vkGetQueryPoolResults(ctx_.device(), sl.queries, 0, sl.n_timestamps, raw.size() * 8,
+                                         raw.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+    const double period = ctx_.features().timestamp_period_ns;
+    for (const Slot::Measured& m : sl.measured) {
+      OpProfile& op = (*profile_)[m.name];
+      ++op.dispatches;
+      op.ns += raw[m.after] >= raw[m.before] ? double(raw[m.after] - raw[m.before]) * period : 0.0;
+      op.bytes += m.bytes;
+    }
+  }
+  sl.measured.clear();
 }
 
 void Recorder::copy(const View& src, const View& dst, uint64_t n) {
@@ -160,7 +186,10 @@ TimelinePoint Recorder::submit(const std::vector<TimelinePoint>& waits) {
   return ring_[cur_].last_submit;
 }
 
-void Recorder::submit_and_wait(const std::vector<TimelinePoint>& waits) { ctx_.wait(submit(waits)); }
+void Recorder::submit_and_wait(const std::vector<TimelinePoint>& waits) {
+  ctx_.wait(submit(waits));
+  harvest(ring_[cur_]);
+}
 
 std::vector<double> Recorder::timestamps_ns() const {
   std::vector<double> out;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,15 @@
 namespace moevk::vk {
 
 class Pipeline;
+
+// GPU time by op (`--profile`): the interval between the timestamps written before and after each
+// dispatch, summed per pipeline variant (op and type), with the bytes its caller said it reads.
+struct OpProfile {
+  uint64_t dispatches = 0;
+  double ns = 0;
+  uint64_t bytes = 0;  // weight bytes read, where the op annotated them (0: not annotated)
+};
+using Profile = std::map<std::string, OpProfile>;
 
 struct Counters {
   uint64_t dispatches = 0;
@@ -52,6 +62,12 @@ class Recorder {
   void host_barrier();
   // Records a GPU timestamp; read with timestamps_ns() after the submission completed.
   void timestamp();
+  // Profiling: while set, every dispatch is bracketed by timestamps (the recorder needs
+  // max_timestamps >= 2 x dispatches per command buffer; later ones go unmeasured) and the results
+  // are added to *p once each command buffer has run. annotate_bytes(n): the next dispatch reads
+  // n bytes of weights.
+  void set_profile(Profile* p) { profile_ = p; }
+  void annotate_bytes(uint64_t n) { pending_bytes_ = n; }
 
   // Ends recording and submits after the GPU is past every point of `waits` (on either queue);
   // returns the point that marks completion. The recorder can record again after submit() (the
@@ -70,7 +86,15 @@ class Recorder {
     VkQueryPool queries = VK_NULL_HANDLE;
     uint32_t n_timestamps = 0;
     TimelinePoint last_submit;
+    // Profiling: per measured dispatch, its pipeline name, bytes and its two timestamp indices.
+    struct Measured {
+      std::string name;
+      uint64_t bytes;
+      uint32_t before, after;
+    };
+    std::vector<Measured> measured;
   };
+  void harvest(Slot& sl);  // adds a completed slot's measured dispatches to profile_
   void begin();
   bool on_transfer_only_queue() const;
   Context& ctx_;
@@ -82,6 +106,8 @@ class Recorder {
   uint32_t max_timestamps_ = 0;
   bool recording_ = false;
   Counters counters_;
+  Profile* profile_ = nullptr;
+  uint64_t pending_bytes_ = 0;
 };
 
 }  // namespace moevk::vk

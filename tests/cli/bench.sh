@@ -28,6 +28,22 @@ else
   fail "bench text: $(cat "$TMP/err")"
 fi
 
+# --profile: a pp and a tg table of GPU time per op, the matvecs with weight bytes and GB/s, and a
+# total row; run --profile prints one after the text; the validation layer stays silent.
+if MOEVK_VALIDATE=1 "$MOEVK" bench -m "$m" -p 24 -n 4 -r 1 --profile >"$TMP/prof" 2>"$TMP/err"; then
+  for t in pp24 tg4; do
+    grep -Eq "^profile: $t, (24|4) tokens; GPU time" "$TMP/prof" || fail "profile: no $t table: $(cat "$TMP/prof")"
+  done
+  grep -Eq "^\| matvec_id_q4_k_f32[a-z_]* \| [0-9.]+ \| [0-9.]+ \| [0-9.]+% \| [0-9.]+ [KM]iB \| [0-9.]+ \| [0-9.]+% \|$" "$TMP/prof" ||
+    fail "profile: no matvec_id row with bytes and GB/s: $(cat "$TMP/prof")"
+  [ "$(grep -c '^| total | ' "$TMP/prof")" = 2 ] || fail "profile: not two total rows"
+  grep -q "Vulkan validation" "$TMP/err" && fail "profile: validation messages"
+else
+  fail "bench --profile: $(cat "$TMP/err")"
+fi
+"$MOEVK" run -m "$m" -p "hello" -n 3 --temp 0 --profile >/dev/null 2>"$TMP/err" || fail "run --profile: $(cat "$TMP/err")"
+grep -q "^profile: the prompt and the generated tokens" "$TMP/err" || fail "run --profile: no profile: $(cat "$TMP/err")"
+
 # JSON with a given bandwidth: the floor follows the formula exactly.
 if "$MOEVK" bench -m "$m" -p 16 -n 3 -r 3 --bandwidth 100 -o json >"$TMP/json" 2>"$TMP/err"; then
   python3 - "$TMP/json" <<'EOF' || fail "json: $(cat "$TMP/json")"
