@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/model/engine.h"
 
 namespace moevk::cli {

@@ -10,8 +10,8 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
-#include "loader/chat_template.h"
-#include "loader/tokenizer.h"
+#include "loader/template/chat_template.h"
+#include "loader/tokenizer/tokenizer.h"
 
 namespace moevk::cli {
 

@@ -12,8 +12,8 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "loader/error.h"
-#include "loader/gguf.h"
-#include "loader/model.h"
+#include "loader/gguf/gguf.h"
+#include "loader/model/model.h"
 #include "runtime/sched/memory_plan.h"
 #include "runtime/sched/size.h"
 

@@ -17,8 +17,8 @@
 #include "cli/common.h"
 #include "cli/command.h"
 #include "loader/error.h"
-#include "loader/gguf.h"
-#include "loader/model.h"
+#include "loader/gguf/gguf.h"
+#include "loader/model/model.h"
 #include "runtime/model/engine.h"
 #include "runtime/sched/size.h"
 

@@ -6,7 +6,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
-#include "loader/tokenizer.h"
+#include "loader/tokenizer/tokenizer.h"
 
 namespace moevk::cli {
 

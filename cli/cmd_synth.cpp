@@ -1,4 +1,4 @@
-// moevk synth: write a random-weight model of any supported architecture (loader/synth.h).
+// moevk synth: write a random-weight model of any supported architecture (loader/model/synth.h).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -13,9 +13,9 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "loader/error.h"
-#include "loader/gguf.h"
-#include "loader/model.h"
-#include "loader/synth.h"
+#include "loader/gguf/gguf.h"
+#include "loader/model/model.h"
+#include "loader/model/synth.h"
 
 namespace moevk::cli {
 

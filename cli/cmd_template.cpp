@@ -9,10 +9,10 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "loader/chat_template.h"
+#include "loader/template/chat_template.h"
 #include "loader/error.h"
-#include "loader/gguf.h"
-#include "loader/jinja.h"
+#include "loader/gguf/gguf.h"
+#include "loader/template/jinja.h"
 
 namespace moevk::cli {
 

@@ -11,7 +11,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "loader/error.h"
-#include "loader/tokenizer.h"
+#include "loader/tokenizer/tokenizer.h"
 
 namespace moevk::cli {
 

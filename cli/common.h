@@ -6,8 +6,8 @@
 #include <string>
 
 #include "cli/args.h"
-#include "loader/gguf.h"
-#include "loader/tokenizer.h"
+#include "loader/gguf/gguf.h"
+#include "loader/tokenizer/tokenizer.h"
 #include "runtime/model/engine.h"
 #include "runtime/model/sampler.h"
 #include "runtime/model/session.h"

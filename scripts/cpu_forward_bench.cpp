@@ -18,7 +18,7 @@
 #include <random>
 #include <vector>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/model/engine.h"
 
 using namespace moevk;

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/matmul.h"
 

@@ -7,7 +7,7 @@ text and the `bible` reader from Debian). It
      one verse per line without references, chapters separated by a blank line;
   2. holds out every 20th chapter (chapter index % 20 == 7) as the evaluation split;
   3. learns a byte-level BPE vocabulary from the training split (GPT-2's byte-to-unicode spelling,
-     split into words by exactly the "gpt-2" pre-tokenizer moevk implements: loader/tokenizer.cpp);
+     split into words by exactly the "gpt-2" pre-tokenizer moevk implements: loader/tokenizer/tokenizer.cpp);
   4. trains a qwen3moe model whose forward pass is moevk's (runtime/ref/forward*.cpp): RMSNorm
      (eps 1e-6), per-head q/k RMSNorm, NEOX rope (base 10000), GQA causal attention, a softmax
      router then top-k, the top-k weights renormalised to sum 1, SwiGLU experts, a tied output
@@ -67,7 +67,7 @@ def split_text(chapters):
 
 # ----------------------------------------------------------------------------------- tokenizer
 
-# moevk's "gpt-2" pre-tokenizer (loader/tokenizer.cpp, pre_patterns): matches and the text between
+# moevk's "gpt-2" pre-tokenizer (loader/tokenizer/tokenizer.cpp, pre_patterns): matches and the text between
 # matches are both pieces (llama.cpp's unicode_regex_split keeps unmatched runs).
 GPT2_SPLIT = regex.compile(
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)")

@@ -12,9 +12,9 @@
 #include <string>
 #include <unordered_set>
 
-#include "loader/chat_template.h"
-#include "loader/gguf.h"
-#include "loader/tokenizer.h"
+#include "loader/template/chat_template.h"
+#include "loader/gguf/gguf.h"
+#include "loader/tokenizer/tokenizer.h"
 #include "runtime/include/moevk.h"
 #include "runtime/model/session.h"
 #include "runtime/model/vk_model.h"

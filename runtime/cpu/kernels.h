@@ -18,7 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 
 namespace moevk::cpu {
 

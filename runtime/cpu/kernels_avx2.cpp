@@ -5,7 +5,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "loader/quants_internal.h"
+#include "loader/quants/quants_internal.h"
 #include "runtime/cpu/kernels.h"
 
 #if defined(__x86_64__)

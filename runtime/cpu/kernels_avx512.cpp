@@ -11,7 +11,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#include "loader/quants_internal.h"
+#include "loader/quants/quants_internal.h"
 #include "runtime/cpu/kernels.h"
 
 #if defined(__x86_64__)

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "loader/error.h"
-#include "loader/quants_internal.h"
+#include "loader/quants/quants_internal.h"
 #include "runtime/cpu/kernels.h"
 
 namespace moevk::cpu {

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "loader/error.h"
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/cpu/ffn.h"
 #include "runtime/cpu/matmul.h"
 #include "runtime/model/vk_engine.h"

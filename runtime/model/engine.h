@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "loader/model.h"
+#include "loader/model/model.h"
 
 namespace moevk {
 

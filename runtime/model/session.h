@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "loader/tokenizer.h"
+#include "loader/tokenizer/tokenizer.h"
 #include "runtime/model/engine.h"
 #include "runtime/model/sampler.h"
 

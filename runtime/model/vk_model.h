@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/sched/expert_cache.h"
 #include "runtime/sched/memory_plan.h"
 #include "runtime/model/engine.h"

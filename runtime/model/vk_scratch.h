@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "loader/model.h"
+#include "loader/model/model.h"
 #include "runtime/model/vk_model.h"
 #include "runtime/ops/matmul.h"
 #include "runtime/sched/scratch_layout.h"

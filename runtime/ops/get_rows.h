@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/vk/buffer.h"
 #include "runtime/vk/recorder.h"
 

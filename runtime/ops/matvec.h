@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/vk/buffer.h"
 #include "runtime/vk/recorder.h"
 
@@ -46,7 +46,7 @@ struct MatvecArgs {
   vk::View residual;  // [n_batch][n_rows] f32 added to y (may be y itself: "y += W x"), or empty
 };
 
-// Types the GPU matvec reads (every type loader/quants.h can dequantise).
+// Types the GPU matvec reads (every type loader/quants/quants.h can dequantise).
 bool matvec_supports(GgmlType t);
 // "matvec_q4_k_f32" / "matvec_id_q4_k_f32_subgroup": the variant an op picks for type t.
 std::string matvec_variant(const char* op, GgmlType t, bool subgroup);

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/ops/matvec.h"
 #include "runtime/vk/buffer.h"
 #include "runtime/vk/recorder.h"

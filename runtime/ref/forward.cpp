@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "loader/error.h"
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/ref/forward_impl.h"
 
 namespace moevk::ref {

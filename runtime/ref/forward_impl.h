@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/ref/forward.h"
 #include "runtime/ref/ops.h"
 

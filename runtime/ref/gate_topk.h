@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <span>
 
-#include "loader/model.h"
+#include "loader/model/model.h"
 
 namespace moevk::ref {
 

@@ -8,8 +8,8 @@
 #include <span>
 #include <vector>
 
-#include "loader/model.h"
-#include "loader/quants.h"
+#include "loader/model/model.h"
+#include "loader/quants/quants.h"
 
 namespace moevk::ref {
 

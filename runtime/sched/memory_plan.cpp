@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "loader/error.h"
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/sched/packer.h"
 #include "runtime/sched/scratch_layout.h"
 #include "runtime/sched/size.h"

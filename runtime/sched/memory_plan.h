@@ -33,8 +33,8 @@
 #include <string>
 #include <vector>
 
-#include "loader/model.h"
-#include "loader/quants.h"
+#include "loader/model/model.h"
+#include "loader/quants/quants.h"
 
 namespace moevk::sched {
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "loader/model.h"
+#include "loader/model/model.h"
 
 namespace moevk::sched {
 

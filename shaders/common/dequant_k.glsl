@@ -1,5 +1,5 @@
 // K-quants: 256-element super-blocks (included by dequant.glsl). Element -> storage maps, i in 0..255
-// (as loader/quants_k.cpp documents them):
+// (as loader/quants/quants_k.cpp documents them):
 //   Q2_K/Q3_K: qs[32*(i/128) + i%32] >> 2*((i%128)/32); scale i/16; Q3_K high bit: hmask[i%32]
 //              bit 4*(i/128) + (i%128)/32 (set: +0, clear: -4).
 //   Q4_K/Q5_K: qs[32*(i/64) + i%32], low nibble when (i/32) is even; scale/min i/32 (6-bit, packed);

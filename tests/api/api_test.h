@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "loader/synth.h"
+#include "loader/model/synth.h"
 #include "runtime/include/moevk.h"
 
 namespace moevk::test_api {

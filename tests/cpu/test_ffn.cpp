@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/cpu/ffn.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/ref/forward.h"

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "loader/gguf.h"
-#include "loader/model.h"
+#include "loader/gguf/gguf.h"
+#include "loader/model/model.h"
 #include "runtime/model/engine.h"
 #include "tests/support/engine_oracle.h"
 #include "tests/support/oracle.h"

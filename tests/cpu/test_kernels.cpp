@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/matmul.h"
 #include "runtime/cpu/pool.h"

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 
 using namespace moevk;
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "loader/gguf_writer.h"
+#include "loader/gguf/gguf_writer.h"
 #include "tests/loader/hostile_gguf.h"
 
 using namespace moevk;

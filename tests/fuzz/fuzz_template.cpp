@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "loader/chat_template.h"
-#include "loader/jinja.h"
+#include "loader/template/chat_template.h"
+#include "loader/template/jinja.h"
 
 using namespace moevk;
 

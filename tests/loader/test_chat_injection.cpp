@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "loader/chat_template.h"
-#include "loader/gguf.h"
-#include "loader/tokenizer.h"
+#include "loader/template/chat_template.h"
+#include "loader/gguf/gguf.h"
+#include "loader/tokenizer/tokenizer.h"
 #include "tests/support/test_data.h"
 
 using moevk::ChatContext;

@@ -7,9 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "loader/chat_template.h"
-#include "loader/gguf.h"
-#include "loader/jinja.h"
+#include "loader/template/chat_template.h"
+#include "loader/gguf/gguf.h"
+#include "loader/template/jinja.h"
 #include "tests/support/test_data.h"
 
 using moevk::ChatContext;

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "loader/gguf.h"
-#include "loader/gguf_writer.h"
+#include "loader/gguf/gguf.h"
+#include "loader/gguf/gguf_writer.h"
 #include "tests/loader/hostile_gguf.h"
 #include "tests/support/test_data.h"
 

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <string>
 
-#include "loader/chat_template.h"
-#include "loader/gguf.h"
-#include "loader/jinja.h"
+#include "loader/template/chat_template.h"
+#include "loader/gguf/gguf.h"
+#include "loader/template/jinja.h"
 #include "tests/support/test_data.h"
 
 namespace {

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "loader/error.h"
-#include "loader/gguf.h"
-#include "loader/gguf_writer.h"
-#include "loader/model.h"
+#include "loader/gguf/gguf.h"
+#include "loader/gguf/gguf_writer.h"
+#include "loader/model/model.h"
 #include "tests/support/test_data.h"
 
 using namespace moevk;

@@ -10,8 +10,8 @@
 #include <regex>
 #include <sstream>
 
-#include "loader/gguf.h"
-#include "loader/quants.h"
+#include "loader/gguf/gguf.h"
+#include "loader/quants/quants.h"
 #include "tests/support/test_data.h"
 
 using namespace moevk;

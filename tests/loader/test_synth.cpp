@@ -11,12 +11,12 @@
 #include <set>
 #include <tuple>
 
-#include "loader/chat_template.h"
+#include "loader/template/chat_template.h"
 #include "loader/error.h"
-#include "loader/gguf.h"
-#include "loader/model.h"
-#include "loader/synth.h"
-#include "loader/tokenizer.h"
+#include "loader/gguf/gguf.h"
+#include "loader/model/model.h"
+#include "loader/model/synth.h"
+#include "loader/tokenizer/tokenizer.h"
 #include "runtime/sched/memory_plan.h"
 
 using namespace moevk;

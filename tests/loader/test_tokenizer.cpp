@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "loader/error.h"
-#include "loader/gguf.h"
-#include "loader/gguf_writer.h"
-#include "loader/tokenizer.h"
-#include "loader/tokenizer_regex.h"
-#include "loader/unicode.h"
+#include "loader/gguf/gguf.h"
+#include "loader/gguf/gguf_writer.h"
+#include "loader/tokenizer/tokenizer.h"
+#include "loader/tokenizer/tokenizer_regex.h"
+#include "loader/tokenizer/unicode.h"
 #include "tests/support/test_data.h"
 
 using namespace moevk;

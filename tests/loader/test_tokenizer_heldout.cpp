@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "loader/tokenizer.h"
+#include "loader/tokenizer/tokenizer.h"
 #include "tests/support/test_data.h"
 
 using namespace moevk;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "loader/gguf.h"
-#include "loader/tokenizer.h"
+#include "loader/gguf/gguf.h"
+#include "loader/tokenizer/tokenizer.h"
 #include "runtime/model/engine.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"

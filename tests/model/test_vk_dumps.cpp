@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/model/vk_model.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"

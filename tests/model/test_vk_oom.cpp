@@ -7,7 +7,7 @@
 #include <string>
 
 #include "loader/error.h"
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/model/engine.h"
 #include "runtime/sched/memory_plan.h"
 #include "tests/support/test_data.h"

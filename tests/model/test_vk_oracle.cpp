@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/model/engine.h"
 #include "tests/support/engine_oracle.h"
 #include "tests/support/oracle.h"

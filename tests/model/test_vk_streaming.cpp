@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "loader/error.h"
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/model/engine.h"
 #include "runtime/sched/memory_plan.h"
 #include "tests/support/engine_oracle.h"

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/kv_store.h"
 #include "runtime/ref/ops.h"

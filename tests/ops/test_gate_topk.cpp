@@ -9,8 +9,8 @@
 #include <limits>
 #include <set>
 
-#include "loader/gguf.h"
-#include "loader/model.h"
+#include "loader/gguf/gguf.h"
+#include "loader/model/model.h"
 #include "runtime/ops/gate_topk.h"
 #include "runtime/ref/gate_topk.h"
 #include "runtime/ref/ops.h"

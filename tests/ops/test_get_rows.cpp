@@ -1,10 +1,10 @@
-// get_rows.comp for every table type against loader/quants.h dequantize_row on the same bytes
+// get_rows.comp for every table type against loader/quants/quants.h dequantize_row on the same bytes
 // (random valid blocks from random_blocks).
 #include <doctest/doctest.h>
 
 #include <random>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/ops/get_rows.h"
 #include "tests/support/vk_test.h"
 

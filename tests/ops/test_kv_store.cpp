@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/ops/kv_store.h"
 #include "tests/support/vk_test.h"
 

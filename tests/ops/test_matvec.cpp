@@ -6,7 +6,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/ops/matmul.h"
 #include "runtime/ops/matvec.h"
 #include "tests/ops/test_matvec_util.h"

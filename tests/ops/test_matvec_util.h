@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/ref/ops.h"
 #include "tests/support/vk_test.h"
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/ops/rope.h"
 #include "runtime/ref/ops.h"
 #include "tests/support/vk_test.h"

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "loader/gguf.h"
-#include "loader/model.h"
+#include "loader/gguf/gguf.h"
+#include "loader/model/model.h"
 #include "runtime/ref/forward.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"

@@ -8,7 +8,7 @@
 #include <set>
 #include <vector>
 
-#include "loader/quants.h"
+#include "loader/quants/quants.h"
 #include "runtime/ref/ops.h"
 
 using namespace moevk;

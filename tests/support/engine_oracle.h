@@ -10,7 +10,7 @@
 
 #include <doctest/doctest.h>
 
-#include "loader/gguf.h"
+#include "loader/gguf/gguf.h"
 #include "runtime/model/engine.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
