@@ -199,13 +199,7 @@ vk::TimelinePoint VkEngine::eval_begin(std::span<const int32_t> tokens, uint32_t
     return {};
   }
   // The resident single pass of eval(), submitted without waiting.
-  if (pos0 > n_past_) fail("eval: start position {} is past the {} cached positions", pos0, n_past_);
-  if (uint64_t(pos0) + T > n_ctx_)
-    fail("context overflow: positions {}..{} exceed the context size {}", pos0, uint64_t(pos0) + T - 1,
-         n_ctx_);
-  for (uint32_t t = 0; t < T; ++t)
-    if (tokens[t] < 0 || uint32_t(tokens[t]) >= d_.n_vocab)
-      fail("token id {} (at index {}) is outside the vocabulary [0, {})", tokens[t], t, d_.n_vocab);
+  check_eval(tokens, pos0);
   n_past_ = pos0;
   stats_ = {};
   pe->T = T;
@@ -441,9 +435,8 @@ void VkEngine::alloc_kv_and_scratch() {
   }
 }
 
-std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0, Logits which) {
+void VkEngine::check_eval(std::span<const int32_t> tokens, uint32_t pos0) const {
   const uint32_t T = static_cast<uint32_t>(tokens.size());
-  if (T == 0) return {};
   if (pos0 > n_past_) fail("eval: start position {} is past the {} cached positions", pos0, n_past_);
   if (uint64_t(pos0) + T > n_ctx_)
     fail("context overflow: positions {}..{} exceed the context size {}", pos0, uint64_t(pos0) + T - 1,
@@ -451,6 +444,12 @@ std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0
   for (uint32_t t = 0; t < T; ++t)
     if (tokens[t] < 0 || uint32_t(tokens[t]) >= d_.n_vocab)
       fail("token id {} (at index {}) is outside the vocabulary [0, {})", tokens[t], t, d_.n_vocab);
+}
+
+std::vector<float> VkEngine::eval(std::span<const int32_t> tokens, uint32_t pos0, Logits which) {
+  const uint32_t T = static_cast<uint32_t>(tokens.size());
+  if (T == 0) return {};
+  check_eval(tokens, pos0);
   n_past_ = pos0;
   stats_ = {};
   const bool all = which == Logits::All;

@@ -40,26 +40,9 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-ref::QMatrix matrix_of(const gguf::File& f, const std::string& name) {
-  const gguf::TensorInfo* t = f.find_tensor(name);
-  if (!t) fail("missing tensor '{}'", name);
-  const auto rb = row_bytes(t->type, t->ne[0]);
-  if (!rb) fail("tensor '{}': row length {} does not fit its type", name, t->ne[0]);
-  ref::QMatrix m;
-  m.type = t->type;
-  m.data = f.tensor_data(*t).data();
-  m.row_len = t->ne[0];
-  m.n_rows = t->ne[1] * t->ne[2] * t->ne[3];
-  m.row_bytes = *rb;
-  return m;
-}
-
+// A bias tensor as floats, empty when the model has none.
 std::vector<float> floats_of(const gguf::File& f, const std::string& name) {
-  if (!f.find_tensor(name)) return {};
-  const ref::QMatrix m = matrix_of(f, name);
-  std::vector<float> v(m.row_len * m.n_rows);
-  for (uint64_t r = 0; r < m.n_rows; ++r) m.dequant_row(r, v.data() + r * m.row_len);
-  return v;
+  return f.find_tensor(name) ? ref::vector_of(f, name) : std::vector<float>{};
 }
 
 }  // namespace
@@ -83,9 +66,9 @@ void VkEngine::set_up_cpu_experts(const EngineOptions& o) {
   for (const MoeLayer& m : moe_) {
     auto L = [&](const char* role) { return layer_tensor_name(m.layer, role); };
     CpuLayer c;
-    c.w.gate = matrix_of(file_, L("ffn_gate_exps.weight"));
-    c.w.up = matrix_of(file_, L("ffn_up_exps.weight"));
-    c.w.down = matrix_of(file_, L("ffn_down_exps.weight"));
+    c.w.gate = ref::matrix_of(file_, L("ffn_gate_exps.weight"));
+    c.w.up = ref::matrix_of(file_, L("ffn_up_exps.weight"));
+    c.w.down = ref::matrix_of(file_, L("ffn_down_exps.weight"));
     for (GgmlType t : {c.w.gate.type, c.w.up.type, c.w.down.type})
       if (!cpu::has_kernel(t)) fail("--cpu-experts: the CPU kernels do not support {}", traits(t).name);
     c.gate_b = floats_of(file_, L("ffn_gate_exps.bias"));

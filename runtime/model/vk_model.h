@@ -126,6 +126,9 @@ class VkEngine final : public Engine {
   // CPU-computed experts (vk_hybrid.cpp). set_up_cpu_experts: the mode, the host views of the
   // expert weights, and the cost model's calibration (bus, CPU kernels, a host round trip).
   void set_up_cpu_experts(const EngineOptions& o);
+  // eval()'s argument checks (a start past the cache, a context overflow, an id outside the
+  // vocabulary): moevk::Error with the numbers.
+  void check_eval(std::span<const int32_t> tokens, uint32_t pos0) const;
   // Whether this decode pass should go layer by layer so that misses can go to the CPU.
   bool cpu_split_decode() const;
   // At layer mi's split point: which of the misses still read in place (expert, uses) the CPU

@@ -8,8 +8,6 @@
 
 namespace moevk::ref {
 
-namespace {
-
 QMatrix matrix_of(const gguf::File& f, const std::string& name) {
   const gguf::TensorInfo* t = f.find_tensor(name);
   if (!t) fail("missing tensor '{}'", name);
@@ -30,8 +28,6 @@ std::vector<float> vector_of(const gguf::File& f, const std::string& name) {
   for (uint64_t r = 0; r < m.n_rows; ++r) m.dequant_row(r, v.data() + r * m.row_len);
   return v;
 }
-
-}  // namespace
 
 void Forward::Impl::load() {
   const gguf::File& f = *file;

@@ -32,6 +32,11 @@ using DumpFn =
 // [n_expert * n_ff] rows of n_embd, down [n_expert * n_embd] rows of n_ff; biases (gpt-oss)
 // [n_expert][n_ff] / [n_expert][n_embd] or empty. act: SwiGLU, or gpt-oss's clamped variant with
 // alpha and limit.
+// A tensor of the file as a matrix (all dimensions past ne[0] folded into rows), reading the
+// file's mapping; vector_of dequantises it to floats. Errors name a missing or malformed tensor.
+QMatrix matrix_of(const gguf::File& f, const std::string& name);
+std::vector<float> vector_of(const gguf::File& f, const std::string& name);
+
 struct ExpertWeights {
   QMatrix gate, up, down;
   std::span<const float> gate_b, up_b, down_b;
