@@ -53,6 +53,8 @@ EngineOptions engine_options_from(const Args& args) {
   o.trace_path = args.get("--trace").value_or("");
   o.prefetch = args.get("--prefetch").value_or("auto");
   o.cpu_experts = args.get("--cpu-experts").value_or("auto");
+  if (o.cpu_experts != "auto" && o.cpu_experts != "on" && o.cpu_experts != "off")
+    usage_error("unknown --cpu-experts mode '{}' (known: auto, on, off)", o.cpu_experts);
   o.profile = args.has("--profile");
   return o;
 }
