@@ -74,7 +74,7 @@ void Args::parse(const std::vector<std::string>& args) {
       positional_.push_back(args[i]);
       continue;
     }
-    if (!o) usage_error("unknown option '{}' (see --help)", args[i]);
+    if (!o) usage_error("unknown option '{}'", args[i]);
     ++counts_[o->names[0]];
     if (!o->takes_value) {
       values_[o->names[0]].assign(1, '1');
@@ -117,7 +117,7 @@ std::optional<std::string> Args::get(const std::string& name) const {
 
 std::string Args::require(const std::string& name) const {
   auto v = get(name);
-  if (!v) usage_error("option {} is required (see --help)", name);
+  if (!v) usage_error("option {} is required", name);
   return *v;
 }
 
