@@ -82,7 +82,15 @@ static int cmd_chat(const std::vector<std::string>& argv) {
   while (true) {
     std::fputs("> ", stdout);
     std::fflush(stdout);
-    if (!std::getline(std::cin, line)) break;
+    // A line of input, bounded (stdin may be /dev/zero or an endless stream).
+    line.clear();
+    int c = 0;
+    while ((c = std::cin.get()) != std::char_traits<char>::eof() && c != '\n') {
+      if (line.size() >= kMaxInputFileBytes)
+        fail("an input line is longer than {} MiB; not reading further", kMaxInputFileBytes >> 20);
+      line.push_back(char(c));
+    }
+    if (c == std::char_traits<char>::eof() && line.empty()) break;
     if (line == "/exit" || line == "/quit") break;
     if (line == "/reset") {
       messages.resize(n_fixed);

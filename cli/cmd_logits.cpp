@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "cli/args.h"
+#include "runtime/model/output_file.h"
 #include "cli/common.h"
 #include "cli/command.h"
 #include "loader/error.h"
@@ -145,8 +146,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
   if (logits.size() != n_tok * d.n_vocab)
     fail("internal error: {} logits for {} tokens x {} vocab", logits.size(), n_tok, d.n_vocab);
 
-  FILE* fp = std::fopen(out.c_str(), "wb");
-  if (!fp) fail("cannot open '{}' for writing: {}", out, std::strerror(errno));
+  FILE* fp = open_output_file(out, "the --out file", model);
   const size_t w = std::fwrite(logits.data(), sizeof(float), logits.size(), fp);
   const int write_errno = errno;
   const bool closed = std::fclose(fp) == 0;

@@ -74,6 +74,7 @@ int cmd_routing(const std::vector<std::string>& argv) {
   const uint64_t T = t.n_tokens();
   const uint32_t L = t.n_layers, K = t.n_used, X = n_expert;
   if (T < 2) fail("routing trace '{}': {} tokens, need at least 2", path, T);
+  if (skip >= T) fail("--skip {}: the trace '{}' has only {} tokens", skip, path, T);
   auto id = [&](uint64_t tok, uint32_t l, uint32_t k) {
     return t.ids[(tok * L + l) * K + k];
   };

@@ -45,13 +45,22 @@ void engine_options(Args& args) {
 EngineOptions engine_options_from(const Args& args) {
   EngineOptions o;
   o.n_ctx = static_cast<uint32_t>(args.get_int("--ctx-size", 0, 1, 1 << 20));
-  o.backend = backend_from_name(args.get("--backend").value_or("vulkan"));
+  const std::string backend = args.get("--backend").value_or("vulkan");
+  if (backend != "vulkan" && backend != "cpu" && backend != "ref")
+    usage_error("unknown backend '{}' (known: vulkan, cpu, ref)", backend);
+  o.backend = backend_from_name(backend);
   o.gpu_mem = args.get_size("--gpu-mem", 0);
   o.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
   o.n_threads = static_cast<unsigned>(args.get_int("--threads", 0, 1, 1024));
   o.cache_policy = args.get("--cache-policy").value_or("lfu");
+  if (o.cache_policy != "lfu" && o.cache_policy != "lru")
+    usage_error("unknown cache policy '{}' (known: lfu, lru)", o.cache_policy);
   o.trace_path = args.get("--trace").value_or("");
+  if (!o.trace_path.empty() && o.backend != Backend::Vulkan)
+    usage_error("--trace records the Vulkan engine's routing; the {} backend does not write one", backend);
   o.prefetch = args.get("--prefetch").value_or("auto");
+  if (o.prefetch != "auto" && o.prefetch != "on" && o.prefetch != "off")
+    usage_error("unknown --prefetch mode '{}' (known: auto, on, off)", o.prefetch);
   o.cpu_experts = args.get("--cpu-experts").value_or("auto");
   if (o.cpu_experts != "auto" && o.cpu_experts != "on" && o.cpu_experts != "off")
     usage_error("unknown --cpu-experts mode '{}' (known: auto, on, off)", o.cpu_experts);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "loader/error.h"
+#include "runtime/model/output_file.h"
 #include "runtime/model/progress.h"
 #include "runtime/model/vk_model.h"
 #include "runtime/model/vk_scratch.h"
@@ -119,9 +120,9 @@ VkEngine::VkEngine(const gguf::File& file, const EngineOptions& o, const VkEngin
     cache_policy_ = std::make_unique<sched::ExpertCache>(uint32_t(plan_.moe_layers.size()),
                                                          d_.n_expert, plan_.n_slots, policy);
   if (!o.trace_path.empty()) {
-    trace_ = std::make_unique<std::ofstream>(o.trace_path);
-    if (!*trace_) fail("cannot open the trace file '{}' for writing", o.trace_path);
-    *trace_ << "# moevk routing trace: one line per token and MoE layer: position, layer, expert ids\n";
+    trace_.reset(open_output_file(o.trace_path, "the trace file", file.path()));
+    trace_path_ = o.trace_path;
+    std::fputs("# moevk routing trace: one line per token and MoE layer: position, layer, expert ids\n", trace_.get());
   }
 
   rope_ = ref::rope_params(d_);

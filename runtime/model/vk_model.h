@@ -3,6 +3,7 @@
 // batch, and the forward pass that records one command buffer per eval().
 #pragma once
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -205,7 +206,8 @@ class VkEngine final : public Engine {
   std::vector<vk::TimelinePoint> next_waits_;   // what the pass's next submission waits for
   std::vector<uint8_t> prefetched_;             // [mi * n_expert + e]: slot filled by a prefetch
   std::vector<std::vector<uint32_t>> predicted_;  // [mi]: the experts last predicted for it
-  std::unique_ptr<std::ofstream> trace_;
+  std::unique_ptr<FILE, decltype(&std::fclose)> trace_{nullptr, &std::fclose};  // --trace
+  std::string trace_path_;
   // CPU-computed experts (vk_hybrid.cpp).
   enum class CpuExperts { Off, Auto, On } cpu_experts_ = CpuExperts::Off;
   std::string cpu_experts_note_ = "off";  // why off, or the mode

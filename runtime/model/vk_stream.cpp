@@ -12,7 +12,9 @@
 // (that pass waits on the copy's timeline point, which costs nothing then, for visibility).
 // An evicted expert's entry switches back to the host tier before its slot is overwritten.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "loader/error.h"
@@ -264,12 +266,13 @@ void VkEngine::after_pass(uint32_t T, uint32_t pos0) {
   if (trace_) {
     for (uint32_t t = 0; t < T; ++t)
       for (const MoeLayer& m : moe_) {
-        *trace_ << (pos0 + t) << ' ' << m.layer;
-        for (uint32_t k = 0; k < K; ++k) *trace_ << ' ' << ids[uint64_t(m.layer) * B * K + t * K + k];
-        *trace_ << '\n';
+        std::string line = fmt::format("{} {}", pos0 + t, m.layer);
+        for (uint32_t k = 0; k < K; ++k) line += fmt::format(" {}", ids[uint64_t(m.layer) * B * K + t * K + k]);
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), trace_.get());
       }
-    trace_->flush();
-    if (!*trace_) fail("writing the routing trace failed");
+    if (std::fflush(trace_.get()) != 0 || std::ferror(trace_.get()))
+      fail("cannot write the routing trace '{}': {}", trace_path_, std::strerror(errno ? errno : EIO));
   }
   if (!streaming_) return;
   // Decode (and passes not split by layer): misses were read in place; admit them now, their

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -12,6 +13,12 @@
 namespace moevk::sched {
 
 RoutingTrace read_trace(const std::string& path, uint32_t n_expert) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+  {
+    if (std::filesystem::exists(path, ec)) fail("the routing trace '{}' is not a regular file", path);
+    fail("cannot open the routing trace '{}': no such file", path);
+  }
   std::ifstream in(path);
   if (!in) fail("cannot open the routing trace '{}'", path);
   RoutingTrace t;
@@ -28,7 +35,14 @@ RoutingTrace read_trace(const std::string& path, uint32_t n_expert) {
     for (auto& ids : token) t.ids.insert(t.ids.end(), ids.begin(), ids.end());
     token.clear();
   };
-  while (std::getline(in, line)) {
+  // Lines are read with a bound: a line is a position, a layer and top-k ids, far below 64 KiB.
+  constexpr size_t kMaxLine = 64 << 10;
+  while (in.peek() != std::char_traits<char>::eof()) {
+    line.clear();
+    for (int c; (c = in.get()) != std::char_traits<char>::eof() && c != '\n';) {
+      if (line.size() >= kMaxLine) fail("routing trace '{}' line {}: longer than {} bytes", path, line_no + 1, kMaxLine);
+      line.push_back(char(c));
+    }
     ++line_no;
     if (line.empty() || line[0] == '#') continue;
     std::istringstream ls(line);
