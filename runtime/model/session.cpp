@@ -1,5 +1,7 @@
 #include "runtime/model/session.h"
 
+#include <cmath>
+
 #include <algorithm>
 
 #include "loader/error.h"
@@ -89,6 +91,12 @@ bool Session::finish_step(std::span<const float> logits, const EvalStats& eval_s
   } else if (stop && stop->load()) {
     finish(StopReason::Interrupted, on_token);
   } else {
+    // A model whose weights hold NaN or infinity gives NaN logits: say so instead of sampling
+    // token 0 from them.
+    for (float v : row)
+      if (std::isnan(v))
+        fail("the model produced NaN logits after {} tokens: its weights may hold NaN or infinity",
+             history_.size());
     const int32_t next = sampler_.sample(row, history_);
     if (is_end_of_generation(next)) {
       finish(StopReason::EndOfGeneration, on_token);

@@ -276,6 +276,15 @@ void VkEngine::upload_weights(bool progress) {
   uint64_t done_bytes = 0;
   vk::Buffer staging(*ctx_, std::min<uint64_t>(kStaging, std::max<uint64_t>(total, 4)), vk::MemoryKind::Staging,
                      "weight upload staging");
+  // The shaders read norms, biases and sinks as float32 vectors: any other type is refused up front,
+  // by name (the CPU backends dequantise them; a GPU op would read the wrong bytes).
+  for (const auto& t : file_.tensors()) {
+    const bool vector = t.name.ends_with("norm.weight") || t.name.ends_with(".bias") || t.name.find("sinks") != std::string::npos ||
+                        t.name.ends_with("exp_probs_b");
+    if (vector && t.type != GgmlType::F32)
+      fail("tensor '{}' is {}; the vulkan backend needs float32 norms, biases and sinks (try --backend cpu)", t.name,
+           traits(t.type).name);
+  }
   for (const auto& t : file_.tensors()) {
     if (is_expert_matrix(t.name)) continue;  // set_up_experts() lays them out in slots
     auto bytes = file_.tensor_data(t);
