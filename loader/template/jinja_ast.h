@@ -17,16 +17,46 @@ inline constexpr size_t kMaxStringBytes = size_t{16} << 20;  // a string value, 
 inline constexpr size_t kMaxItems = size_t{1} << 20;        // items in a list or dict value
 inline constexpr size_t kMaxListBytes = size_t{128} << 20;  // a list's items and their strings, made by + or *
 inline constexpr int kMaxValueDepth = 64;               // lists/dicts inside each other for repr, tojson, ==
-inline constexpr uint64_t kMaxSteps = 4'000'000;        // evaluations plus loop iterations per render
+inline constexpr uint64_t kMaxSteps = 4'000'000;        // the work budget of one render (below)
+
+// The work budget of one render, in steps: an evaluation and a loop iteration are a step each, and
+// the filters, methods and operators charge for the work inside them: a step per item they copy,
+// visit or compare, per kScanBytesPerStep bytes they walk a character at a time (UTF-8 decoding,
+// escaping, case changes) and per kCopyBytesPerStep bytes they copy, compare or search in bulk. So a
+// render stops after about the same CPU time (a second or two) whatever the template spends it on,
+// with a moevk::Error naming the limit.
+inline constexpr uint64_t kScanBytesPerStep = 64;
+inline constexpr uint64_t kCopyBytesPerStep = 1024;
+
+// Charges `steps` to the render running on this thread; nothing when none is (values made and
+// printed by the caller outside a render are its own work).
+void charge(uint64_t steps);
+inline void charge_scan(uint64_t bytes) { charge(bytes / kScanBytesPerStep); }
+inline void charge_copy(uint64_t bytes) { charge(bytes / kCopyBytesPerStep); }
+
+// The budget of one render: installed on this thread for its lifetime (the previous one, if any, is
+// restored after it).
+class WorkMeter {
+ public:
+  WorkMeter();
+  ~WorkMeter();
+  WorkMeter(const WorkMeter&) = delete;
+  WorkMeter& operator=(const WorkMeter&) = delete;
+  uint64_t steps() const { return steps_; }
+
+ private:
+  friend void charge(uint64_t steps);
+  uint64_t steps_ = 0;
+  WorkMeter* outer_;
+};
 
 // moevk::Error unless a string or list of `n` bytes/items is within the limits.
 void check_string_size(size_t n);
 void check_items(size_t n);
 // True when `v` is, or holds through lists and dicts, the list or dict stored at `target`. append and
 // namespace assignment refuse such a value: a list containing itself would leak (shared ownership in a
-// cycle) and recurse without end.
-// `visited` (may be null) receives the number of values looked at.
-bool holds(const Value& v, const void* target, uint64_t* visited = nullptr);
+// cycle) and recurse without end. Charges a step per value it looks at.
+bool holds(const Value& v, const void* target);
 
 // Bytes a list holds directly (its values and their strings); moevk::Error when (a + b) * times is too big.
 size_t list_bytes(const Array& a);

@@ -2,7 +2,9 @@
 // HF transformers' tojson (ensure_ascii=False, optional indent and sort_keys).
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "loader/template/jinja_ast.h"
 
@@ -27,15 +29,19 @@ const Value& arg(std::vector<Value>& args, Kwargs& kwargs, size_t i, const char*
 Array iterate(const Value& v, const char* what) {
   switch (v.type()) {
     case Value::Type::Undefined: return {};
-    case Value::Type::Array: return v.as_array();
+    case Value::Type::Array: charge(v.as_array().size()); return v.as_array();
     case Value::Type::Object: {
+      charge(v.as_object().items.size());
       Array out;
       for (auto& [k, x] : v.as_object().items) out.emplace_back(k);
       return out;
     }
     case Value::Type::String: {
+      const std::u32string u = utf8_decode(v.as_string());
+      check_items(u.size());
+      charge(u.size());
       Array out;
-      for (char32_t c : utf8_decode(v.as_string())) out.emplace_back(utf8_encode(std::u32string(1, c)));
+      for (char32_t c : u) out.emplace_back(utf8_encode(std::u32string(1, c)));
       return out;
     }
     default: fail("{}: {} is not iterable", what, v.type_name());
@@ -59,13 +65,18 @@ Value attr_path(const Value& v, const std::string& path) {
 }
 
 int compare_values(const Value& a, const Value& b) {
+  charge(1);
   if ((a.is_number() || a.is_bool()) && (b.is_number() || b.is_bool()))
     return a.as_float() < b.as_float() ? -1 : a.as_float() > b.as_float() ? 1 : 0;
-  if (a.is_string() && b.is_string()) return a.as_string().compare(b.as_string());
+  if (a.is_string() && b.is_string()) {
+    charge_copy(std::min(a.as_string().size(), b.as_string().size()));
+    return a.as_string().compare(b.as_string());
+  }
   fail("cannot compare {} with {}", a.type_name(), b.type_name());
 }
 
 std::string html_escape(const std::string& s) {
+  charge_scan(s.size());
   std::string out;
   for (char c : s) {
     switch (c) {
@@ -80,6 +91,35 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
+// jinja2's unique (case-sensitive): hashable items (strings, numbers, booleans, none) through a hash
+// set, where 1, 1.0 and true are one item as in Python; lists and dicts by == against the items kept.
+Value unique(const Array& items) {
+  Array out;
+  std::unordered_set<std::string> seen;
+  for (const Value& v : items) {
+    charge(1);
+    std::optional<std::string> key;
+    if (v.is_string()) {
+      key = "s" + v.as_string();
+    } else if (v.is_none()) {
+      key = "0";
+    } else if (v.is_int() || v.is_bool()) {
+      key = "n" + std::to_string(v.as_int());
+    } else if (v.is_float()) {
+      const double f = v.as_float();
+      key = f == std::trunc(f) && std::fabs(f) < 9.2e18 ? "n" + std::to_string(int64_t(f)) : fmt::format("f{}", f);
+    }
+    if (!key) {
+      if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+      continue;
+    }
+    charge(3);  // a hash set insertion allocates: a few steps' time
+    charge_copy(2 * key->size());
+    if (seen.insert(std::move(*key)).second) out.push_back(v);
+  }
+  return Value(std::move(out));
+}
+
 Value select(Value& input, std::vector<Value>& args, Kwargs& kwargs, bool by_attr, bool keep) {
   Array out;
   size_t first_test_arg = by_attr ? 1 : 0;
@@ -89,6 +129,7 @@ Value select(Value& input, std::vector<Value>& args, Kwargs& kwargs, bool by_att
     attr = args[0].as_string();
   }
   for (const Value& item : iterate(input, "select")) {
+    charge(1);
     Value v = by_attr ? attr_path(item, attr) : item;
     bool ok;
     if (args.size() > first_test_arg) {
@@ -137,11 +178,15 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
   if (name == "items") {
     if (in.is_undefined()) return Value(Array{});
     if (!in.is_object()) fail("items expects a dict, got {}", in.type_name());
+    charge(in.as_object().items.size());
     Array out;
     for (auto& [k, v] : in.as_object().items) out.push_back(Value::tuple(Array{Value(k), v}));
     return Value(std::move(out));
   }
-  if (name == "string") return Value(in.str());
+  if (name == "string") {
+    if (in.is_string()) charge_copy(in.as_string().size());
+    return Value(in.str());
+  }
   if (name == "safe") return in;
   if (name == "e" || name == "escape") return Value(html_escape(in.str()));
   if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
@@ -173,8 +218,12 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
     std::string out;
     Array items = iterate(in, "join");
     for (size_t k = 0; k < items.size(); ++k) {
-      out += (k ? sep : "") + (attr.is_undefined() ? items[k] : attr_path(items[k], attr.str())).str();
-      check_string_size(out.size());
+      const std::string piece = (attr.is_undefined() ? items[k] : attr_path(items[k], attr.str())).str();
+      check_string_size(out.size() + (k ? sep.size() : 0) + piece.size());
+      charge(1);
+      charge_copy(2 * (sep.size() + piece.size()));
+      if (k) out += sep;
+      out += piece;
     }
     return Value(out);
   }
@@ -184,6 +233,7 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
     Array out;
     const Value& attr = arg(args, kwargs, 99, "attribute");
     for (Value& item : iterate(in, "map")) {
+      charge(1);
       if (!attr.is_undefined()) {
         Value v = attr_path(item, attr.str());
         const Value& d = arg(args, kwargs, 99, "default");
@@ -207,6 +257,7 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
       return Value(utf8_encode(u));
     }
     Array items = iterate(in, "reverse");
+    charge(items.size());
     std::reverse(items.begin(), items.end());
     return Value(std::move(items));
   }
@@ -220,23 +271,21 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
     });
     return Value(std::move(items));
   }
-  if (name == "unique") {
-    Array out;
-    for (Value& v : iterate(in, "unique"))
-      if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
-    return Value(std::move(out));
-  }
+  if (name == "unique") return unique(iterate(in, "unique"));
   if (name == "min" || name == "max") {
     Array items = iterate(in, name.c_str());
     if (items.empty()) return Value();
     Value best = items[0];
-    for (const Value& v : items)
-      if ((compare_values(v, best) < 0) == (name == "min") && !(v == best)) best = v;
+    for (const Value& v : items) {  // the first of equal items wins, as in Python
+      const int c = compare_values(v, best);
+      if (name == "min" ? c < 0 : c > 0) best = v;
+    }
     return best;
   }
   if (name == "sum") {
     Value total(int64_t(0));
     for (const Value& v : iterate(in, "sum")) {
+      charge(1);
       if (!v.is_number() && !v.is_bool()) fail("sum of a {}", v.type_name());
       total = total.is_float() || v.is_float() ? Value(total.as_float() + v.as_float())
                                                : Value(checked_add(total.as_int(), v.as_int()));
@@ -295,6 +344,8 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
     for (bool line0 = true;; line0 = false) {
       size_t j = s.find('\n', i);
       std::string line = s.substr(i, j == std::string::npos ? std::string::npos : j - i);
+      charge(1);
+      charge_copy(2 * (line.size() + pad.size()));
       if ((!line0 || first) && (blank || !line.empty())) out += pad;
       out += line;
       check_string_size(out.size());
@@ -307,7 +358,11 @@ Value apply_filter(const std::string& name, Value& in, std::vector<Value>& args,
   if (name == "dictsort") {
     if (!in.is_object()) fail("dictsort expects a dict");
     auto items = in.as_object().items;
-    std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    charge(items.size());
+    std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) {
+      charge(1);
+      return a.first < b.first;
+    });
     Array out;
     for (auto& [k, v] : items) out.push_back(Value::tuple(Array{Value(k), v}));
     return Value(std::move(out));
@@ -368,7 +423,10 @@ bool apply_test(const std::string& name, const Value& v, std::vector<Value>& arg
   }
   if (name == "in") {
     const Value& c = a0();
-    if (c.is_string()) return v.is_string() && c.as_string().find(v.as_string()) != std::string::npos;
+    if (c.is_string()) {
+      charge_copy(c.as_string().size());
+      return v.is_string() && c.as_string().find(v.as_string()) != std::string::npos;
+    }
     for (const Value& x : iterate(c, "in"))
       if (x == v) return true;
     return false;

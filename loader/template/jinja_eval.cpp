@@ -76,6 +76,7 @@ class Interp {
       Array out;
       for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
         if (out.size() >= kMaxItems) fail("range has more than {} items", kMaxItems);
+        charge(1);
         out.emplace_back(i);
         if (__builtin_add_overflow(i, step, &i)) break;
       }
@@ -86,6 +87,7 @@ class Interp {
   }
 
   std::string run(const Body& body) {
+    WorkMeter meter;  // the budget of this render (kMaxSteps)
     std::string out;
     exec(body, &root_, out);
     return out;
@@ -96,28 +98,21 @@ class Interp {
   Scope root_;
   int depth_ = 0;        // macro calls in progress
   int eval_depth_ = 0;   // nested exec/eval calls
-  uint64_t steps_ = 0;   // evaluations and loop iterations so far
 
-  // Counts one step of work and one level of nesting for its lifetime.
+  // Charges one step of work and counts one level of nesting for its lifetime.
   struct Nest {
     Interp& in;
     explicit Nest(Interp& interp) : in(interp) {
-      if (++in.steps_ > kMaxSteps) fail("the template takes too long (more than {} steps)", kMaxSteps);
+      charge(1);
       if (++in.eval_depth_ > kMaxEvalDepth) fail("the template nests deeper than {} levels", kMaxEvalDepth);
     }
     ~Nest() { --in.eval_depth_; }
   };
 
-  // Work proportional to the data a step copies or walks (list + list, str + str, cycle checks), so
-  // that a loop growing a value quadratically also meets kMaxSteps.
-  void work(uint64_t units) {
-    steps_ += units;
-    if (steps_ > kMaxSteps) fail("the template takes too long (more than {} steps)", kMaxSteps);
-  }
-
   static void append(std::string& out, const std::string& s) {
     if (out.size() + s.size() > kMaxStringBytes)
       fail("the template's output is larger than {} bytes", kMaxStringBytes);
+    charge_copy(s.size());
     out += s;
   }
 
@@ -154,10 +149,7 @@ class Interp {
           Value ns = lookup(s.names[0], scope);
           if (!ns.is_object() || !ns.as_object().is_namespace)
             fail_at(s.line, s.col, fmt::format("cannot assign attribute on '{}': not a namespace", s.names[0]));
-          uint64_t visited = 0;
-          const bool cycle = holds(v, &ns.as_object(), &visited);
-          work(visited / 16);
-          if (cycle)
+          if (holds(v, &ns.as_object()))
             fail_at(s.line, s.col, fmt::format("assigning '{}' would make a namespace containing itself", s.attr));
           ns.set(s.attr, std::move(v));
         } else {
@@ -193,13 +185,18 @@ class Interp {
     Array items;
     switch (seq.type()) {
       case Value::Type::Undefined: break;
-      case Value::Type::Array: items = seq.as_array(); break;
+      case Value::Type::Array:
+        charge(seq.as_array().size());
+        items = seq.as_array();
+        break;
       case Value::Type::Object:
+        charge(seq.as_object().items.size());
         for (auto& [k, v] : seq.as_object().items) items.emplace_back(k);
         break;
       case Value::Type::String: {
         std::u32string u = utf8_decode(seq.as_string());
         check_items(u.size());
+        charge(u.size());
         for (char32_t c : u) items.emplace_back(utf8_encode(std::u32string(1, c)));
         break;
       }
@@ -208,7 +205,7 @@ class Interp {
     if (s.exprs[1]) {  // {% for x in xs if cond %}
       Array kept;
       for (Value& item : items) {
-        if (++steps_ > kMaxSteps) fail_at(s.line, s.col, fmt::format("the template takes too long (more than {} steps)", kMaxSteps));
+        charge(1);
         Scope tmp{{}, scope};
         assign(s, s.names, item, &tmp);
         if (eval(*s.exprs[1], &tmp).truthy()) kept.push_back(item);
@@ -217,8 +214,7 @@ class Interp {
     }
     size_t n = items.size();
     for (size_t i = 0; i < n; ++i) {
-      steps_ += 3;  // an iteration builds its loop object: a few steps of work
-      if (++steps_ > kMaxSteps) fail_at(s.line, s.col, fmt::format("the template takes too long (more than {} steps)", kMaxSteps));
+      charge(4);  // an iteration builds its loop object: a few steps of work
       Scope iter{{}, scope};
       assign(s, s.names, items[i], &iter);
       Value loop = Value::object();
@@ -279,7 +275,10 @@ class Interp {
     try {
       Nest nest(*this);
       Value v = eval_node(e, scope);
-      if (v.is_string()) check_string_size(v.as_string().size());
+      if (v.is_string()) {
+        check_string_size(v.as_string().size());
+        charge_copy(v.as_string().size());  // strings are values: looking one up copies it
+      }
       if (v.is_array()) check_items(v.as_array().size());
       if (v.is_object()) check_items(v.as_object().items.size());
       return v;
@@ -376,6 +375,7 @@ class Interp {
     switch (container.type()) {
       case Value::Type::String:
         if (!x.is_string()) fail("'in <string>' requires a string as left operand, not {}", x.type_name());
+        charge_copy(container.as_string().size());
         return container.as_string().find(x.as_string()) != std::string::npos;
       case Value::Type::Array:
         for (const Value& v : container.as_array())
@@ -396,7 +396,7 @@ class Interp {
     if (op == "~") {
       std::string a = l.str(), b = r.str();
       check_string_size(a.size() + b.size());
-      work((a.size() + b.size()) / 4096);
+      charge_copy(2 * (a.size() + b.size()));
       return Value(a + b);
     }
     if (op == "==") return Value(l == r);
@@ -409,6 +409,7 @@ class Interp {
       if (num) {
         c = l.as_float() < r.as_float() ? -1 : l.as_float() > r.as_float() ? 1 : 0;
       } else if (l.is_string() && r.is_string()) {
+        charge_copy(std::min(l.as_string().size(), r.as_string().size()));
         c = l.as_string().compare(r.as_string());
       } else {
         fail("'{}' not supported between {} and {}", op, l.type_name(), r.type_name());
@@ -418,13 +419,13 @@ class Interp {
     if (op == "+") {
       if (l.is_string() && r.is_string()) {
         check_string_size(l.as_string().size() + r.as_string().size());
-        work((l.as_string().size() + r.as_string().size()) / 4096);
+        charge_copy(l.as_string().size() + r.as_string().size());
         return Value(l.as_string() + r.as_string());
       }
       if (l.is_array() && r.is_array()) {
         check_items(l.as_array().size() + r.as_array().size());
         check_list_bytes(list_bytes(l.as_array()), list_bytes(r.as_array()), 1);
-        work((l.as_array().size() + r.as_array().size()) / 16);
+        charge(l.as_array().size() + r.as_array().size());
         Array a = l.as_array();
         a.insert(a.end(), r.as_array().begin(), r.as_array().end());
         return Value(std::move(a));
@@ -437,13 +438,16 @@ class Interp {
         fail("'*' would make a {} of {} x {} {}", l.type_name(), r.as_int(), unit,
              l.is_string() ? "bytes" : "items");
       if (l.is_array()) check_list_bytes(list_bytes(l.as_array()), 0, n);
+      const size_t times = unit == 0 ? 0 : n;  // '' * 10**18 is '' at once, not 10**18 appends
+      charge(l.is_string() ? times * unit / kCopyBytesPerStep : times * unit);
       if (l.is_string()) {
         std::string s;
-        for (int64_t k = 0; k < r.as_int(); ++k) s += l.as_string();
+        s.reserve(times * unit);
+        for (size_t k = 0; k < times; ++k) s += l.as_string();
         return Value(s);
       }
       Array a;
-      for (int64_t k = 0; k < r.as_int(); ++k) a.insert(a.end(), l.as_array().begin(), l.as_array().end());
+      for (size_t k = 0; k < times; ++k) a.insert(a.end(), l.as_array().begin(), l.as_array().end());
       return Value(std::move(a));
     }
     if (!num)

@@ -42,6 +42,7 @@ std::string strip(const std::string& s, const Value& chars, bool left, bool righ
 
 Array split(const std::string& s, const Value& sep, const Value& maxsplit) {
   int64_t limit = maxsplit.is_int() ? maxsplit.as_int() : -1;
+  charge_scan(s.size());  // a pass over the string, and a step per piece below
   Array out;
   if (sep.is_undefined() || sep.is_none()) {
     size_t i = 0;
@@ -57,6 +58,7 @@ Array split(const std::string& s, const Value& sep, const Value& maxsplit) {
       size_t j = i;
       while (j < s.size() && !is_ws(char32_t(uint8_t(s[j])))) ++j;
       check_items(out.size() + 1);
+      charge(1);
       out.emplace_back(s.substr(i, j - i));
       i = j;
     }
@@ -72,12 +74,14 @@ Array split(const std::string& s, const Value& sep, const Value& maxsplit) {
       return out;
     }
     check_items(out.size() + 1);
+    charge(1);
     out.emplace_back(s.substr(i, j - i));
     i = j + d.size();
   }
 }
 
 std::string replace(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
+  charge_copy(s.size());
   std::string out;
   size_t i = 0;
   int64_t n = 0;
@@ -91,6 +95,8 @@ std::string replace(const std::string& s, const std::string& from, const std::st
       }
       if (k < u.size()) out += utf8_encode(std::u32string(1, u[k]));
       check_string_size(out.size());
+      charge(1);
+      charge_copy(to.size());
     }
     return out;
   }
@@ -100,6 +106,8 @@ std::string replace(const std::string& s, const std::string& from, const std::st
     out.append(s, i, j - i);
     out += to;
     check_string_size(out.size());
+    charge(1);
+    charge_copy(j - i + to.size());
     i = j + from.size();
     ++n;
   }
@@ -108,6 +116,7 @@ std::string replace(const std::string& s, const std::string& from, const std::st
 }
 
 std::string change_case(const std::string& s, int mode) {  // 0 lower, 1 upper, 2 title, 3 capitalize
+  charge_scan(s.size());
   std::string out = s;
   bool word_start = true;
   for (size_t k = 0; k < out.size(); ++k) {
@@ -124,7 +133,9 @@ Value string_method(const std::string& s, const std::string& name, std::vector<V
   if (name == "startswith" || name == "endswith") {
     const Value& p = arg(a, kw, 0, "prefix");
     auto test = [&](const std::string& x) {
+      charge(1);
       if (x.size() > s.size()) return false;
+      charge_copy(x.size());
       return name == "startswith" ? s.compare(0, x.size(), x) == 0
                                   : s.compare(s.size() - x.size(), x.size(), x) == 0;
     };
@@ -150,13 +161,17 @@ Value string_method(const std::string& s, const std::string& name, std::vector<V
   if (name == "capitalize") return Value(change_case(s, 3));
   if (name == "find" || name == "count") {
     std::string x = need_string(arg(a, kw, 0, "sub"), name.c_str());
+    charge_copy(s.size());
     if (name == "find") {
       size_t j = s.find(x);
       return Value(j == std::string::npos ? int64_t(-1) : int64_t(utf8_decode(s.substr(0, j)).size()));
     }
     int64_t n = 0;
     if (x.empty()) return Value(int64_t(utf8_decode(s).size() + 1));
-    for (size_t j = s.find(x); j != std::string::npos; j = s.find(x, j + x.size())) ++n;
+    for (size_t j = s.find(x); j != std::string::npos; j = s.find(x, j + x.size())) {
+      ++n;
+      if (n % 16 == 0) charge(1);
+    }
     return Value(n);
   }
   if (name == "join") {
@@ -164,8 +179,12 @@ Value string_method(const std::string& s, const std::string& name, std::vector<V
     if (!it.is_array()) fail("join expects a list");
     std::string out;
     for (size_t k = 0; k < it.as_array().size(); ++k) {
-      out += (k ? s : "") + it.as_array()[k].str();
-      check_string_size(out.size());
+      const std::string piece = it.as_array()[k].str();
+      check_string_size(out.size() + (k ? s.size() : 0) + piece.size());
+      charge(1);
+      charge_copy(2 * (s.size() + piece.size()));
+      if (k) out += s;
+      out += piece;
     }
     return Value(out);
   }
@@ -175,6 +194,7 @@ Value string_method(const std::string& s, const std::string& name, std::vector<V
 Value object_method(const Value& self, const std::string& name, std::vector<Value>& a, Kwargs& kw) {
   Object& o = self.as_object();
   if (name == "items" || name == "keys" || name == "values") {
+    charge(o.items.size());
     Array out;
     for (auto& [k, v] : o.items) {
       if (name == "items") out.push_back(Value::tuple(Array{Value(k), v}));
@@ -208,6 +228,7 @@ Value array_method(const Value& self, const std::string& name, std::vector<Value
     if (k < 0) k += int64_t(arr.size());
     if (k < 0 || k >= int64_t(arr.size())) fail("pop index out of range");
     Value v = arr[size_t(k)];
+    charge((arr.size() - size_t(k)) / 16);  // the items after it move
     arr.erase(arr.begin() + k);
     return v;
   }
@@ -280,7 +301,7 @@ Value get_item(const Value& obj, const Value& key) {
     case Value::Type::String: {
       if (key.is_string()) return get_attr(obj, key.as_string());
       if (!key.is_int()) return Value();
-      std::u32string u = utf8_decode(obj.as_string());
+      std::u32string u = utf8_decode(obj.as_string());  // charged: s[i] in a loop is quadratic
       int64_t i = norm_index(key.as_int(), u.size());
       return i >= 0 && i < int64_t(u.size()) ? Value(utf8_encode(std::u32string(1, u[size_t(i)]))) : Value();
     }
@@ -317,12 +338,16 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
   };
   if (obj.is_array()) {
     Array out;
-    for (size_t i : indices(obj.as_array().size())) out.push_back(obj.as_array()[i]);
+    const std::vector<size_t> idx = indices(obj.as_array().size());
+    charge(idx.size());
+    for (size_t i : idx) out.push_back(obj.as_array()[i]);
     return Value(std::move(out));
   }
   if (obj.is_string()) {
     std::u32string u = utf8_decode(obj.as_string()), out;
-    for (size_t i : indices(u.size())) out += u[i];
+    const std::vector<size_t> idx = indices(u.size());
+    charge_scan(4 * idx.size());
+    for (size_t i : idx) out += u[i];
     return Value(utf8_encode(out));
   }
   fail("cannot slice a {}", obj.type_name());

@@ -7,13 +7,35 @@
 
 namespace moevk::jinja {
 
+namespace {
+
+thread_local WorkMeter* g_meter = nullptr;  // the render running on this thread, if any
+
+}  // namespace
+
+WorkMeter::WorkMeter() : outer_(g_meter) { g_meter = this; }
+WorkMeter::~WorkMeter() { g_meter = outer_; }
+
+void charge(uint64_t steps) {
+  WorkMeter* m = g_meter;
+  if (!m) return;
+  m->steps_ += steps;
+  if (m->steps_ > kMaxSteps) {
+    m->steps_ = kMaxSteps;  // later charges (while the error unwinds) fail again, never wrap
+    fail("the template takes too long (more than {} steps of work: evaluations, loop iterations, and "
+         "the items and bytes its filters and operators touch)", kMaxSteps);
+  }
+}
+
 const Value* Object::find(std::string_view key) const {
+  charge(items.size() / 16);  // a linear search
   for (const auto& [k, v] : items)
     if (k == key) return &v;
   return nullptr;
 }
 
 Value* Object::find(std::string_view key) {
+  charge(items.size() / 16);
   for (auto& [k, v] : items)
     if (k == key) return &v;
   return nullptr;
@@ -28,6 +50,7 @@ void Object::set(const std::string& key, Value v) {
 }
 
 std::u32string utf8_decode(std::string_view s) {
+  charge_scan(2 * s.size());  // a byte at a time, into 4 bytes per character
   std::u32string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
@@ -47,6 +70,7 @@ std::u32string utf8_decode(std::string_view s) {
 }
 
 std::string utf8_encode(std::u32string_view s) {
+  charge_scan(2 * s.size());
   std::string out;
   out.reserve(s.size());
   for (char32_t cp : s) {
@@ -93,6 +117,7 @@ static std::string float_str(double f) {
 }
 
 static std::string quote_repr(const std::string& s) {
+  charge_scan(s.size());
   char q = (s.find('\'') != std::string::npos && s.find('"') == std::string::npos) ? '"' : '\'';
   std::string out(1, q);
   for (char c : s) {
@@ -141,20 +166,14 @@ struct ValueNest {
 
 }  // namespace
 
-bool holds(const Value& v, const void* target, uint64_t* visited_out) {
+bool holds(const Value& v, const void* target) {
   std::vector<const Value*> todo{&v};
   uint64_t visited = 0;
-  struct Report {
-    uint64_t* out;
-    uint64_t& n;
-    ~Report() {
-      if (out) *out = n;
-    }
-  } report{visited_out, visited};
   while (!todo.empty()) {
     const Value* x = todo.back();
     todo.pop_back();
-    if (++visited > 4 * kMaxItems) fail("a list or dict too large to check for cycles");
+    if (++visited % 16 == 0) charge(1);
+    if (visited > 4 * kMaxItems) fail("a list or dict too large to check for cycles");
     if (x->is_array()) {
       if (&x->as_array() == target) return true;
       for (const Value& y : x->as_array()) todo.push_back(&y);
@@ -168,6 +187,7 @@ bool holds(const Value& v, const void* target, uint64_t* visited_out) {
 
 std::string Value::repr() const {
   ValueNest nest;
+  charge(1);
   switch (type_) {
     case Type::Undefined: return "";
     case Type::None: return "None";
@@ -215,6 +235,7 @@ std::string Value::type_name() const {
 }
 
 static std::string json_string(const std::string& s) {
+  charge_scan(s.size());
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
@@ -238,6 +259,7 @@ static std::string json_string(const std::string& s) {
 
 static void json_dump(const Value& v, int indent, bool sort_keys, int depth, std::string& out) {
   ValueNest nest;
+  charge(1);
   check_string_size(out.size());
   auto newline = [&](int d) {
     if (indent < 0) return;
@@ -274,12 +296,16 @@ static void json_dump(const Value& v, int indent, bool sort_keys, int depth, std
     }
     case Value::Type::Object: {
       auto items = v.as_object().items;
+      charge(items.size());
       if (items.empty()) {
         out += "{}";
         return;
       }
       if (sort_keys)
-        std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) { return a.first < b.first; });
+        std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) {
+          charge(1);
+          return a.first < b.first;
+        });
       out += '{';
       for (size_t k = 0; k < items.size(); ++k) {
         if (k) out += item_sep;
@@ -303,6 +329,7 @@ std::string Value::to_json(int indent, bool sort_keys) const {
 
 bool Value::operator==(const Value& o) const {
   ValueNest nest;
+  charge(1);
   if (is_number() || is_bool()) {
     if (!(o.is_number() || o.is_bool())) return false;
     if (is_float() || o.is_float()) return as_float() == o.as_float();
@@ -312,7 +339,10 @@ bool Value::operator==(const Value& o) const {
   switch (type_) {
     case Type::Undefined:
     case Type::None: return true;
-    case Type::String: return s_ == o.s_;
+    case Type::String:
+      if (s_.size() != o.s_.size()) return false;
+      charge_copy(s_.size());
+      return s_ == o.s_;
     case Type::Array: {
       if (arr_->size() != o.arr_->size()) return false;
       for (size_t k = 0; k < arr_->size(); ++k)

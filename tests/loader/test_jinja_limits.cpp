@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "loader/template/chat_template.h"
 #include "loader/gguf/gguf.h"
@@ -125,6 +126,84 @@ TEST_CASE("jinja: values, output and work are bounded") {
   const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
   MESSAGE("hostile templates took " << seconds << " s");
   CHECK(seconds < 300);  // no hang: a few seconds here, ~100 s under ASan on a loaded 2-core machine
+}
+
+// Sanitizers make every step 10-50x slower; the bound is for the release build.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr double kSlowdown = 50;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr double kSlowdown = 50;
+#else
+constexpr double kSlowdown = 1;
+#endif
+#else
+constexpr double kSlowdown = 1;
+#endif
+
+TEST_CASE("jinja: the work inside filters, methods and operators counts against the budget") {
+  using clock = std::chrono::steady_clock;
+  // Each loop repeats one call that touches a large value; before the budget counted that work
+  // (only evaluations and loop iterations), each of these ran for 10 s to hours.
+  const std::string big = "{% set s = 'a' * 16000000 %}{% set t = 'a' * 16000000 %}";
+  const std::string list = "{% set l = range(1000000) | list %}";
+  const std::string loop = "{% for i in range(1000000) %}";
+  const std::vector<std::string> hostile = {
+      big + loop + "{% set x = s.replace('a', 'b') %}{% endfor %}",
+      big + loop + "{% set x = s.count('a') %}{% endfor %}",
+      big + loop + "{% set x = s.count('aaaaaaaa') %}{% endfor %}",
+      big + loop + "{% set x = s | tojson %}{% endfor %}",
+      big + loop + "{% set x = s == t %}{% endfor %}",
+      big + loop + "{% set x = s < t %}{% endfor %}",
+      big + loop + "{% set x = 'b' in s %}{% endfor %}",
+      big + loop + "{% if s %}{% endif %}{% endfor %}",
+      big + loop + "{% set x = s | length %}{% endfor %}",
+      big + loop + "{% set x = s[i] %}{% endfor %}",
+      big + loop + "{% set x = s.split('b') %}{% endfor %}",
+      big + loop + "{% set x = s.upper() %}{% endfor %}",
+      big + loop + "{% set x = s | trim %}{% endfor %}",
+      big + loop + "{% set x = s.startswith(t) %}{% endfor %}",
+      big + loop + "{% set x = s | e %}{% endfor %}",
+      big + loop + "{% set x = s.find('b') %}{% endfor %}",
+      "{% set s = 'ab ' * 300000 %}" + loop + "{% set x = s.split() %}{% endfor %}",
+      "{% set s = 'a' * 1000000 %}" + loop + "{% set x = s | list %}{% endfor %}",
+      "{% set s = 'a' * 1000000 %}" + loop + "{% set x = s[::-1] %}{% endfor %}",
+      "{% set s = 'a' * 1000000 %}" + loop + "{% set x = s.replace('', '') %}{% endfor %}",
+      list + loop + "{% set x = l == l %}{% endfor %}",
+      list + loop + "{% set x = -1 in l %}{% endfor %}",
+      list + loop + "{% set x = l | unique %}{% endfor %}",
+      list + loop + "{% set x = l | sort %}{% endfor %}",
+      list + loop + "{% set x = l | tojson %}{% endfor %}",
+      list + loop + "{% set x = l | string %}{% endfor %}",
+      list + loop + "{% set x = l | join(',') %}{% endfor %}",
+      list + loop + "{% set x = l | max %}{% endfor %}",
+      list + loop + "{% set x = l | sum %}{% endfor %}",
+      list + loop + "{% set x = l | select('odd') | list %}{% endfor %}",
+      list + loop + "{% set x = l | map('string') | list %}{% endfor %}",
+      list + loop + "{% set x = l[::-1] %}{% endfor %}",
+      list + loop + "{% set x = l.count(-1) %}{% endfor %}",
+      list + loop + "{% set x = l | first %}{% endfor %}",
+      list + loop + "{% for y in l %}{% endfor %}{% endfor %}",
+      list + "{% set a = [] %}" + loop + "{{ a.append(l) }}{% endfor %}",
+      list + "{% set ns = namespace(x=0) %}" + loop + "{% set ns.x = [l] %}{% endfor %}",
+      "{{ range(1000000) | unique | list | unique | list | unique | length }}",
+      "{{ ('' * 1000000000000000000) | length }}{{ ([] * 1000000000000000000) | length }}" + loop +
+          "{% set x = [[1]] * 1000000 %}{% endfor %}",
+  };
+  for (const std::string& tmpl : hostile) {
+    CAPTURE(tmpl);
+    const auto t0 = clock::now();
+    const std::string err = error_of(tmpl);
+    const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    MESSAGE(seconds << " s: ..." << tmpl.substr(tmpl.size() > 60 ? tmpl.size() - 60 : 0) << ": " << err.substr(0, 90));
+    CHECK(err.find("takes too long (more than 4000000 steps of work") != std::string::npos);
+    CHECK(seconds < 3 * kSlowdown);  // about a second here; a few on a loaded 2-core machine
+  }
+  // unique is linear: a million items are no work for it.
+  CHECK(render("{{ range(300000) | unique | length }}") == "300000");
+  CHECK(render("{{ [1, 1.0, true, 'a', 'A', 'a', none, none, [1], [1], 2.5, 2.5] | unique | list }}") ==
+        "[1, 'a', 'A', None, [1], 2.5]");
+  CHECK(render("{{ [3, 1, 2, 1] | min }}{{ [3, 1, 3, 2] | max }}{{ ['b', 'a'] | min }}") == "13a");
 }
 
 TEST_CASE("jinja limits: the real templates render a long conversation well within them") {
