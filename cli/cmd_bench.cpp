@@ -26,6 +26,7 @@
 #include "loader/error.h"
 #include "loader/gguf/gguf.h"
 #include "loader/model/model.h"
+#include "loader/model/validate.h"
 #include "runtime/model/engine.h"
 #include "runtime/sched/size.h"
 #include "runtime/vk/buffer.h"
@@ -333,11 +334,13 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     const gguf::File file = gguf::File::open(model);
     return bench_streaming(file, eo, so);
   }
+    validate(file, /*need_weights=*/true, "moevk bench");
   EngineOptions eo = engine_options_from(args);
 
   const gguf::File file = gguf::File::open(model);
   const ModelDesc desc = describe(file);
   const ModelInfo info = model_info(file, desc);
+  validate(file, /*need_weights=*/true, "moevk bench");
   // pp and tg each start at position 0: the context must hold the longer of the two.
   const uint32_t need = std::max(n_prompt, n_gen ? kGenPrefix + n_gen : 0u);
   if (eo.n_ctx == 0) {

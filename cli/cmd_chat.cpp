@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "loader/model/validate.h"
 #include "loader/template/chat_template.h"
 #include "loader/tokenizer/tokenizer.h"
 
@@ -61,6 +62,7 @@ static int cmd_chat(const std::vector<std::string>& argv) {
   const EngineOptions eo = engine_options_from(args);
 
   gguf::File file = gguf::File::open(model);
+  validate(file, /*need_weights=*/true, "moevk chat");
   std::string tmpl;
   if (auto f = args.get("--chat-template-file")) {
     tmpl = read_file(*f, "chat template file");

@@ -14,6 +14,7 @@
 #include "loader/error.h"
 #include "loader/gguf/gguf.h"
 #include "loader/model/model.h"
+#include "loader/model/validate.h"
 #include "runtime/sched/memory_plan.h"
 #include "runtime/sched/size.h"
 
@@ -75,6 +76,7 @@ int cmd_info(const std::vector<std::string>& argv) {
 
   const gguf::File file = gguf::File::open(path);
   const ModelDesc desc = describe(file);
+  validate(file, /*need_weights=*/true, "moevk info");
 
   // Byte breakdown: header, tensor data, padding between tensors and after the last one.
   std::vector<const gguf::TensorInfo*> by_offset;

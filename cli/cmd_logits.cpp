@@ -20,6 +20,7 @@
 #include "loader/error.h"
 #include "loader/gguf/gguf.h"
 #include "loader/model/model.h"
+#include "loader/model/validate.h"
 #include "runtime/model/engine.h"
 #include "runtime/sched/size.h"
 
@@ -108,6 +109,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
     opts.n_ctx = n;
   }
   const gguf::File file = gguf::File::open(model);
+  validate(file, /*need_weights=*/true, "moevk logits");
   const ModelDesc d = describe(file);
   const uint64_t n_tok = prompt->size() + decode.size();
   for (const auto* list : {&*prompt, &decode})

@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "loader/model/validate.h"
 #include "loader/tokenizer/tokenizer.h"
 
 namespace moevk::cli {
@@ -52,6 +53,7 @@ static int cmd_run(const std::vector<std::string>& argv) {
   const EngineOptions eo = engine_options_from(args);
 
   gguf::File file = gguf::File::open(model);
+  validate(file, /*need_weights=*/true, "moevk run");
   auto [tokenizer, engine] = load_model(file, eo);
   std::vector<int32_t> ids = tokenizer.tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
   if (ids.empty()) fail("the prompt tokenizes to nothing");

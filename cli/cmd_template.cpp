@@ -12,6 +12,7 @@
 #include "loader/template/chat_template.h"
 #include "loader/error.h"
 #include "loader/gguf/gguf.h"
+#include "loader/model/validate.h"
 #include "loader/template/jinja.h"
 
 namespace moevk::cli {
@@ -125,6 +126,7 @@ int cmd_template(const std::vector<std::string>& argv) {
     tmpl = read_file(template_file, "chat template file");
   } else if (auto t = chat_template_of(file)) {
     tmpl = *t;
+  validate(file);  // a model or a vocabulary-only file: only the metadata is used
   }
   std::string prompt = render_chat(tmpl, read_messages(messages), add_generation_prompt, ctx);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);

@@ -11,6 +11,8 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "loader/error.h"
+#include "loader/gguf/gguf.h"
+#include "loader/model/validate.h"
 #include "loader/tokenizer/tokenizer.h"
 
 namespace moevk::cli {
@@ -57,7 +59,9 @@ int cmd_tokenize(const std::vector<std::string>& argv) {
       args.has("--prompt") ? args.require("--prompt") : read_file(args.require("--text-file"), "text file");
   const bool add_special = args.has("--add-special"), parse_special = args.has("--parse-special"),
              cases = args.has("--cases");
-  const Tokenizer tok = Tokenizer::load(model);
+  const gguf::File file = gguf::File::open(model);
+  validate(file);  // a model or a vocabulary-only file: only the tokenizer is used
+  const Tokenizer tok = Tokenizer::from_gguf(file);
 
   std::string out;
   if (!cases) {

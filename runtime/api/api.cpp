@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "loader/model/validate.h"
 #include "runtime/api/call.h"
 #include "runtime/sched/size.h"
 
@@ -366,6 +367,7 @@ moevk_status moevk_model_load(moevk_runtime* rt, const char* path, const moevk_m
     auto m = std::make_unique<moevk_model>();
     m->rt = rt;
     m->file.emplace(gguf::File::open(path));
+    validate(*m->file, /*need_weights=*/true, "moevk_model_load");  // as every moevk command does
     m->tokenizer.emplace(Tokenizer::from_gguf(*m->file));
     m->tmpl = chat_template_of(*m->file).value_or("");
     m->chat = chat_context_of(*m->file);
