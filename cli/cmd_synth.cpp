@@ -7,7 +7,9 @@
 #include <csignal>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cli/args.h"
@@ -75,6 +77,27 @@ uint32_t parse_dim(const std::string& opt, const std::string& v, uint32_t max) {
   return static_cast<uint32_t>(n);
 }
 
+// A shape the options make that is no valid model is a usage error naming the option behind the
+// hyper-parameter key the check names ("... (qwen3moe.expert_used_count)").
+void check_shape(const synth::Options& o) {
+  static constexpr std::pair<std::string_view, std::string_view> kOptionOfKey[] = {
+      {".block_count)", "--layers"},        {".embedding_length)", "--embd"},
+      {".head_count)", "--heads"},          {".head_count_kv)", "--heads-kv"},
+      {".key_length)", "--head-dim"},       {".value_length)", "--head-dim"},
+      {".dimension_count)", "--head-dim"},  {".expert_count)", "--experts"},
+      {".expert_used_count)", "--experts-used"}, {".expert_feed_forward_length)", "--ff-exp"},
+      {".feed_forward_length)", "--ff"},    {".context_length)", "--ctx"},
+      {".vocab_size)", "--vocab"},          {"vocabulary of", "--vocab"}};
+  try {
+    synth::make_desc(o);
+  } catch (const Error& e) {
+    const std::string_view what = e.what();
+    for (const auto& [key, option] : kOptionOfKey)
+      if (what.find(key) != std::string_view::npos) usage_error("option {}: {}", option, what);
+    usage_error("the shape options make no valid model: {}", what);
+  }
+}
+
 volatile std::sig_atomic_t g_interrupted = 0;
 extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
@@ -129,7 +152,7 @@ int cmd_synth(const std::vector<std::string>& argv) {
     const std::string v = args.require("--arch");
     auto arch = arch_from_name(v == "mixtral" ? "llama" : v == "gptoss" ? "gpt-oss" : v);
     if (!arch)
-      fail(
+      usage_error(
           "unknown architecture '{}' (--arch): qwen3moe, llama, olmoe, qwen2moe, deepseek2, "
           "gpt-oss",
           v);
@@ -138,7 +161,7 @@ int cmd_synth(const std::vector<std::string>& argv) {
   if (auto v = args.get("--type")) {
     auto t = type_from_name(*v);
     const auto tt = t ? type_traits(static_cast<uint32_t>(*t)) : std::nullopt;
-    if (!t || !tt || !tt->supported) fail("unknown or unsupported weight type '{}' (--type)", *v);
+    if (!t || !tt || !tt->supported) usage_error("unknown or unsupported weight type '{}' (--type)", *v);
     o.type = *t;
   }
   if (auto v = args.get("--seed")) o.seed = parse_u64("--seed", *v);
@@ -163,6 +186,7 @@ int cmd_synth(const std::vector<std::string>& argv) {
   if (auto v = args.get("--name")) o.name = *v;
   o.routing_skew = args.get_float("--routing-skew", 0.0, 0.0, 8.0);
   const bool force = args.has("--force");
+  check_shape(o);
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   try {

@@ -67,14 +67,17 @@ ModelDesc make_desc(const Options& o) {
   d.n_embd_head_k = o.head_dim;
   d.n_embd_head_v = o.head_dim;
   d.n_rot = o.head_dim;
-  d.rms_eps = 1e-6f;
+  d.rms_eps = o.rms_eps;
   d.n_expert = o.n_expert;
   d.n_expert_used = o.n_expert_used;
   d.n_ff_exp = o.n_ff_exp;
   d.n_ff = o.n_ff_exp;
-  d.rope_freq_base = 10000.0f;
+  d.rope_freq_base = o.rope_freq_base > 0     ? o.rope_freq_base
+                     : o.arch == Arch::GptOss ? 150000.0f
+                                              : 10000.0f;
   d.rope_type =
       (o.arch == Arch::Llama || o.arch == Arch::Deepseek2) ? RopeType::Normal : RopeType::Neox;
+  d.rope_scaling.n_ctx_orig = o.n_ctx;  // read_hparams' default without a scaling key
   set_arch_structure(d);
   Routing& r = d.routing;
   switch (o.arch) {
@@ -91,10 +94,10 @@ ModelDesc make_desc(const Options& o) {
       d.n_head_kv = 1;
       d.n_layer_dense_lead = o.n_layer > 1 ? 1 : 0;
       d.n_ff = o.n_ff;
-      d.n_expert_shared = 1;
-      d.n_ff_shexp = o.n_ff_exp;
-      d.q_lora_rank = o.n_embd;
-      d.kv_lora_rank = o.n_embd;
+      d.n_expert_shared = o.n_expert_shared > 0 ? o.n_expert_shared : 1;
+      d.n_ff_shexp = o.n_ff_exp * d.n_expert_shared;
+      d.q_lora_rank = o.q_lora_rank.value_or(o.n_embd);
+      d.kv_lora_rank = o.kv_lora_rank > 0 ? o.kv_lora_rank : o.n_embd;
       d.n_rot = o.head_dim / 2;
       d.n_embd_head_k_mla = o.head_dim + o.head_dim / 2;  // nope head_dim + rope head_dim / 2
       d.n_embd_head_v_mla = o.head_dim;
@@ -106,15 +109,18 @@ ModelDesc make_desc(const Options& o) {
       r.weights_scale = 2.5f;
       break;
     case Arch::GptOss:
-      d.sliding_window = std::max<uint32_t>(1, std::min<uint32_t>(32, o.n_ctx / 2));
+      d.sliding_window = o.sliding_window > 0
+                             ? o.sliding_window
+                             : std::max<uint32_t>(1, std::min<uint32_t>(32, o.n_ctx / 2));
       d.swa_pattern = 2;
-      d.rope_freq_base = 150000.0f;
       d.rope_scaling.type = RopeScalingType::Yarn;
       d.rope_scaling.factor = 4.0f;
       d.rope_scaling.n_ctx_orig = std::max<uint32_t>(1, o.n_ctx / 4);
       d.rope_scaling.yarn_ext_factor = 1.0f;
       break;
   }
+  if (o.rope_scaling) d.rope_scaling = *o.rope_scaling;
+  if (o.routing) d.routing = *o.routing;
   validate_hparams(d);
   return d;
 }
@@ -155,20 +161,24 @@ void put_metadata(gguf::Writer& w, const ModelDesc& d, const Vocab& v) {
   if (d.arch == Arch::Deepseek2) {
     w.add_u32(k("leading_dense_block_count"), d.n_layer_dense_lead);
     w.add_u32(k("expert_shared_count"), d.n_expert_shared);
-    w.add_u32(k("attention.q_lora_rank"), d.q_lora_rank);
+    if (d.q_lora_rank > 0) w.add_u32(k("attention.q_lora_rank"), d.q_lora_rank);
     w.add_u32(k("attention.kv_lora_rank"), d.kv_lora_rank);
     w.add_u32(k("attention.key_length_mla"), d.n_embd_head_k_mla);
     w.add_u32(k("attention.value_length_mla"), d.n_embd_head_v_mla);
     w.add_f32(k("expert_weights_scale"), d.routing.weights_scale);
     w.add_bool(k("expert_weights_norm"), d.routing.norm_topk);
-    w.add_u32(k("expert_gating_func"), 2);  // sigmoid
+    w.add_u32(k("expert_gating_func"), d.routing.gating == GatingFunc::Sigmoid ? 2 : 1);
   }
   if (d.arch == Arch::GptOss) {
     w.add_u32(k("attention.sliding_window"), d.sliding_window);
     w.add_u32(k("attention.sliding_window_pattern"), d.swa_pattern);
+  }
+  if (d.rope_scaling.type == RopeScalingType::Yarn) {
     w.add_string(k("rope.scaling.type"), "yarn");
     w.add_f32(k("rope.scaling.factor"), d.rope_scaling.factor);
     w.add_u32(k("rope.scaling.original_context_length"), d.rope_scaling.n_ctx_orig);
+    if (d.rope_scaling.yarn_log_mul != 0.0f)
+      w.add_f32(k("rope.scaling.yarn_log_multiplier"), d.rope_scaling.yarn_log_mul);
   }
 
   w.add_string("tokenizer.ggml.model", "gpt2");
@@ -413,7 +423,7 @@ void stream_gguf(const Options& o, const Sink& sink, const Progress& progress) {
   std::shared_ptr<const std::vector<float>> skew_dir;
   uint64_t data_size = 0;
   for (const TensorSpec& s : expected_tensors(d)) {
-    const GgmlType type = storage_type(s, o.type);
+    const GgmlType type = mix_type(s, d, o);
     const auto rb = row_bytes(type, s.ne[0]);
     MOEVK_ASSERT(rb.has_value(), "storage_type picked a type that does not fit the row");
     PlannedTensor t{.spec = s,

@@ -9,10 +9,13 @@
 // of a tensor uses output k of a stream seeded by (seed, tensor name): values depend only on (seed,
 // tensor name, element index), not on the type, the thread count or the order of generation.
 //
-// Types: weight matrices are stored as `type` (quantised from those values); norms, biases,
-// routers, sinks and gates stay F32. A matrix whose row length is not a multiple of `type`'s block
-// (deepseek2's 64-wide MLA rows with a K-quant) falls back to Q8_0 when its rows are a multiple of
-// 32, else F16 (as llama.cpp's quantiser does).
+// Types: norms, biases, routers, sinks and gates stay F32. With TypeMix::Uniform every weight
+// matrix is stored as `type` (quantised from those values); a matrix whose row length is not a
+// multiple of `type`'s block (deepseek2's 64-wide MLA rows with a K-quant) falls back to Q8_0 when
+// its rows are a multiple of 32, else F16. The other mixes pick a type per tensor the way
+// llama.cpp's quantiser does for that file type (mix_type(), synth_mix.cpp).
+//
+// Presets (synth_preset.cpp): the Options of real models, full depth and real vocabulary size.
 //
 // Tokenizer: a byte-level BPE ("gpt2") vocabulary: the 256 byte tokens (GPT-2's byte-to-unicode
 // spelling), merges learned from a small built-in English text, then the special tokens
@@ -23,8 +26,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loader/model/model.h"
@@ -32,10 +37,18 @@
 
 namespace moevk::synth {
 
+// How the weight matrices get their types.
+enum class TypeMix {
+  Uniform,   // every matrix is Options::type (with the fallback above)
+  Q4_K_M,    // llama.cpp's Q4_K_M: Q4_K, with Q6_K for output, some attn_v and ffn_down
+  MXFP4_MOE  // llama.cpp's MXFP4_MOE: expert tensors MXFP4, every other matrix Q8_0
+};
+
 struct Options {
   Arch arch = Arch::Qwen3Moe;
   uint64_t seed = 1;
-  GgmlType type = GgmlType::F16;  // weight matrices
+  GgmlType type = GgmlType::F16;  // weight matrices (TypeMix::Uniform)
+  TypeMix mix = TypeMix::Uniform;
   uint32_t n_layer = 2;
   uint32_t n_embd = 256;
   uint32_t n_head = 4;
@@ -63,6 +76,18 @@ struct Options {
   // of the experts): S 0: 23%, 35%; 0.3: 31%, 39%; 1: 59%, 72%; 2: 76%, 91% (docs/performance.md,
   // "Real routing").
   double routing_skew = 0;
+
+  // What a real model has where the defaults derive a value from the shape (presets set them;
+  // the defaults leave every file as it was).
+  float rms_eps = 1e-6f;
+  float rope_freq_base = 0;                 // 0: 10000 (gpt-oss 150000)
+  std::optional<RopeScaling> rope_scaling;  // nullopt: none (gpt-oss: YaRN x4 over n_ctx / 4)
+  uint32_t sliding_window = 0;              // gpt-oss; 0: min(32, n_ctx / 2)
+  // deepseek2 (MLA; head_dim is the no-rope q/k part and v, the rope part is head_dim / 2).
+  std::optional<uint32_t> q_lora_rank;  // nullopt: n_embd; 0: no q compression (attn_q)
+  uint32_t kv_lora_rank = 0;            // 0: n_embd
+  uint32_t n_expert_shared = 0;         // 0: 1 shared expert (n_ff_exp wide each)
+  std::optional<Routing> routing;       // nullopt: the architecture's (deepseek2: sigmoid + bias)
 };
 
 // The tokenizer part of a synthesised model (also useful to tokenizer tests).
@@ -80,8 +105,23 @@ Vocab make_vocab(const Options& o);
 // The hyper-parameters the file will declare (validated with validate_hparams()).
 ModelDesc make_desc(const Options& o);
 
-// The type a tensor of the model is stored as (see the fallback rule above).
+// The type a tensor of the model is stored as with TypeMix::Uniform (see the fallback rule above).
 GgmlType storage_type(const TensorSpec& s, GgmlType requested);
+
+// The type a tensor of model d is stored as under o.mix (o.type for TypeMix::Uniform).
+GgmlType mix_type(const TensorSpec& s, const ModelDesc& d, const Options& o);
+// "uniform", "q4_k_m", "mxfp4_moe".
+std::string_view mix_name(TypeMix m);
+
+// A real model's shape and type mix (synth_preset.cpp): `options` at full depth with the real
+// vocabulary size; `--layers`, `--vocab`, `--ctx` and `--type` change a copy.
+struct Preset {
+  std::string_view name;     // "qwen3-30b-a3b"
+  std::string_view summary;  // one line for `moevk synth --help`
+  Options options;
+};
+const std::vector<Preset>& presets();
+const Preset* find_preset(std::string_view name);  // nullptr when unknown
 
 // Receives the file in order, piece after piece.
 using Sink = std::function<void(std::span<const uint8_t>)>;
