@@ -81,7 +81,11 @@ void Args::parse(const std::vector<std::string>& args) {
       continue;
     }
     if (i + 1 >= args.size()) usage_error("option {} needs a value", args[i]);
-    values_[o->names[0]] = args[++i];
+    const auto [it, first] = values_.emplace(o->names[0], args[i + 1]);
+    if (!first)
+      usage_error("option {} given twice ('{}' and '{}'); it takes one value", o->names.back(), it->second,
+                  args[i + 1]);
+    ++i;
   }
 }
 

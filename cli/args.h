@@ -41,8 +41,9 @@ class Args {
   // Accepts arguments that do not start with '-' (and are not an option's value) as positional
   // arguments, in order, instead of refusing them as unknown options.
   Args& positionals();
-  // Parses; throws UsageError on an unknown option or a missing value. A repeated option keeps
-  // its last value (count() tells how often it was given). Errors of require/get_* are UsageErrors.
+  // Parses; throws UsageError on an unknown option, a missing value or an option with a value
+  // given twice (-m A -m B); a repeated switch is allowed (count() tells how often it was given).
+  // Errors of require/get_* are UsageErrors.
   void parse(const std::vector<std::string>& args);
   // Parses; on an unknown option or a missing value prints "moevk COMMAND: <message>", a blank line
   // and the usage text to stderr and returns false (the caller exits with status 2).

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <sstream>
 
+#include "cli/args.h"
 #include "loader/error.h"
 #include "runtime/sched/memory_plan.h"
 #include "runtime/sched/simulate.h"
@@ -26,6 +28,32 @@ int32_t argmax(const std::vector<float>& v) {
 
 bool is_budget_sweep(const std::string& v) {
   return v.find(',') != std::string::npos || v.find('%') != std::string::npos || v == "min";
+}
+
+void check_budget_list(const std::string& value) {
+  std::stringstream ss(value);
+  std::string item;
+  size_t n = 0;
+  while (std::getline(ss, item, ',')) {
+    ++n;
+    if (item == "min") continue;
+    if (!item.empty() && item.back() == '%') {
+      const std::string number = item.substr(0, item.size() - 1);
+      char* end = nullptr;
+      const double pct = number.empty() ? 0 : std::strtod(number.c_str(), &end);
+      if (number.empty() || *end != '\0' || !(pct > 0 && pct <= 100))
+        usage_error("option --gpu-mem: '{}' is not a percentage in (0, 100]", item);
+      continue;
+    }
+    try {
+      if (sched::parse_size(item) == 0) usage_error("option --gpu-mem: the budget '{}' is 0 bytes", item);
+    } catch (const UsageError&) {
+      throw;
+    } catch (const Error& e) {
+      usage_error("option --gpu-mem: '{}': {} (a list of sizes, percentages in (0, 100] or min)", item, e.what());
+    }
+  }
+  if (n == 0 || value.back() == ',') usage_error("option --gpu-mem: '{}' has an empty item", value);
 }
 
 int bench_streaming(const gguf::File& file, EngineOptions eo, const StreamBenchOptions& o) {
@@ -56,8 +84,7 @@ int bench_streaming(const gguf::File& file, EngineOptions eo, const StreamBenchO
     if (item == "min") {
       budgets.push_back({"min", full.min_budget});
     } else if (!item.empty() && item.back() == '%') {
-      const double pct = std::stod(item.substr(0, item.size() - 1));
-      if (!(pct > 0 && pct <= 100)) fail("option --gpu-mem: '{}' is not a percentage in (0, 100]", item);
+      const double pct = std::stod(item.substr(0, item.size() - 1));  // check_budget_list() checked it
       budgets.push_back({item, std::max<uint64_t>(full.min_budget, uint64_t(full.resident_bytes * pct / 100))});
     } else {
       budgets.push_back({item, sched::parse_size(item)});

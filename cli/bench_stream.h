@@ -28,6 +28,9 @@ struct StreamBenchOptions {
 
 // True when a --gpu-mem value asks for a sweep (a list, a percentage or "min").
 bool is_budget_sweep(const std::string& value);
+// UsageError naming --gpu-mem unless every item of the list is a size, a percentage in (0, 100] or
+// "min".
+void check_budget_list(const std::string& value);
 int bench_streaming(const gguf::File& file, EngineOptions eo, const StreamBenchOptions& o);
 
 }  // namespace moevk::cli

@@ -304,15 +304,17 @@ static int cmd_bench(const std::vector<std::string>& argv) {
   const int reps = static_cast<int>(args.get_int("--repetitions", 3, 1, 1000));
   const std::string output = args.get("--output").value_or("text");
   if (output != "text" && output != "json")
-    fail("option --output: unknown format '{}' (expected text or json)", output);
-  if (n_prompt == 0 && n_gen == 0) fail("nothing to measure: -p and -n are both 0");
+    usage_error("option --output: unknown format '{}' (expected text or json)", output);
+  if (n_prompt == 0 && n_gen == 0)
+    usage_error("nothing to measure: options --n-prompt and --n-gen are both 0 (one must be in [1, {}])", 1 << 20);
   std::optional<double> given_bw;
   if (args.has("--bandwidth")) {
     given_bw = args.get_float("--bandwidth", 0);
     if (*given_bw <= 0)
-      fail("option --bandwidth: expected GB/s > 0, got '{}'", *args.get("--bandwidth"));
+      usage_error("option --bandwidth: expected GB/s > 0, got '{}'", *args.get("--bandwidth"));
   }
   if (auto g = args.get("--gpu-mem"); g && is_budget_sweep(*g)) {
+    check_budget_list(*g);
     StreamBenchOptions so;
     so.budgets = *g;
     so.n_prompt = std::min<uint32_t>(n_prompt, 512);
@@ -321,7 +323,7 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     so.predict_resident_tok_s = args.get_float("--predict-resident", so.predict_resident_tok_s);
     so.predict_layers = static_cast<uint32_t>(args.get_int("--predict-layers", so.predict_layers, 1, 4096));
     if (so.predict_bus_gbs <= 0 || so.predict_resident_tok_s <= 0)
-      fail("options --predict-bus and --predict-resident must be positive");
+      usage_error("options --predict-bus and --predict-resident must be positive");
     EngineOptions eo;
     eo.n_ctx = static_cast<uint32_t>(args.get_int("--ctx-size", 0, 1, 1 << 20));
     eo.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
@@ -330,17 +332,17 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     so.predict_cpu_gbs = args.get_float("--predict-cpu", so.predict_cpu_gbs);
     so.predict_round_trip_us = args.get_float("--predict-round-trip", so.predict_round_trip_us);
     if (so.predict_cpu_gbs <= 0 || so.predict_round_trip_us < 0)
-      fail("options --predict-cpu must be positive and --predict-round-trip not negative");
+      usage_error("options --predict-cpu must be positive and --predict-round-trip not negative");
     const gguf::File file = gguf::File::open(model);
+    validate(file, /*need_weights=*/true, "moevk bench");
     return bench_streaming(file, eo, so);
   }
-    validate(file, /*need_weights=*/true, "moevk bench");
   EngineOptions eo = engine_options_from(args);
 
   const gguf::File file = gguf::File::open(model);
+  validate(file, /*need_weights=*/true, "moevk bench");
   const ModelDesc desc = describe(file);
   const ModelInfo info = model_info(file, desc);
-  validate(file, /*need_weights=*/true, "moevk bench");
   // pp and tg each start at position 0: the context must hold the longer of the two.
   const uint32_t need = std::max(n_prompt, n_gen ? kGenPrefix + n_gen : 0u);
   if (eo.n_ctx == 0) {

@@ -83,7 +83,7 @@ static int cmd_chat(const std::vector<std::string>& argv) {
   std::string line;
   while (true) {
     std::fputs("> ", stdout);
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) break;  // main() reports it
     // A line of input, bounded (stdin may be /dev/zero or an endless stream).
     line.clear();
     int c = 0;
@@ -121,10 +121,11 @@ static int cmd_chat(const std::vector<std::string>& argv) {
         [&](const std::string& piece) {
           reply += piece;
           std::fwrite(piece.data(), 1, piece.size(), stdout);
-          std::fflush(stdout);
+          if (std::fflush(stdout) != 0 || std::ferror(stdout)) g_stop = true;
         },
         &g_stop);
     g_generating = false;
+    if (std::ferror(stdout)) break;  // stdout is gone (a closed pipe, a full disk): main() reports it
     std::fputs("\n", stdout);
     if (st.stop == StopReason::Interrupted) std::fprintf(stderr, "[reply stopped]\n");
     if (st.stop == StopReason::ContextFull) std::fprintf(stderr, "[context full: /reset to start over]\n");

@@ -50,6 +50,9 @@ int cmd_embed(const std::vector<std::string>& argv) {
   const uint32_t n_ctx = static_cast<uint32_t>(args.get_int("--ctx-size", 0, 0, 1 << 20));
   const uint64_t budget_us =
       static_cast<uint64_t>(args.get_int("--budget-us", 0, 0, int64_t(1) << 40));
+  if (budget_us != 0 && budget_us < uint64_t{MOEVK_MIN_BUDGET_US})
+    usage_error("option --budget-us: {} is out of range [{}, {}] (0 or absent: no time limit)", budget_us,
+                uint64_t{MOEVK_MIN_BUDGET_US}, int64_t(1) << 40);
   const uint32_t budget_tokens =
       static_cast<uint32_t>(args.get_int("--budget-tokens", 0, 0, 1 << 24));
   const bool budgeted = budget_us || budget_tokens;
@@ -64,7 +67,7 @@ int cmd_embed(const std::vector<std::string>& argv) {
     embed::Model model(rt, model_path, mp);
     moevk_session_params sp = embed::Session::defaults();
     sp.seed = static_cast<uint64_t>(args.get_int("--seed", 1234, 0, INT64_MAX));
-    if (auto t = args.get("--temp")) sp.temperature = std::stof(*t);
+    if (args.has("--temp")) sp.temperature = static_cast<float>(args.get_float("--temp", 0.0, 0.0, 100.0));
     embed::Session session(model, sp);
     std::vector<embed::ChatMessage> msgs;
     if (auto s = args.get("--system")) msgs.push_back({"system", *s});
@@ -72,8 +75,7 @@ int cmd_embed(const std::vector<std::string>& argv) {
     session.start(model.chat_tokens(msgs), n_predict);
     const auto print = [](int32_t, const std::string& text) {
       std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-      return true;
+      return std::fflush(stdout) == 0 && !std::ferror(stdout);  // false stops; main() reports it
     };
     for (int call = 0;; ++call) {
       const moevk_generate_result r = session.generate(print, budget_tokens, budget_us);

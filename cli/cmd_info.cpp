@@ -42,7 +42,7 @@ uint64_t parse_count(const std::string& opt, const std::string& v) {
   uint64_t n = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc() || p != v.data() + v.size() || n == 0)
-    fail("option {}: expected a positive integer, got '{}'", opt, v);
+    usage_error("option {}: expected a positive integer, got '{}'", opt, v);
   return n;
 }
 
@@ -58,7 +58,8 @@ int cmd_info(const std::vector<std::string>& argv) {
     return 0;
   }
   if (args.positional().size() > 1)
-    fail("more than one model given: '{}' and '{}'", args.positional()[0], args.positional()[1]);
+    usage_error("more than one model given: '{}' and '{}' (info takes one)", args.positional()[0],
+                args.positional()[1]);
   if (args.positional().empty()) {
     std::fprintf(stderr, "moevk info: no model given\n\n%s", kInfoUsage);
     return 2;
@@ -67,7 +68,7 @@ int cmd_info(const std::vector<std::string>& argv) {
   std::optional<uint64_t> budget;
   if (args.has("--gpu-mem")) {
     budget = args.get_size("--gpu-mem", 0);
-    if (*budget == 0) fail("option --gpu-mem: the budget must be more than 0 bytes");
+    if (*budget == 0) usage_error("option --gpu-mem: the budget must be more than 0 bytes");
   }
   std::optional<uint64_t> ctx;
   if (auto v = args.get("--ctx")) ctx = parse_count("--ctx", *v);
@@ -75,8 +76,8 @@ int cmd_info(const std::vector<std::string>& argv) {
   const bool min_only = args.has("--min-gpu-mem");
 
   const gguf::File file = gguf::File::open(path);
-  const ModelDesc desc = describe(file);
   validate(file, /*need_weights=*/true, "moevk info");
+  const ModelDesc desc = describe(file);
 
   // Byte breakdown: header, tensor data, padding between tensors and after the last one.
   std::vector<const gguf::TensorInfo*> by_offset;

@@ -57,6 +57,9 @@ static int cmd_run(const std::vector<std::string>& argv) {
   auto [tokenizer, engine] = load_model(file, eo);
   std::vector<int32_t> ids = tokenizer.tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
   if (ids.empty()) fail("the prompt tokenizes to nothing");
+  // Checked before the prompt is printed: a refused prompt prints nothing to stdout.
+  if (ids.size() >= engine->n_ctx())
+    fail("the prompt has {} tokens but the context holds {} (raise -c/--ctx-size)", ids.size(), engine->n_ctx());
 
   Session session(*engine, tokenizer, sp);
   engine->set_profiling(eo.profile);

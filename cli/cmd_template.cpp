@@ -118,7 +118,15 @@ int cmd_template(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "moevk template: -m MODEL and --messages FILE are required\n\n%s", kTemplateUsage);
     return 2;
   }
+  if (!date.empty()) {
+    try {
+      check_date(date);
+    } catch (const Error& e) {
+      usage_error("option --date: {}", e.what());
+    }
+  }
   gguf::File file = gguf::File::open(model);
+  validate(file);  // a model or a vocabulary-only file: only the metadata is used
   ChatContext ctx = chat_context_of(file);
   ctx.date = date;
   std::string tmpl;
@@ -126,7 +134,6 @@ int cmd_template(const std::vector<std::string>& argv) {
     tmpl = read_file(template_file, "chat template file");
   } else if (auto t = chat_template_of(file)) {
     tmpl = *t;
-  validate(file);  // a model or a vocabulary-only file: only the metadata is used
   }
   std::string prompt = render_chat(tmpl, read_messages(messages), add_generation_prompt, ctx);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);

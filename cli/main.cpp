@@ -1,6 +1,7 @@
 // moevk: run Mixture-of-Experts GGUF models on any Vulkan GPU.
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -43,6 +44,10 @@ static int check_stdout(const char* command, int status) {
 
 int main(int argc, char** argv) {
   using namespace moevk::cli;
+  // A closed pipe (`moevk run ... | head -c1`) is a write error like a full disk: the write fails
+  // with EPIPE and check_stdout() exits 1 naming standard output and the reason, instead of the
+  // process ending silently by SIGPIPE (DECISIONS.md).
+  std::signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     print_usage(stderr);
     return 2;

@@ -2,6 +2,7 @@
 #include "loader/template/chat_template.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <string_view>
@@ -26,10 +27,16 @@ namespace {
 
 std::tm parse_date(const std::string& date) {
   int y = 0, m = 0, d = 0;
-  char tail = 0;
-  if (std::sscanf(date.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 ||
-      d > 31)
+  const bool digits = date.size() == 10 && date[4] == '-' && date[7] == '-' &&
+                      std::all_of(date.begin(), date.end(), [](char c) { return c == '-' || std::isdigit(uint8_t(c)); });
+  if (!digits || std::sscanf(date.c_str(), "%4d-%2d-%2d", &y, &m, &d) != 3)
     fail("bad date '{}': expected YYYY-MM-DD", date);
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1) fail("bad date '{}': year {} is not in [1, 9999]", date, y);
+  if (m < 1 || m > 12) fail("bad date '{}': month {} is not in [1, 12]", date, m);
+  const int days = kDays[m - 1] + (m == 2 && leap ? 1 : 0);
+  if (d < 1 || d > days) fail("bad date '{}': day {} is not in [1, {}] for that month", date, d, days);
   std::tm tm{};
   tm.tm_year = y - 1900;
   tm.tm_mon = m - 1;
@@ -87,6 +94,8 @@ jinja::Value globals_for(const jinja::Value& messages, bool add_generation_promp
 
 }  // namespace
 
+void check_date(const std::string& date) { parse_date(date); }
+
 std::string render_chatml(const std::vector<ChatMessage>& msgs, bool add_generation_prompt) {
   std::string out;
   for (const ChatMessage& m : msgs) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
@@ -106,9 +115,10 @@ std::string render_chat(const std::string& tmpl, const jinja::Value& messages, b
     std::fprintf(stderr, "warning: the model has no chat template; using ChatML\n");
     return render_chatml(from_values(messages), add_generation_prompt);
   }
+  const jinja::Value globals = globals_for(messages, add_generation_prompt, ctx);  // a bad date is no fallback
   try {
     jinja::Template t(tmpl);
-    return t.render(globals_for(messages, add_generation_prompt, ctx));
+    return t.render(globals);
   } catch (const jinja::TemplateRaised&) {
     throw;
   } catch (const Error& e) {

@@ -74,6 +74,10 @@ std::string render_chatml(const std::vector<ChatMessage>& msgs, bool add_generat
 // Today's date as YYYY-MM-DD (local time).
 std::string today();
 
+// moevk::Error naming the date and the field out of range unless `date` is a calendar date
+// YYYY-MM-DD (2026-02-29 and 2026-13-01 are not). A ChatContext's date must pass it.
+void check_date(const std::string& date);
+
 // From GGUF metadata: tokenizer.chat_template (nullopt when absent) and the texts of the BOS and EOS
 // tokens (tokenizer.ggml.tokens[tokenizer.ggml.{bos,eos}_token_id]; "" when absent).
 std::optional<std::string> chat_template_of(const gguf::File& f);
