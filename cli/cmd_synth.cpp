@@ -24,10 +24,19 @@ namespace moevk::cli {
 namespace {
 
 constexpr const char* kSynthUsage = R"(usage: moevk synth --arch ARCH -o FILE.gguf [options]
+       moevk synth --preset NAME [--layers N] [--vocab N] [--type T] -o FILE.gguf [options]
+       moevk synth --list-presets
 
 Writes a random-weight model with a byte-level BPE tokenizer and a ChatML chat template: small
 ones for tests, or full-size ones to benchmark shapes that have no public file.
 ARCH: qwen3moe, llama (Mixtral), olmoe, qwen2moe, deepseek2, gpt-oss.
+A preset (listed below) is a real model's shape and hyper-parameters with the per-tensor types of
+its usual GGUF file (llama.cpp's Q4_K_M, or MXFP4 experts for gpt-oss) and its real vocabulary
+size. With a preset, --layers N keeps the first N layers (the type mix is chosen as for an N-layer
+model), --vocab, --ctx, --seed, --name, --merges and --routing-skew replace the preset's value,
+and --type T stores every weight matrix as T instead of the mix; --arch and the shape options
+(--embd, --heads, --heads-kv, --head-dim, --experts, --experts-used, --ff-exp, --ff) are usage
+errors with a preset (a preset's shape is the model's).
 An existing FILE is never replaced without --force; the file is written to a temporary name and
 renamed, so a failed or interrupted (Ctrl-C) run leaves no partial model behind. The weights are
 made by --threads threads and streamed to the file; the bytes depend only on the options, not on
@@ -59,9 +68,44 @@ options (defaults in brackets):
                     and the routers makes each layer favour a few experts, roughly Zipf with
                     exponent S. Measured (docs/performance.md, "Real routing"): lru hit rate
                     with a quarter of the experts cached 35% at S 0, 72% at S 1, 91% at S 2
+  --preset NAME     a real model's shape and type mix (below)
+  --list-presets    the presets with their shapes, one per line
   --force           replace FILE if it exists
   -h, --help        this text
 )";
+
+// The options that fix a model's shape: usage errors next to --preset.
+constexpr const char* kShapeOptions[] = {"--embd",    "--heads",        "--heads-kv", "--head-dim",
+                                         "--experts", "--experts-used", "--ff-exp",   "--ff"};
+
+std::string preset_names() {
+  std::string s;
+  for (const synth::Preset& p : synth::presets())
+    s += (s.empty() ? "" : ", ") + std::string(p.name);
+  return s;
+}
+
+// "presets:" and one line per preset, for --help.
+std::string presets_help() {
+  std::string s = "presets (--preset NAME):\n";
+  for (const synth::Preset& p : synth::presets())
+    s += fmt::format("  {:<18}{}\n", p.name, p.summary);
+  return s;
+}
+
+// --list-presets: one line per preset with what it writes at full depth.
+void list_presets() {
+  for (const synth::Preset& p : synth::presets()) {
+    const synth::Options& o = p.options;
+    std::printf(
+        "%-18s %-9s %-9s %2u layers, n_embd %u, %u heads (%u kv), %u experts (top %u), "
+        "n_ff_exp %u, vocab %u, ctx %u\n",
+        std::string(p.name).c_str(), std::string(arch_name(o.arch)).c_str(),
+        std::string(synth::mix_name(o.mix)).c_str(), o.n_layer, o.n_embd, o.n_head,
+        o.arch == Arch::Deepseek2 ? 1 : o.n_head_kv, o.n_expert, o.n_expert_used, o.n_ff_exp,
+        o.n_vocab, o.n_ctx);
+  }
+}
 
 uint64_t parse_u64(const std::string& opt, const std::string& v) {
   uint64_t n = 0;
@@ -137,18 +181,35 @@ int cmd_synth(const std::vector<std::string>& argv) {
   args.option({"--experts-used"}).option({"--ff-exp"}).option({"--ff"}).option({"--ctx"});
   args.option({"--merges"}).option({"--vocab"}).option({"--threads"}).option({"--name"});
   args.option({"--force"}, false).option({"--routing-skew"});
+  args.option({"--preset"}).option({"--list-presets"}, false);
   if (!args.parse(argv, "synth", kSynthUsage)) return 2;
   if (args.has("--help")) {
-    std::printf("%s\n%s", kSynthUsage, kExitStatusHelp);
+    std::printf("%s\n%s\n%s", kSynthUsage, presets_help().c_str(), kExitStatusHelp);
+    return 0;
+  }
+  if (args.has("--list-presets")) {
+    list_presets();
     return 0;
   }
   const std::string out = args.get("--output").value_or("");
-  if (!args.has("--arch") || out.empty()) {
-    std::fprintf(stderr, "moevk synth: --arch and -o are required\n\n%s", kSynthUsage);
+  if ((!args.has("--arch") && !args.has("--preset")) || out.empty()) {
+    std::fprintf(stderr, "moevk synth: --arch (or --preset) and -o are required\n\n%s",
+                 kSynthUsage);
     return 2;
   }
   synth::Options o;
-  {
+  uint32_t max_layers = 4096;
+  if (auto name = args.get("--preset")) {
+    args.exclusive({"--preset", "--arch"});
+    for (const char* opt : kShapeOptions)
+      if (args.has(opt))
+        usage_error("option {} cannot be used with --preset (a preset fixes the shape; use --arch)",
+                    opt);
+    const synth::Preset* p = synth::find_preset(*name);
+    if (!p) usage_error("unknown preset '{}' (--preset): {}", *name, preset_names());
+    o = p->options;
+    max_layers = o.n_layer;
+  } else {
     const std::string v = args.require("--arch");
     auto arch = arch_from_name(v == "mixtral" ? "llama" : v == "gptoss" ? "gpt-oss" : v);
     if (!arch)
@@ -163,13 +224,14 @@ int cmd_synth(const std::vector<std::string>& argv) {
     const auto tt = t ? type_traits(static_cast<uint32_t>(*t)) : std::nullopt;
     if (!t || !tt || !tt->supported) usage_error("unknown or unsupported weight type '{}' (--type)", *v);
     o.type = *t;
+    o.mix = synth::TypeMix::Uniform;  // one type for every weight matrix, over a preset's mix
   }
   if (auto v = args.get("--seed")) o.seed = parse_u64("--seed", *v);
   // A shape option, when given, replaces the synth::Options default.
   auto dim = [&](const char* opt, uint32_t& field, uint32_t max) {
     if (auto v = args.get(opt)) field = parse_dim(opt, *v, max);
   };
-  dim("--layers", o.n_layer, 4096);
+  dim("--layers", o.n_layer, max_layers);
   dim("--embd", o.n_embd, 1u << 16);
   dim("--heads", o.n_head, 1024);
   dim("--heads-kv", o.n_head_kv, 1024);
