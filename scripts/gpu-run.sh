@@ -27,11 +27,11 @@ for step in "$@"; do
         echo "--- $m"
         moevk run -m "$m" -p "Once upon a time" -n 32 --temp 0 --stats 2>&1 | tail -8
       done 2>&1 | tee "$OUT/run.txt" ;;
-    bench*)  # bench:LAYERS synthesises the Qwen3-30B-A3B shape with LAYERS layers; moevk bench, tiled and not
+    bench*)  # bench:LAYERS synthesises the Qwen3-30B-A3B shape (all Q4_K, as before the presets)
+      # with LAYERS layers; moevk bench, tiled and not
       L=${step#bench:}; [ "$L" = bench ] && L=48
-      /usr/bin/time -f "synth %e s" moevk synth --arch qwen3moe -o /tmp/q30.gguf --force --type Q4_K \
-        --layers "$L" --embd 2048 --heads 32 --heads-kv 4 --head-dim 128 --experts 128 \
-        --experts-used 8 --ff-exp 768 --ctx 4096 --vocab 151936 2>&1 | tail -2
+      /usr/bin/time -f "synth %e s" moevk synth --preset qwen3-30b-a3b --layers "$L" --type Q4_K \
+        --ctx 4096 -o /tmp/q30.gguf --force 2>&1 | tail -2
       for dis in "" tiled; do
         echo "--- MOEVK_DISABLE=$dis"
         MOEVK_DISABLE=$dis moevk bench -m /tmp/q30.gguf -p 512 -n 128 -r 3
@@ -41,9 +41,8 @@ for step in "$@"; do
       L=${step#stream:}; [ "$L" = stream ] && L=8
       (cd /tmp && MOEVK_VALIDATE=1 timeout 400 "$B/test_model" -tc='streaming*' >"$OUT/stream-tests.txt" 2>&1)
       echo "streaming tests: rc $?"; grep -B2 -A12 "ERROR\|Validation\|VUID" "$OUT/stream-tests.txt" | head -40
-      [ -f /tmp/q30-$L.gguf ] || moevk synth --arch qwen3moe -o /tmp/q30-$L.gguf --force --type Q4_K \
-        --layers "$L" --embd 2048 --heads 32 --heads-kv 4 --head-dim 128 --experts 128 \
-        --experts-used 8 --ff-exp 768 --ctx 4096 --vocab 151936 2>&1 | tail -1
+      [ -f /tmp/q30-$L.gguf ] || moevk synth --preset qwen3-30b-a3b --layers "$L" --type Q4_K \
+        --ctx 4096 -o /tmp/q30-$L.gguf --force 2>&1 | tail -1
       for pol in lfu lru; do
         MOEVK_VALIDATE=1 moevk bench -m /tmp/q30-$L.gguf --gpu-mem 100%,50%,25%,min -p 512 -n 64 \
           --cache-policy $pol 2>&1
