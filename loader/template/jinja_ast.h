@@ -26,7 +26,7 @@ inline constexpr uint64_t kMaxSteps = 4'000'000;        // the work budget of on
 // render stops after about the same CPU time (a second or two) whatever the template spends it on,
 // with a moevk::Error naming the limit.
 inline constexpr uint64_t kScanBytesPerStep = 64;
-inline constexpr uint64_t kCopyBytesPerStep = 1024;
+inline constexpr uint64_t kCopyBytesPerStep = 256;  // so a render copies at most ~1 GiB
 
 // Charges `steps` to the render running on this thread; nothing when none is (values made and
 // printed by the caller outside a render are its own work).

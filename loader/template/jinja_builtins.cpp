@@ -56,6 +56,7 @@ Value attr_path(const Value& v, const std::string& path) {
     size_t j = path.find('.', i);
     if (j == std::string::npos) j = path.size();
     std::string part = path.substr(i, j - i);
+    charge(1);
     bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
     if (cur.is_undefined()) return cur;
     cur = get_item(cur, digits ? Value(int64_t(std::stoll(part))) : Value(part));

@@ -48,6 +48,13 @@ int64_t checked_pow(int64_t base, int64_t exp) {
   return p;
 }
 
+// A value about to be copied, charged for the copy (a string's bytes are copied with it).
+const Value& copied(const Value& v) {
+  charge(1);
+  if (v.is_string()) charge_copy(v.as_string().size());
+  return v;
+}
+
 class Interp {
  public:
   explicit Interp(const Value& globals) {
@@ -55,14 +62,14 @@ class Interp {
       Value ns = Value::object();
       ns.as_object().is_namespace = true;
       if (!a.empty() && a[0].is_object())
-        for (auto& [k, v] : a[0].as_object().items) ns.set(k, v);
+        for (auto& [k, v] : a[0].as_object().items) ns.set(k, copied(v));
       for (auto& [k, v] : kw) ns.set(k, v);
       return ns;
     });
     root_.vars["dict"] = Value::function([](std::vector<Value>& a, Kwargs& kw) {
       Value d = Value::object();
       if (!a.empty() && a[0].is_object())
-        for (auto& [k, v] : a[0].as_object().items) d.set(k, v);
+        for (auto& [k, v] : a[0].as_object().items) d.set(k, copied(v));
       for (auto& [k, v] : kw) d.set(k, v);
       return d;
     });

@@ -217,6 +217,9 @@ Value array_method(const Value& self, const std::string& name, std::vector<Value
   Array& arr = self.as_array();
   if (name == "append") {
     check_items(arr.size() + 1);
+    const Value& x = arg(a, kw, 0, "object");
+    charge(arr.size() / 16);  // list_bytes walks the list
+    check_list_bytes(list_bytes(arr), sizeof(Value) + (x.is_string() ? x.as_string().size() : 0), 1);
     if (holds(arg(a, kw, 0, "object"), &arr)) fail("append would make a list containing itself");
     arr.push_back(arg(a, kw, 0, "object"));
     return Value(nullptr);

@@ -184,6 +184,10 @@ TEST_CASE("jinja: the work inside filters, methods and operators counts against 
       list + loop + "{% set x = l.count(-1) %}{% endfor %}",
       list + loop + "{% set x = l | first %}{% endfor %}",
       list + loop + "{% for y in l %}{% endfor %}{% endfor %}",
+      big + "{% set d = {'a': s} %}" + loop + "{% set x = dict(d) %}{% endfor %}",
+      big + "{% set d = {'a': s} %}" + loop + "{% set x = namespace(d) %}{% endfor %}",
+      "{% set ns = namespace(l=[1]) %}{% for i in range(1000) %}{% set ns.l = [ns.l] %}{% endfor %}"
+      "{% set L = [ns.l] * 100000 %}" + loop + "{% set x = L | sort(attribute='0.' * 1000 + '0') %}{% endfor %}",
       list + "{% set a = [] %}" + loop + "{{ a.append(l) }}{% endfor %}",
       list + "{% set ns = namespace(x=0) %}" + loop + "{% set ns.x = [l] %}{% endfor %}",
       "{{ range(1000000) | unique | list | unique | list | unique | length }}",
@@ -199,6 +203,9 @@ TEST_CASE("jinja: the work inside filters, methods and operators counts against 
     CHECK(err.find("takes too long (more than 4000000 steps of work") != std::string::npos);
     CHECK(seconds < 3 * kSlowdown);  // about a second here; a few on a loaded 2-core machine
   }
+  // A list that keeps copies of a large string stops at the list size limit, not at memory's end.
+  CHECK(error_of("{% set s = 'a' * 16000000 %}{% set l = [] %}{% for i in range(1000) %}{{ l.append(s) }}{% endfor %}")
+            .find("larger than the limit") != std::string::npos);
   // unique is linear: a million items are no work for it.
   CHECK(render("{{ range(300000) | unique | length }}") == "300000");
   CHECK(render("{{ [1, 1.0, true, 'a', 'A', 'a', none, none, [1], [1], 2.5, 2.5] | unique | list }}") ==
