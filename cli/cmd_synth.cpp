@@ -30,13 +30,10 @@ constexpr const char* kSynthUsage = R"(usage: moevk synth --arch ARCH -o FILE.gg
 Writes a random-weight model with a byte-level BPE tokenizer and a ChatML chat template: small
 ones for tests, or full-size ones to benchmark shapes that have no public file.
 ARCH: qwen3moe, llama (Mixtral), olmoe, qwen2moe, deepseek2, gpt-oss.
-A preset (listed below) is a real model's shape and hyper-parameters with the per-tensor types of
-its usual GGUF file (llama.cpp's Q4_K_M, or MXFP4 experts for gpt-oss) and its real vocabulary
-size. With a preset, --layers N keeps the first N layers (the type mix is chosen as for an N-layer
-model), --vocab, --ctx, --seed, --name, --merges and --routing-skew replace the preset's value,
-and --type T stores every weight matrix as T instead of the mix; --arch and the shape options
-(--embd, --heads, --heads-kv, --head-dim, --experts, --experts-used, --ff-exp, --ff) are usage
-errors with a preset (a preset's shape is the model's).
+A preset (below) is a real model: its shape, real vocabulary size and the per-tensor types of its
+usual GGUF file (llama.cpp's Q4_K_M; gpt-oss: MXFP4 experts, Q8_0 elsewhere). --layers N keeps
+its first N layers; --vocab, --ctx and the other options replace the preset's values; --type T
+stores every weight matrix as T; --arch and the shape options (--embd .. --ff) are usage errors.
 An existing FILE is never replaced without --force; the file is written to a temporary name and
 renamed, so a failed or interrupted (Ctrl-C) run leaves no partial model behind. The weights are
 made by --threads threads and streamed to the file; the bytes depend only on the options, not on
