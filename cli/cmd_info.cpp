@@ -1,6 +1,5 @@
 // moevk info MODEL: architecture, hyper-parameters, tensor types, sizes and the memory plan.
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -38,14 +37,6 @@ options:
   -h, --help       this text
 )";
 
-uint64_t parse_count(const std::string& opt, const std::string& v) {
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || p != v.data() + v.size() || n == 0)
-    usage_error("option {}: expected a positive integer, got '{}'", opt, v);
-  return n;
-}
-
 std::string both(uint64_t b) { return fmt::format("{} ({} bytes)", sched::format_size(b), b); }
 
 int cmd_info(const std::vector<std::string>& argv) {
@@ -71,8 +62,9 @@ int cmd_info(const std::vector<std::string>& argv) {
     if (*budget == 0) usage_error("option --gpu-mem: the budget must be more than 0 bytes");
   }
   std::optional<uint64_t> ctx;
-  if (auto v = args.get("--ctx")) ctx = parse_count("--ctx", *v);
-  const uint64_t batch = parse_count("--batch", args.get("--batch").value_or("512"));
+  // The ranges of run's -c and of a prompt batch: a plan for more could not be run.
+  if (args.has("--ctx")) ctx = static_cast<uint64_t>(args.get_int("--ctx", 0, 1, 1 << 20));
+  const uint64_t batch = static_cast<uint64_t>(args.get_int("--batch", 512, 1, 1 << 20));
   const bool min_only = args.has("--min-gpu-mem");
 
   const gguf::File file = gguf::File::open(path);

@@ -50,7 +50,8 @@ usage "option --layers: 0 is out of range \[1," "$MOEVK" synth --arch qwen3moe -
 usage "option --seed" "$MOEVK" synth --arch qwen3moe --seed -3 -o "$TMP/x.gguf"
 usage "more than one model given: 'a.gguf' and 'b.gguf'" "$MOEVK" info a.gguf b.gguf
 usage "option --gpu-mem: the budget must be more than 0 bytes" "$MOEVK" info "$m" --gpu-mem 0
-usage "option --batch: expected a positive integer" "$MOEVK" info "$m" --batch 0
+usage "option --batch: 0 is out of range \[1, 1048576\]" "$MOEVK" info "$m" --batch 0
+usage "option --ctx: 99999999999999 is out of range \[1, 1048576\]" "$MOEVK" info "$m" --ctx 99999999999999
 usage "options --n-prompt and --n-gen are both 0" "$MOEVK" bench -m "$m" -p 0 -n 0
 usage "option --bandwidth: expected GB/s > 0" "$MOEVK" bench -m "$m" --bandwidth 0
 usage "option --output: unknown format 'xml'" "$MOEVK" bench -m "$m" -o xml
