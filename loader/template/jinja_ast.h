@@ -11,6 +11,7 @@ namespace moevk::jinja {
 
 // Limits that keep a hostile template from exhausting the stack, memory or time; past one, parsing
 // or rendering is a moevk::Error naming the limit.
+inline constexpr size_t kMaxSourceBytes = size_t{1} << 20;  // template source (real ones: < 64 KiB)
 inline constexpr int kMaxNesting = 200;                 // parser: nested blocks and brackets; tree height
 inline constexpr int kMaxEvalDepth = 500;               // evaluator: nested evaluation, macro calls included
 inline constexpr size_t kMaxStringBytes = size_t{16} << 20;  // a string value, and the rendered output

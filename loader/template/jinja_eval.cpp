@@ -514,7 +514,14 @@ void check_items(size_t n) {
   if (n > kMaxItems) fail("a list of {} items is larger than the limit ({} items)", n, kMaxItems);
 }
 
-Template::Template(std::string source) : body_(parse(lex(source))) {}
+static const std::string& checked_source(const std::string& source) {
+  // Parsing costs time and memory per byte (a million-statement template is gigabytes of tree).
+  if (source.size() > kMaxSourceBytes)
+    fail("the template is {} bytes, larger than the limit ({} bytes)", source.size(), kMaxSourceBytes);
+  return source;
+}
+
+Template::Template(std::string source) : body_(parse(lex(checked_source(source)))) {}
 Template::~Template() = default;
 Template::Template(Template&&) noexcept = default;
 Template& Template::operator=(Template&&) noexcept = default;

@@ -44,10 +44,15 @@ TEST_CASE("jinja: deep nesting is an error, not a stack overflow") {
   CHECK(error_of("{{ x" + repeat("[0]", n) + " }}").find("nested deeper") != std::string::npos);
   CHECK(error_of("{{ x" + repeat("()", n) + " }}").find("nested deeper") != std::string::npos);
   CHECK(error_of("{{ 'a'" + repeat(" | trim", n) + " }}").find("nested deeper") != std::string::npos);
-  CHECK(error_of("{{ 1" + repeat(" if 1 else 2", n) + " }}").find("nested deeper") != std::string::npos);
-  CHECK(error_of(repeat("{% if true %}", n) + repeat("{% endif %}", n)).find("nested deeper") != std::string::npos);
-  CHECK(error_of(repeat("{% for x in [1] %}", n) + repeat("{% endfor %}", n)).find("nested deeper") !=
+  CHECK(error_of("{{ 1" + repeat(" if 1 else 2", n / 2) + " }}").find("nested deeper") != std::string::npos);
+  const size_t blocks = 20000;  // deep, within the source size limit
+  CHECK(error_of(repeat("{% if true %}", blocks) + repeat("{% endif %}", blocks)).find("nested deeper") !=
         std::string::npos);
+  CHECK(error_of(repeat("{% for x in [1] %}", blocks) + repeat("{% endfor %}", blocks)).find("nested deeper") !=
+        std::string::npos);
+  // A huge source is refused before it is parsed (a 60 MB one took 30 s and 7 GB to parse).
+  CHECK(error_of(repeat("{{1}}", 12000000)).find("larger than the limit (1048576 bytes)") != std::string::npos);
+  CHECK(render(repeat("{{1}}", 200000)).size() == 200000);
   // Within the limit, chains still work.
   CHECK(render("{{ 1" + repeat(" + 1", 150) + " }}") == "151");
   // A macro that calls itself forever, and nesting inside lists under the limit many times over.
