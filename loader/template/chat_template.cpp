@@ -81,13 +81,16 @@ jinja::Value globals_for(const jinja::Value& messages, bool add_generation_promp
   g.set("eos_token", Value(ctx.eos_token));
   g.set("tools", Value(nullptr));
   g.set("raise_exception", Value::function([](std::vector<Value>& a, jinja::Kwargs&) -> Value {
-    throw jinja::TemplateRaised("chat template raised an exception: " + (a.empty() ? "" : a[0].str()));
+    throw jinja::TemplateRaised("chat template raised an exception: " + jinja::printable(a.empty() ? "" : a[0].str()));
   }));
   g.set("strftime_now", Value::function([date](std::vector<Value>& a, jinja::Kwargs&) -> Value {
     if (a.empty() || !a[0].is_string()) fail("strftime_now expects a format string");
-    char buf[256];
-    size_t n = std::strftime(buf, sizeof buf, a[0].as_string().c_str(), &date);
-    return Value(std::string(buf, n));
+    const std::string& format = a[0].as_string();
+    if (format.size() > 4096) fail("strftime_now: a format of {} bytes is longer than 4096", format.size());
+    std::string buf(64 + 64 * format.size(), '\0');  // a conversion writes at most ~40 characters
+    const size_t n = std::strftime(buf.data(), buf.size(), format.c_str(), &date);
+    buf.resize(n);
+    return Value(std::move(buf));
   }));
   return g;
 }

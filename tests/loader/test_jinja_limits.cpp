@@ -218,6 +218,33 @@ TEST_CASE("jinja: the work inside filters, methods and operators counts against 
   CHECK(render("{{ [3, 1, 2, 1] | min }}{{ [3, 1, 3, 2] | max }}{{ ['b', 'a'] | min }}") == "13a");
 }
 
+TEST_CASE("jinja: error messages carry no escape sequences or megabytes from the template") {
+  // raise_exception's text and values quoted in errors come from the model: printed to a terminal,
+  // ESC [2J would clear it, and 16 MB would flood it.
+  const std::vector<moevk::ChatMessage> msgs = {{"user", "\x1b[2J\xc2\x9b" "31m\xff" + std::string(100000, 'x')}};
+  std::string err;
+  try {
+    moevk::render_chat_strict("{{ raise_exception(messages[0]['content']) }}", msgs, false, {});
+  } catch (const moevk::jinja::TemplateRaised& e) {
+    err = e.what();
+  }
+  CHECK(err.find("raised an exception: \\x1b[2J\\xc2\\x9b31m\\xff") != std::string::npos);
+  CHECK(err.find("(100010 bytes in all)") != std::string::npos);
+  CHECK(err.size() < 1200);
+  CHECK(err.find('\x1b') == std::string::npos);
+  err = error_of("{% set a, b = [[" + repeat("'" + std::string(1000, 'y') + "', ", 1000) + "1]] %}");
+  CHECK(err.find("cannot unpack") != std::string::npos);
+  CHECK(err.size() < 1200);
+  // Valid UTF-8 stays as it is.
+  CHECK(moevk::jinja::printable("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x99\x82\n") == "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x99\x82\\n");
+  // strftime_now: long formats work, huge ones are refused.
+  moevk::ChatContext ctx;
+  ctx.date = "2026-11-22";
+  CHECK(moevk::render_chat_strict("{{ strftime_now('%Y' * 1000) | length }}", {}, false, ctx) == "4000");
+  CHECK_THROWS_WITH_AS(moevk::render_chat_strict("{{ strftime_now('%Y' * 5000) }}", {}, false, ctx),
+                       doctest::Contains("longer than 4096"), moevk::Error);
+}
+
 TEST_CASE("jinja limits: the real templates render a long conversation well within them") {
   std::vector<moevk::ChatMessage> msgs = {{"system", "Be brief."}};
   for (int i = 0; i < 1000; ++i) {
