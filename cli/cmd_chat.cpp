@@ -109,7 +109,7 @@ static int cmd_chat(const std::vector<std::string>& argv) {
         fail("the conversation ({} tokens) no longer fits the context ({}); /reset to start over",
              ids.size(), engine->n_ctx());
     } catch (const Error& e) {
-      std::fprintf(stderr, "moevk chat: %s\n", e.what());
+      std::fprintf(stderr, "moevk chat: %s\n", printable(e.what(), size_t{64} << 10, true).c_str());
       messages.pop_back();
       continue;
     }

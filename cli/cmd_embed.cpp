@@ -97,7 +97,7 @@ int cmd_embed(const std::vector<std::string>& argv) {
         static_cast<unsigned long long>(ri.vram_peak_bytes),
         static_cast<unsigned long long>(ri.vram_cap_bytes));
   } catch (const embed::Error& e) {
-    std::fprintf(stderr, "moevk embed: %s\n", e.what());
+    std::fprintf(stderr, "moevk embed: %s\n", printable(e.what(), size_t{64} << 10, true).c_str());
     return 1;
   }
   return 0;

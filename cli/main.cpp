@@ -11,6 +11,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "loader/error.h"
 
 namespace moevk::cli {
 
@@ -30,6 +31,8 @@ static void print_usage(FILE* out) {
 
 // Output the command wrote that did not reach stdout (a full disk, /dev/full, a closed pipe) is an
 // error: status 1 with the reason, never a silent 0.
+constexpr size_t kMaxMessageBytes = size_t{64} << 10;
+
 static int check_stdout(const char* command, int status) {
   errno = 0;
   const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout);
@@ -63,10 +66,13 @@ int main(int argc, char** argv) {
     try {
       return check_stdout(c.name, c.fn(args));
     } catch (const UsageError& e) {
-      std::fprintf(stderr, "moevk %s: error: %s (see moevk %s --help)\n", c.name, e.what(), c.name);
+      std::fprintf(stderr, "moevk %s: error: %s (see moevk %s --help)\n", c.name,
+                   moevk::printable(e.what(), kMaxMessageBytes, true).c_str(), c.name);
       return kExitUsage;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "moevk %s: error: %s\n", c.name, e.what());
+      // Messages quote files (a model's keys and values): no escape sequences reach the terminal.
+      std::fprintf(stderr, "moevk %s: error: %s\n", c.name,
+                   moevk::printable(e.what(), kMaxMessageBytes, true).c_str());
       check_stdout(c.name, 1);
       return 1;
     }

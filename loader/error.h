@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -19,6 +20,12 @@ template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {
   throw Error(fmt::format(f, std::forward<Args>(args)...));
 }
+
+// `s` made safe to print: control characters (newlines and tabs too, unless keep_newlines), C1
+// controls and bytes that are not UTF-8 escaped (\n, \x1b), cut after about max_bytes with
+// "... (N bytes in all)". For text from a file (a model's metadata, its chat template) in a message or
+// on a terminal: it must not write escape sequences or megabytes there.
+std::string printable(std::string_view s, size_t max_bytes = 1024, bool keep_newlines = false);
 
 }  // namespace moevk
 

@@ -110,7 +110,8 @@ ModelDesc read_hparams(const gguf::File& f) {
   const Keys k(f, arch_s);
   ModelDesc d;
   d.arch = *arch;
-  if (auto n = f.get_string("general.name")) d.name = std::string(*n);
+  // For display only (info, bench, the C API): escaped and cut, as it comes from the file.
+  if (auto n = f.get_string("general.name")) d.name = printable(*n, 256);
 
   d.n_layer = k.u32_req("block_count");
   d.n_embd = k.u32_req("embedding_length");

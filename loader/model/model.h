@@ -81,7 +81,7 @@ struct Routing {
 
 struct ModelDesc {
   Arch arch = Arch::Llama;
-  std::string name;  // general.name (may be empty)
+  std::string name;  // general.name (may be empty), printable(): control characters escaped, cut at 256
 
   // Sizes.
   uint32_t n_layer = 0;

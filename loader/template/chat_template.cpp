@@ -81,7 +81,7 @@ jinja::Value globals_for(const jinja::Value& messages, bool add_generation_promp
   g.set("eos_token", Value(ctx.eos_token));
   g.set("tools", Value(nullptr));
   g.set("raise_exception", Value::function([](std::vector<Value>& a, jinja::Kwargs&) -> Value {
-    throw jinja::TemplateRaised("chat template raised an exception: " + jinja::printable(a.empty() ? "" : a[0].str()));
+    throw jinja::TemplateRaised("chat template raised an exception: " + printable(a.empty() ? "" : a[0].str()));
   }));
   g.set("strftime_now", Value::function([date](std::vector<Value>& a, jinja::Kwargs&) -> Value {
     if (a.empty() || !a[0].is_string()) fail("strftime_now expects a format string");

@@ -126,11 +126,7 @@ class Template {
   std::vector<std::unique_ptr<Stmt>> body_;
 };
 
-// `s` made safe to print in a message: control characters, C1 controls and bytes that are not UTF-8
-// escaped (\n, \x1b), cut after about max_bytes with "... (N bytes in all)". Template errors pass
-// their text through it: a model's template must not write escape sequences or megabytes to the terminal.
-std::string printable(std::string_view s, size_t max_bytes = 1024);
-
+// Template errors and raise_exception's text pass through moevk::printable() (loader/error.h).
 // Thrown by the template's raise_exception(msg): the template itself rejected its input.
 class TemplateRaised : public Error {
  public:

@@ -74,6 +74,15 @@ cp "$m" "$TMP/hparams.gguf" && patch_u32 "$TMP/hparams.gguf" qwen3moe.expert_use
 refused_alike "bad hyper-parameters" "expert_used_count" "$TMP/hparams.gguf"
 cp "$m" "$TMP/tensor.gguf" && replace "$TMP/tensor.gguf" "blk.1.attn_q.weight" "blk.1.attn_x.weight"
 refused_alike "a missing tensor" "missing tensor 'blk.1.attn_q.weight'" "$TMP/tensor.gguf"
+# Text from the file reaches the terminal escaped: no escape sequence from a model's metadata.
+cp "$m" "$TMP/esc.gguf" && replace "$TMP/esc.gguf" "gpt2" $'\e[2J'
+"$MOEVK" info "$TMP/esc.gguf" >/dev/null 2>"$TMP/err"
+grep -q "unsupported tokenizer model '\\\\x1b\[2J'" "$TMP/err" && ! grep -q $'\e' "$TMP/err" ||
+  fail "an escape sequence in the tokenizer model reached stderr: $(od -c "$TMP/err" | head -3)"
+"$MOEVK" synth --arch qwen3moe --seed 3 --name $'\e[31mred\nline' -o "$TMP/name.gguf" >/dev/null || fail "synth --name"
+"$MOEVK" info "$TMP/name.gguf" >"$TMP/out" 2>&1
+grep -q 'name .*\\x1b\[31mred\\nline' "$TMP/out" && ! grep -q $'\e' "$TMP/out" ||
+  fail "an escape sequence in general.name reached stdout: $(grep name "$TMP/out" | od -c | head -3)"
 # A chat template key that is not a string.
 cp "$m" "$TMP/tmpl.gguf" && replace "$TMP/tmpl.gguf" "tokenizer.chat_template" "tokenizer.chat_templat_"
 "$MOEVK" info "$TMP/tmpl.gguf" >/dev/null 2>&1 || fail "a model without a chat template is refused"

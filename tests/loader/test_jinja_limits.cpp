@@ -236,7 +236,7 @@ TEST_CASE("jinja: error messages carry no escape sequences or megabytes from the
   CHECK(err.find("cannot unpack") != std::string::npos);
   CHECK(err.size() < 1200);
   // Valid UTF-8 stays as it is.
-  CHECK(moevk::jinja::printable("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x99\x82\n") == "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x99\x82\\n");
+  CHECK(moevk::printable("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x99\x82\n") == "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x99\x82\\n");
   // strftime_now: long formats work, huge ones are refused.
   moevk::ChatContext ctx;
   ctx.date = "2026-11-22";
