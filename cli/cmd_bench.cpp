@@ -329,6 +329,13 @@ static int cmd_bench(const std::vector<std::string>& argv) {
     eo.device = static_cast<int>(args.get_int("--device", -1, 0, 1024));
     eo.cache_policy = args.get("--cache-policy").value_or("lfu");
     eo.cpu_experts = args.get("--cpu-experts").value_or("auto");
+    // The names engine_options_from() checks, as usage errors here too.
+    if (eo.cache_policy != "lfu" && eo.cache_policy != "lru")
+      usage_error("unknown cache policy '{}' (known: lfu, lru)", eo.cache_policy);
+    if (eo.cpu_experts != "auto" && eo.cpu_experts != "on" && eo.cpu_experts != "off")
+      usage_error("unknown --cpu-experts mode '{}' (known: auto, on, off)", eo.cpu_experts);
+    if (const std::string b = args.get("--backend").value_or("vulkan"); b != "vulkan")
+      usage_error("option --gpu-mem: a budget sweep measures the vulkan backend, not --backend {}", b);
     so.predict_cpu_gbs = args.get_float("--predict-cpu", so.predict_cpu_gbs);
     so.predict_round_trip_us = args.get_float("--predict-round-trip", so.predict_round_trip_us);
     if (so.predict_cpu_gbs <= 0 || so.predict_round_trip_us < 0)

@@ -59,6 +59,9 @@ usage "option --gpu-mem: '0%' is not a percentage in (0, 100\]" "$MOEVK" bench -
 usage "option --gpu-mem: 'x%' is not a percentage" "$MOEVK" bench -m "$m" --gpu-mem 50%,x%
 usage "option --gpu-mem: 'lots'" "$MOEVK" bench -m "$m" --gpu-mem 50%,lots
 usage "option --gpu-mem: '50%,' has an empty item" "$MOEVK" bench -m "$m" --gpu-mem 50%,
+usage "unknown cache policy 'foo'" "$MOEVK" bench -m "$m" --gpu-mem 50% --cache-policy foo
+usage "unknown --cpu-experts mode 'maybe'" "$MOEVK" bench -m "$m" --gpu-mem 50% --cpu-experts maybe
+usage "a budget sweep measures the vulkan backend, not --backend cpu" "$MOEVK" bench -m "$m" --gpu-mem 50% --backend cpu
 usage "option --budget-us: 99 is out of range \[100," "$MOEVK" embed -m "$m" -p x --budget-us 99
 usage "option --temp: 'hot' is not a number" "$MOEVK" embed -m "$m" -p x --temp hot
 usage "option --experts-used: .*expert_used_count" "$MOEVK" synth --arch olmoe --experts 4 --experts-used 5 -o "$TMP/x.gguf"
