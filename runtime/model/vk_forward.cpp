@@ -46,7 +46,9 @@ bool VkEngine::grouped(uint32_t T, uint32_t n_expert) const {
 }
 
 void VkEngine::linear(vk::Recorder& rec, const ops::MatvecArgs& a) {
-  if (tiled(a.n_batch) && ops::matmul_supports(a.w.type, a.w.n_cols))
+  // On row lanes the matvec serves batches too (one pass over a row per lane_tokens vectors).
+  if (tiled(a.n_batch) && ops::matmul_supports(a.w.type, a.w.n_cols) &&
+      !ops::use_row_lanes(mv_cfg_, a.w.n_cols))
     ops::matmul(*ctx_, rec, a);
   else
     ops::matvec(*ctx_, rec, a, mv_cfg_);
@@ -54,7 +56,7 @@ void VkEngine::linear(vk::Recorder& rec, const ops::MatvecArgs& a) {
 
 void VkEngine::linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View route) {
   if (route && ops::matmul_supports(a.experts.type, a.experts.n_cols))
-    ops::matmul_id(*ctx_, rec, a, route);
+    ops::matmul_id(*ctx_, rec, a, route, mv_cfg_);
   else
     ops::matvec_id(*ctx_, rec, a, mv_cfg_);
 }

@@ -60,7 +60,8 @@ void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a) {
   dispatch_tiles(ctx, rec, p, pc, 1);
 }
 
-void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::View route) {
+void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::View route,
+               const MatvecConfig& cfg) {
   const ExpertPool& e = a.experts;
   const auto [rb, x_tok_stride, x_expert_stride] = check_expert_args(a, "matmul_id");
   MOEVK_ASSERT(matmul_supports(e.type, e.n_cols), "matmul_id: n_cols is not a multiple of 8");
@@ -69,6 +70,17 @@ void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::V
   MatmulPush pc{e.offset, a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
                 0, route.address(), e.slots.address(), e.n_rows, e.n_cols, rb,
                 a.n_tok, a.n_used, e.n_expert, x_tok_stride, x_expert_stride, e.n_rows, 0};
+  if (use_row_lanes(cfg, e.n_cols)) {  // x = row group, y = tiles of lane_tokens pairs, z = group
+    vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul_id_rows", e.type, false), sizeof pc,
+                                   {cfg.lane_wg, cfg.lane_tokens, cfg.lane_sg});
+    const auto& max = ctx.features().max_workgroup_count;
+    const uint64_t gx = (uint64_t(e.n_rows) + cfg.lane_wg - 1) / cfg.lane_wg;
+    MOEVK_ASSERT(gx <= max[0] && e.n_expert + 1 <= max[2], "matmul_id: too many rows or groups");
+    const uint64_t gy =
+        std::min<uint64_t>((uint64_t(a.n_tok) + cfg.lane_tokens - 1) / cfg.lane_tokens, max[1]);
+    rec.dispatch(p, pc, uint32_t(gx), uint32_t(gy), e.n_expert + 1);
+    return;
+  }
   vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul_id", e.type, false), sizeof pc, {});
   dispatch_tiles(ctx, rec, p, pc, e.n_expert + 1);
 }

@@ -48,6 +48,8 @@ void moe_route(vk::Context& ctx, vk::Recorder& rec, vk::View ids, uint32_t n_sel
 void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a);
 
 // route: what moe_route wrote for a.ids (n_sel = a.n_tok * a.n_used, n_expert = the pool's).
-void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::View route);
+// On a config with row lanes (use_row_lanes) the pairs run through matmul_id_rows.comp instead.
+void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::View route,
+               const MatvecConfig& cfg = {});
 
 }  // namespace moevk::ops

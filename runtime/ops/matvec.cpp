@@ -9,8 +9,18 @@
 namespace moevk::ops {
 
 MatvecConfig matvec_config_for(const vk::Features& f) {
-  if (f.type == "cpu") return {32, 8};
-  return {};
+  MatvecConfig c;
+  if (f.type == "cpu") c = {32, 8};
+  c.row_lanes = f.row_lanes;
+  c.lane_sg = f.subgroup_size;
+  return c;
+}
+
+bool use_row_lanes(const MatvecConfig& cfg, uint32_t n_cols) {
+  MOEVK_ASSERT(!cfg.row_lanes || (cfg.lane_sg >= 4 && cfg.lane_sg <= 32 && 32 % cfg.lane_sg == 0 &&
+                                  cfg.lane_wg % cfg.lane_sg == 0 && cfg.lane_tokens > 0),
+               "row lanes: bad config");
+  return cfg.row_lanes && n_cols % 32 == 0;
 }
 
 bool matvec_supports(GgmlType t) {
@@ -62,11 +72,15 @@ void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConf
                 w.n_rows,
                 0,
                 0};
-  const bool sg = ctx.features().subgroup_arith;
+  const bool lanes = use_row_lanes(cfg, w.n_cols);
+  const uint32_t rows = lanes ? cfg.lane_wg : cfg.rows;
   vk::Pipeline& p =
-      ctx.pipeline(matvec_variant("matvec", w.type, sg), sizeof pc, {cfg.wg, cfg.rows});
+      lanes ? ctx.pipeline(matvec_variant("matvec_rows", w.type, false), sizeof pc,
+                           {cfg.lane_wg, a.n_batch > 1 ? cfg.lane_tokens : 1u, cfg.lane_sg})
+            : ctx.pipeline(matvec_variant("matvec", w.type, ctx.features().subgroup_arith), sizeof pc,
+                           {cfg.wg, cfg.rows});
   // More row groups than one dimension allows: spread them over x and y (the shader linearises).
-  const uint64_t groups = (uint64_t(w.n_rows) + cfg.rows - 1) / cfg.rows;
+  const uint64_t groups = (uint64_t(w.n_rows) + rows - 1) / rows;
   const uint64_t max_x = ctx.features().max_workgroup_count[0];
   const uint64_t gy = (groups + max_x - 1) / max_x;
   const uint64_t gx = (groups + gy - 1) / gy;

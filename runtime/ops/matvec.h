@@ -23,9 +23,19 @@ static_assert(sizeof(MatvecPush) == 72, "must match matvec.comp's push block");
 struct MatvecConfig {
   uint32_t wg = 64;
   uint32_t rows = 2;
+  // Row lanes (shaders/common/row_lanes.glsl, CPU devices): one row per invocation, lane_wg rows per
+  // workgroup, lane_tokens vectors per pass over a row when the batch has more than one. Matrices
+  // whose n_cols is not a multiple of 32 keep the block-per-lane kernels.
+  // lane_sg: the device's subgroup size (4-32, a divisor of lane_wg).
+  bool row_lanes = false;
+  uint32_t lane_wg = 32;
+  uint32_t lane_tokens = 8;
+  uint32_t lane_sg = 8;
 };
-// The config the engine uses on a device: the default, except on CPU devices (lavapipe), where 32
-// invocations over 8 rows decode ~30% faster (docs/NOTES.md: there the dequantisation decides).
+// The config the engine uses on a device: the default on GPUs; the row lanes on CPU devices
+// (Features::row_lanes), whose block-per-lane fallback uses 32 invocations over 8 rows.
+// Whether a matrix of n_cols columns runs on the row lanes under cfg.
+bool use_row_lanes(const MatvecConfig& cfg, uint32_t n_cols);
 MatvecConfig matvec_config_for(const vk::Features& f);
 
 // A weight matrix on the device: n_rows rows of n_cols elements stored as GGUF blocks of `type`

@@ -52,10 +52,14 @@ void record(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, const Gl
     pc.alpha = g->alpha;
     pc.limit = g->limit;
   }
-  const bool sg = ctx.features().subgroup_arith;
+  const bool lanes = use_row_lanes(cfg, e.n_cols);
+  const uint32_t rows = lanes ? cfg.lane_wg : cfg.rows;
   vk::Pipeline& p =
-      ctx.pipeline(matvec_variant("matvec_id", e.type, sg), sizeof pc, {cfg.wg, cfg.rows});
-  const uint32_t gx = (e.n_rows + cfg.rows - 1) / cfg.rows;
+      lanes ? ctx.pipeline(matvec_variant("matvec_id_rows", e.type, false), sizeof pc,
+                           {cfg.lane_wg, 1, cfg.lane_sg})
+            : ctx.pipeline(matvec_variant("matvec_id", e.type, ctx.features().subgroup_arith),
+                           sizeof pc, {cfg.wg, cfg.rows});
+  const uint32_t gx = (e.n_rows + rows - 1) / rows;
   // --profile: each (token, selected expert) pair reads its matrix (gate and up with glu).
   rec.annotate_bytes(uint64_t(a.n_tok) * a.n_used * e.n_rows * rb * (g ? 2 : 1));
   rec.dispatch(p, pc, gx, a.n_used, a.n_tok);

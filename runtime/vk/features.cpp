@@ -99,6 +99,10 @@ Features query_features(VkPhysicalDevice pd) {
   const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
   f.subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                      (sg.supportedOperations & need) == need;
+  // Row lanes share activations by subgroupBroadcast (ballot) across a fixed subgroup size.
+  f.row_lanes = f.type == "cpu" && f.subgroup_arith &&
+                (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
+                (f.subgroup_size == 4 || f.subgroup_size == 8 || f.subgroup_size == 16 || f.subgroup_size == 32);
 
   VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
   VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
@@ -179,6 +183,7 @@ std::string Features::report() const {
   s << fmt::format("  external_memory_host {}  memory_budget {}  unified memory {}  transfer queue {}\n",
                    yes(external_memory_host), yes(memory_budget), yes(unified_memory),
                    yes(transfer_queue));
+  s << fmt::format("  weight kernels: {}\n", row_lanes ? "row lanes (CPU device)" : "block per lane (GPU)");
   s << fmt::format("  device-local memory {}  max allocation {}  max storage range {}\n",
                    mib(device_local_bytes), mib(max_allocation), mib(max_storage_range));
   s << fmt::format("  shared memory {} KiB  push constants {} B  workgroup invocations {}  timestamps {}\n",
@@ -203,10 +208,11 @@ void DeviceOptions::disable(const std::string& list) {
     else if (item == "external_memory_host") no_external_memory_host = true;
     else if (item == "tiled") no_tiled = true;
     else if (item == "unified") no_unified = true;
+    else if (item == "row_lanes") no_row_lanes = true;
     else if (item == "memory_budget") no_memory_budget = true;
     else
       fail("unknown feature '{}' in MOEVK_DISABLE (known: fp16, int8, storage16, storage8, subgroup, "
-           "int_dot, coopmat, transfer_queue, external_memory_host, memory_budget, unified, tiled)",
+           "int_dot, coopmat, transfer_queue, external_memory_host, memory_budget, unified, tiled, row_lanes)",
            item);
   }
 }
@@ -235,13 +241,14 @@ void apply_options(Features& f, const DeviceOptions& o) {
   if (o.no_int8) f.int8 = false;
   if (o.no_storage16) f.storage16 = false;
   if (o.no_storage8) f.storage8 = false;
-  if (o.no_subgroup) f.subgroup_arith = f.subgroup_size_control = false;
+  if (o.no_subgroup) f.subgroup_arith = f.subgroup_size_control = f.row_lanes = false;
   if (o.no_int_dot) f.int_dot = false;
   if (o.no_coopmat) f.coopmat_khr = f.coopmat_nv = false;
   if (o.no_transfer_queue) f.transfer_queue = false;
   if (o.no_external_memory_host) f.external_memory_host = false;
   if (o.no_memory_budget) f.memory_budget = false;
   if (o.no_unified) f.unified_memory = false;
+  if (o.no_row_lanes) f.row_lanes = false;
 }
 
 }  // namespace moevk::vk

@@ -32,6 +32,10 @@ struct Features {
   bool memory_budget = false;
   bool unified_memory = false;   // device-local memory is host-visible (iGPU, CPU device)
   bool transfer_queue = false;   // a queue family with transfer but not graphics/compute
+  // Not a Vulkan feature: the device runs shaders as SIMD code on a CPU (type "cpu") and has subgroup
+  // ballot ops on a subgroup of 4-32, so the weight products take the row-lane kernels
+  // (shaders/common/row_lanes.glsl); MOEVK_DISABLE=row_lanes (or subgroup) runs the GPU kernels.
+  bool row_lanes = false;
 
   // Required (a device without them is listed but cannot be used).
   bool buffer_device_address = false;
@@ -76,6 +80,7 @@ struct DeviceOptions {
   // and host memory is kept apart, so the discrete-GPU streaming path runs on any device.
   bool no_unified = false;
   bool no_tiled = false;  // not a device feature: prefill uses the matvecs instead of matmul.comp
+  bool no_row_lanes = false;  // CPU devices run the GPU kernels (block per lane), not the row lanes
   // Tests of the out-of-memory paths: the n-th device allocation fails (MOEVK_FAIL_ALLOCATION=n).
   uint64_t fail_allocation = 0;
 

@@ -48,16 +48,7 @@ float reduce_acc() {
 #endif
 }
 
-#define RES_ADD 0u
-#define RES_SWIGLU 1u
-#define RES_SWIGLU_OAI 2u
-// v combined with the earlier value g (see matvec_rows); the activations are unary.comp's.
-float combine(float v, float g, uint mode, vec2 act) {
-  if (mode == RES_ADD) return v + g;
-  if (mode == RES_SWIGLU) return g / (1.0 + exp(-g)) * v;
-  const float gc = min(g, act.y);
-  return gc / (1.0 + exp(-act.x * gc)) * (clamp(v, -act.y, act.y) + 1.0);
-}
+#include "combine.glsl"
 
 // y[b][row0 + r] = dot(W[row0 + r], x[b]) (+ bias[row0 + r]) for r < min(NUM_ROWS, n_rows - row0),
 // b < n_batch. W rows are row_bytes apart starting at address a_addr (row row0 included: the caller

@@ -34,7 +34,7 @@ if MOEVK_VALIDATE=1 "$MOEVK" bench -m "$m" -p 24 -n 4 -r 1 --profile >"$TMP/prof
   for t in pp24 tg4; do
     grep -Eq "^profile: $t, (24|4) tokens; GPU time" "$TMP/prof" || fail "profile: no $t table: $(cat "$TMP/prof")"
   done
-  grep -Eq "^\| matvec_id_q4_k_f32[a-z_]* \| [0-9.]+ \| [0-9.]+ \| [0-9.]+% \| [0-9.]+ [KM]iB \| [0-9.]+ \| [0-9.]+% \|$" "$TMP/prof" ||
+  grep -Eq "^\| matvec_id(_rows)?_q4_k_f32[a-z_]* \| [0-9.]+ \| [0-9.]+ \| [0-9.]+% \| [0-9.]+ [KM]iB \| [0-9.]+ \| [0-9.]+% \|$" "$TMP/prof" ||
     fail "profile: no matvec_id row with bytes and GB/s: $(cat "$TMP/prof")"
   [ "$(grep -c '^| total | ' "$TMP/prof")" = 2 ] || fail "profile: not two total rows"
   grep -q "Vulkan validation" "$TMP/err" && fail "profile: validation messages"

@@ -8,6 +8,7 @@
 
 #include "loader/gguf/gguf.h"
 #include "runtime/model/engine.h"
+#include "tests/support/disable_features.h"
 #include "tests/support/engine_oracle.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
@@ -28,7 +29,12 @@ std::unique_ptr<Engine> vulkan(const gguf::File& f, uint32_t n_ctx) {
 }  // namespace
 
 TEST_CASE("vulkan forward matches the llama.cpp oracle on every manifest file") {
-  check_engine_on_oracle("vk", vulkan);
+  check_engine_on_oracle("vk", vulkan);  // lavapipe: the row-lane kernels, its default
+}
+
+TEST_CASE("vulkan forward on the GPU kernels (block per lane, MOEVK_DISABLE=row_lanes) matches the oracle") {
+  DisableFeatures gpu_kernels("row_lanes");
+  check_engine_on_oracle("vk-gpu-kernels", vulkan);
 }
 
 TEST_CASE("vulkan forward: prefill in one batch equals token-by-token decode") {

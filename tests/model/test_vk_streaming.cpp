@@ -13,6 +13,7 @@
 #include "loader/gguf/gguf.h"
 #include "runtime/model/engine.h"
 #include "runtime/sched/memory_plan.h"
+#include "tests/support/disable_features.h"
 #include "tests/support/engine_oracle.h"
 #include "tests/support/oracle.h"
 #include "tests/support/test_data.h"
@@ -21,23 +22,6 @@ using namespace moevk;
 using namespace moevk::test;
 
 namespace {
-
-// Sets MOEVK_DISABLE for the engines a scope creates.
-struct DisableFeatures {
-  std::string old;
-  bool had = false;
-  explicit DisableFeatures(const char* list) {
-    if (const char* v = std::getenv("MOEVK_DISABLE")) {
-      old = v;
-      had = true;
-    }
-    setenv("MOEVK_DISABLE", list, 1);
-  }
-  ~DisableFeatures() {
-    if (had) setenv("MOEVK_DISABLE", old.c_str(), 1);
-    else unsetenv("MOEVK_DISABLE");
-  }
-};
 
 struct Run {
   std::vector<float> logits;  // prompt rows then decode rows

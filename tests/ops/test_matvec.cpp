@@ -31,6 +31,9 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   CAPTURE(c.n_batch);
   CAPTURE(c.cfg.wg);
   CAPTURE(c.cfg.rows);
+  CAPTURE(c.cfg.row_lanes);
+  CAPTURE(c.cfg.lane_wg);
+  CAPTURE(c.cfg.lane_tokens);
   CAPTURE(seed);
   auto w = test::random_weights(c.type, c.n_rows, c.n_cols, seed);
   auto x = test::random_floats(seed + 1, size_t(c.n_batch) * c.n_cols);
@@ -94,6 +97,40 @@ TEST_CASE("matvec: every type, small shapes, shared-memory reduction (no subgrou
   small_shapes(test::gpu_without("subgroup"));
 }
 
+// The row-lane kernels (matvec_rows.comp; CPU devices): a row per invocation, lane_tokens vectors
+// per pass over a row.
+static ops::MatvecConfig row_lanes(uint32_t lane_wg = 32, uint32_t lane_tokens = 8) {
+  ops::MatvecConfig c = ops::matvec_config_for(test::gpu().features());
+  REQUIRE(c.row_lanes);  // lavapipe (a CPU device with subgroup ballot) takes them by default
+  c.lane_wg = lane_wg;
+  c.lane_tokens = lane_tokens;
+  return c;
+}
+
+TEST_CASE("matvec rows: every type, rows 1/7/67/257, 1 and 3 blocks, batches 1/3/17 (row lanes)") {
+  uint64_t seed = 5100;
+  for (GgmlType t : test::kMatvecTypes) {
+    const uint32_t qk = std::max(traits(t).block_size, 32u);
+    for (uint32_t n_rows : {1u, 7u, 67u, 257u})
+      for (uint32_t n_cols : {qk, 3 * qk})
+        for (uint32_t n_batch : {1u, 3u, 17u})
+          run_case(test::gpu(), {t, n_rows, n_cols, n_batch, n_batch != 1, row_lanes()}, seed++);
+  }
+}
+
+TEST_CASE("matvec rows: rows per workgroup, vectors per pass, model shapes, fallback for n_cols % 32") {
+  uint64_t seed = 5500;
+  for (auto cfg : {row_lanes(8, 1), row_lanes(64, 4), row_lanes(16, 3)})
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::MXFP4, GgmlType::F16})
+      for (uint32_t n_batch : {1u, 5u, 9u}) run_case(test::gpu(), {t, 67, 768, n_batch, true, cfg}, seed++);
+  for (GgmlType t : test::kMatvecTypes) run_case(test::gpu(), {t, 768, 2048, 2, false, row_lanes()}, seed++);
+  // 37 and 1003 columns are no multiple of 32: the block-per-lane kernel runs instead.
+  run_case(test::gpu(), {GgmlType::F32, 67, 37, 3, true, row_lanes()}, seed++);
+  run_case(test::gpu(), {GgmlType::F16, 67, 1003, 9, true, row_lanes()}, seed++);
+  // 151936 rows / 32 per workgroup = 4748 groups; the largest vocabulary in one dispatch.
+  run_case(test::gpu(), {GgmlType::Q6_K, 151936, 256, 1, false, row_lanes()}, seed++);
+}
+
 TEST_CASE("matvec: workgroup sizes and rows per workgroup (spec constants)") {
   const ops::MatvecConfig cfgs[] = {{32, 1}, {32, 8}, {128, 4}, {256, 8}, {16, 4}};  // {32, 8}: lavapipe's
   uint64_t seed = 500;
@@ -150,8 +187,8 @@ TEST_CASE("matvec and matmul: fused residual, y += W x (+ bias) in place") {
         if (bias) ref::add_bias(want, b);
         for (size_t i = 0; i < want.size(); ++i) want[i] += res[i];
         const auto tol = test::matvec_tolerance(n_cols, test::weight_rms(w));
-        for (bool tiled : {false, true}) {
-          CAPTURE(tiled);
+        for (int kind : {0, 1, 2}) {  // the matvec, the tiled matmul, the row lanes
+          CAPTURE(kind);
           DeviceArray dw(*ctx, w.bytes.size()), dx(*ctx, x.size() * 4), db(*ctx, b.size() * 4),
               dy(*ctx, res.size() * 4);
           dw.upload(w.bytes);
@@ -161,10 +198,10 @@ TEST_CASE("matvec and matmul: fused residual, y += W x (+ bias) in place") {
           ops::MatvecArgs a{{dw.view(), t, n_rows, n_cols}, dx.view(), dy.view(),
                             bias ? db.view() : vk::View{}, n_batch, dy.view()};
           vk::Recorder rec(*ctx);
-          if (tiled)
+          if (kind == 1)
             ops::matmul(*ctx, rec, a);
           else
-            ops::matvec(*ctx, rec, a);
+            ops::matvec(*ctx, rec, a, kind == 2 ? row_lanes() : ops::MatvecConfig{});
           rec.submit_and_wait();
           test::check_close(dy.read_f32(), want, tol);
         }
@@ -184,9 +221,11 @@ TEST_CASE(
   // values.
   for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")})
     for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16})
-      for (uint32_t n_cols : {4096u, 1003u}) {
+      for (uint32_t n_cols : {4096u, 1003u})
+        for (bool lanes : {false, true}) {
         CAPTURE(traits(t).name);
         CAPTURE(n_cols);
+        CAPTURE(lanes);
         const uint32_t n_rows = 67, n_batch = 3;
         auto wf = test::exact_floats(11 + n_cols, size_t(n_rows) * n_cols);
         auto x = test::exact_floats(12, size_t(n_batch) * n_cols);
@@ -200,7 +239,7 @@ TEST_CASE(
         db.upload(bias);
         ops::MatvecArgs a{{dw.view(), t, n_rows, n_cols}, dx.view(), dy.view(), db.view(), n_batch};
         vk::Recorder rec(*ctx);
-        ops::matvec(*ctx, rec, a);
+        ops::matvec(*ctx, rec, a, lanes ? row_lanes() : ops::MatvecConfig{});
         rec.submit_and_wait();
         std::vector<float> want(size_t(n_batch) * n_rows);
         ref::matmul(ref::f32_matrix(wf, n_cols), x, n_batch, want);
@@ -275,14 +314,17 @@ TEST_CASE("matvec: GLSL dequantisers equal the oracle (one-hot x, every type in 
     REQUIRE(data.size() >= n_bytes);
     std::vector<float> want = read_f32_file(values), eye(size_t(n_cols) * n_cols, 0.0f);
     for (uint32_t b = 0; b < n_cols; ++b) eye[size_t(b) * n_cols + b] = 1.0f;
-    for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")}) {
+    for (auto [ctx, cfg] : {std::pair{&test::gpu(), ops::MatvecConfig{}},
+                            std::pair{&test::gpu_without("subgroup"), ops::MatvecConfig{}},
+                            std::pair{&test::gpu(), row_lanes()}}) {
+      CAPTURE(cfg.row_lanes);
       DeviceArray dw(*ctx, n_bytes), dx(*ctx, eye.size() * 4),
           dy(*ctx, uint64_t(n_cols) * n_rows * 4);
       dw.upload(data.data(), n_bytes);
       dx.upload(eye);
       ops::MatvecArgs a{{dw.view(), t, n_rows, n_cols}, dx.view(), dy.view(), {}, n_cols};
       vk::Recorder rec(*ctx);
-      ops::matvec(*ctx, rec, a);
+      ops::matvec(*ctx, rec, a, cfg);
       rec.submit_and_wait();
       std::vector<float> y = dy.read_f32(), got(kOracleValues);
       for (uint32_t r = 0; r < n_rows; ++r)

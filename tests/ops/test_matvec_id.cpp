@@ -95,7 +95,7 @@ std::vector<int32_t> expected_route(const std::vector<int32_t>& ids, uint32_t n_
 // The grouped path on the same arguments: moe_route, then matmul_id; checks the route exactly and
 // returns y.
 std::vector<float> run_grouped(vk::Context& ctx, const ops::MatvecIdArgs& args,
-                               const std::vector<int32_t>& ids) {
+                               const std::vector<int32_t>& ids, const ops::MatvecConfig& cfg = {}) {
   const uint32_t n_expert = args.experts.n_expert, n_sel = args.n_tok * args.n_used;
   DeviceArray route(ctx, ops::moe_route_bytes(n_expert, n_sel)),
       dy(ctx, uint64_t(n_sel) * args.experts.n_rows * 4);
@@ -104,7 +104,7 @@ std::vector<float> run_grouped(vk::Context& ctx, const ops::MatvecIdArgs& args,
   vk::Recorder rec(ctx);
   ops::moe_route(ctx, rec, a.ids, n_sel, n_expert, route.view());
   rec.barrier();
-  ops::matmul_id(ctx, rec, a, route.view());
+  ops::matmul_id(ctx, rec, a, route.view(), cfg);
   rec.submit_and_wait();
   CHECK(route.read_i32() == expected_route(ids, n_expert));
   return dy.read_f32();
@@ -119,6 +119,7 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   CAPTURE(c.n_tok);
   CAPTURE(c.x_per_expert);
   CAPTURE(int(c.table));
+  CAPTURE(c.cfg.row_lanes);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
   auto w = test::random_weights(c.type, uint64_t(c.n_expert) * c.n_rows, c.n_cols, seed);
@@ -166,25 +167,25 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   test::check_close(dy.read_f32(), want, tol);
   if (ops::matmul_supports(c.type, c.n_cols)) {
     INFO("grouped: moe_route + matmul_id");
-    test::check_close(run_grouped(ctx, a, ids), want, tol);
+    test::check_close(run_grouped(ctx, a, ids, c.cfg), want, tol);
   }
 }
 
-void every_type(vk::Context& ctx) {
+void every_type(vk::Context& ctx, const ops::MatvecConfig& cfg = {}) {
   uint64_t seed = 2000;
   for (GgmlType t : test::kMatvecTypes) {
-    const uint32_t qk = std::max(traits(t).block_size, 8u);
+    const uint32_t qk = std::max(traits(t).block_size, cfg.row_lanes ? 32u : 8u);
     // 128 experts top-8 (qwen3moe/olmoe-like routing), one block per row; gate/up: shared x.
-    run_case(ctx, {t, 128, 8, 67, qk, 1, false, false, Table::Permutation}, seed++);
+    run_case(ctx, {t, 128, 8, 67, qk, 1, false, false, Table::Permutation, cfg}, seed++);
     // 32 top-4, three blocks, two tokens, down: one x per selected expert, per-expert bias
     // (gpt-oss).
-    run_case(ctx, {t, 32, 4, 33, 3 * qk, 2, true, true, Table::Streaming}, seed++);
+    run_case(ctx, {t, 32, 4, 33, 3 * qk, 2, true, true, Table::Streaming, cfg}, seed++);
     // 8 top-2 (mixtral-like), streamed, shared x; and resident with per-expert x over three tokens.
-    run_case(ctx, {t, 8, 2, 257, 2 * qk, 1, false, false, Table::Streaming}, seed++);
-    run_case(ctx, {t, 8, 2, 7, qk, 3, true, false, Table::Permutation}, seed++);
+    run_case(ctx, {t, 8, 2, 257, 2 * qk, 1, false, false, Table::Streaming, cfg}, seed++);
+    run_case(ctx, {t, 8, 2, 7, qk, 3, true, false, Table::Permutation, cfg}, seed++);
     // A prefill batch: 70 tokens (tiles of 32 tokens and 64 rows with tails), 16 top-4.
-    run_case(ctx, {t, 16, 4, 67, 2 * qk, 70, false, true, Table::Permutation}, seed++);
-    run_case(ctx, {t, 16, 4, 65, qk, 37, true, false, Table::Streaming}, seed++);
+    run_case(ctx, {t, 16, 4, 67, 2 * qk, 70, false, true, Table::Permutation, cfg}, seed++);
+    run_case(ctx, {t, 16, 4, 65, qk, 37, true, false, Table::Streaming, cfg}, seed++);
   }
 }
 
@@ -209,6 +210,20 @@ void check_nan_rows(const std::vector<float>& y, const test::HostWeights& w,
 TEST_CASE(
     "matvec_id: every type, 128 top-8 / 32 top-4 / 8 top-2, resident and streamed (subgroup)") {
   every_type(test::gpu());
+}
+
+// The row-lane kernels (matvec_id_rows.comp, matmul_id_rows.comp; CPU devices).
+static ops::MatvecConfig row_lanes() {
+  ops::MatvecConfig c = ops::matvec_config_for(test::gpu().features());
+  REQUIRE(c.row_lanes);  // lavapipe (a CPU device with subgroup ballot) takes them by default
+  return c;
+}
+
+TEST_CASE("matvec_id rows: every type, the same cases on the row lanes (and grouped on them)") {
+  every_type(test::gpu(), row_lanes());
+  run_case(test::gpu(), {GgmlType::Q4_K, 128, 8, 768, 2048, 64, false, false, Table::Permutation, row_lanes()},
+           3104);
+  run_case(test::gpu(), {GgmlType::Q6_K, 16, 4, 2048, 768, 1, true, false, Table::Streaming, row_lanes()}, 3101);
 }
 
 TEST_CASE("matvec_id: every type, shared-memory reduction (no subgroup ops)") {
@@ -265,12 +280,15 @@ TEST_CASE("matvec_id: an expert without a slot gives NaN rows, the others stay c
 
 TEST_CASE("matvec_id_glu: gate, up and the activation in one dispatch (silu and clamped)") {
   uint64_t seed = 5000;
-  for (vk::Context* ctx : {&test::gpu(), &test::gpu_without("subgroup")})
+  for (auto [ctx, cfg] : {std::pair{&test::gpu(), ops::MatvecConfig{}},
+                          std::pair{&test::gpu_without("subgroup"), ops::MatvecConfig{}},
+                          std::pair{&test::gpu(), row_lanes()}})
     for (GgmlType t : test::kMatvecTypes)
       for (ops::Glu act : {ops::Glu::Swiglu, ops::Glu::SwigluClamped}) {
         const uint32_t n_expert = 8, n_used = 2, n_rows = 67, n_tok = act == ops::Glu::Swiglu ? 1 : 3;
-        const uint32_t n_cols = 2 * std::max(traits(t).block_size, 8u);
+        const uint32_t n_cols = 2 * std::max(traits(t).block_size, cfg.row_lanes ? 32u : 8u);
         const float alpha = 1.702f, limit = 0.3f;  // a limit the products reach: both clamps act
+        CAPTURE(cfg.row_lanes);
         CAPTURE(traits(t).name);
         CAPTURE(int(act));
         CAPTURE(seed);
@@ -313,7 +331,7 @@ TEST_CASE("matvec_id_glu: gate, up and the activation in one dispatch (silu and 
         ops::GluArgs g{{dslots.view(), up_off, stride, n_expert, t, n_rows, n_cols},
                        dbu.view(), act, alpha, limit};
         vk::Recorder rec(*ctx);
-        ops::matvec_id_glu(*ctx, rec, a, g);
+        ops::matvec_id_glu(*ctx, rec, a, g, cfg);
         rec.submit_and_wait();
         std::vector<float> gate(n_out), up(n_out), want(n_out);
         ref::matvec_id(wg.matrix(), n_rows, ids, n_used, n_tok, x, false, bg, gate);
@@ -390,34 +408,37 @@ TEST_CASE("matvec_id, matvec_id_glu, matmul_id: a kCpuSlot expert's rows stay un
     }
     CHECK(skipped >= 1);
   };
-  {
-    DeviceArray dy(ctx, uint64_t(n_tok) * n_used * n_rows * 4);
-    a.y = dy.view();
-    vk::Recorder rec(ctx);
-    ops::matvec_id(ctx, rec, a);
-    rec.submit_and_wait();
-    check(dy.read_f32(false), false);
-  }
-  {
-    INFO("matvec_id_glu");
-    DeviceArray dy(ctx, uint64_t(n_tok) * n_used * n_rows * 4);
-    a.y = dy.view();
-    ops::GluArgs g{{dslots.view(), eb, stride, n_expert, GgmlType::Q4_0, n_rows, n_cols}, {}, ops::Glu::Swiglu};
-    vk::Recorder rec(ctx);
-    ops::matvec_id_glu(ctx, rec, a, g);
-    rec.submit_and_wait();
-    check(dy.read_f32(false), true);
-  }
-  {
-    INFO("grouped: moe_route + matmul_id");
-    const uint32_t n_sel = n_tok * n_used;
-    DeviceArray route(ctx, ops::moe_route_bytes(n_expert, n_sel)), dy(ctx, uint64_t(n_sel) * n_rows * 4);
-    a.y = dy.view();
-    vk::Recorder rec(ctx);
-    ops::moe_route(ctx, rec, a.ids, n_sel, n_expert, route.view());
-    rec.barrier();
-    ops::matmul_id(ctx, rec, a, route.view());
-    rec.submit_and_wait();
-    check(dy.read_f32(false), false);
+  for (const ops::MatvecConfig& cfg : {ops::MatvecConfig{}, row_lanes()}) {
+    CAPTURE(cfg.row_lanes);
+    {
+      DeviceArray dy(ctx, uint64_t(n_tok) * n_used * n_rows * 4);
+      a.y = dy.view();
+      vk::Recorder rec(ctx);
+      ops::matvec_id(ctx, rec, a, cfg);
+      rec.submit_and_wait();
+      check(dy.read_f32(false), false);
+    }
+    {
+      INFO("matvec_id_glu");
+      DeviceArray dy(ctx, uint64_t(n_tok) * n_used * n_rows * 4);
+      a.y = dy.view();
+      ops::GluArgs g{{dslots.view(), eb, stride, n_expert, GgmlType::Q4_0, n_rows, n_cols}, {}, ops::Glu::Swiglu};
+      vk::Recorder rec(ctx);
+      ops::matvec_id_glu(ctx, rec, a, g, cfg);
+      rec.submit_and_wait();
+      check(dy.read_f32(false), true);
+    }
+    {
+      INFO("grouped: moe_route + matmul_id");
+      const uint32_t n_sel = n_tok * n_used;
+      DeviceArray route(ctx, ops::moe_route_bytes(n_expert, n_sel)), dy(ctx, uint64_t(n_sel) * n_rows * 4);
+      a.y = dy.view();
+      vk::Recorder rec(ctx);
+      ops::moe_route(ctx, rec, a.ids, n_sel, n_expert, route.view());
+      rec.barrier();
+      ops::matmul_id(ctx, rec, a, route.view(), cfg);
+      rec.submit_and_wait();
+      check(dy.read_f32(false), false);
+    }
   }
 }
