@@ -57,68 +57,27 @@ layout(push_constant, std430) uniform PC {
 shared float head_sh[MAX_HEAD_DIM];
 shared float red_sh[WG];
 
-// theta - 2 pi round(theta / 2 pi), with 2 pi split in two parts (Cody-Waite) so that k * 6.28125 is
-// exact for |k| < 2^16: GPU sin/cos are only accurate near [-pi, pi], and positions reach 10^5.
-float reduce_angle(float theta) {
-  const float k = round(theta * 0.15915494309189535);
-  return (theta - k * 6.28125) - k * 0.0019353071795864769;
-}
+#include "rope.glsl"
 
 void main() {
   const uint g = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
   if (g >= pc.n_tok * pc.n_head) return;  // the whole workgroup leaves together
   const uint tid = gl_LocalInvocationID.x, h = g % pc.n_head, t = g / pc.n_head;
-  FloatRef a = FloatRef(pc.data_a);
-  const uint src = t * pc.stride_a + h * pc.head_dim;
-  float ss = 0.0;
-  for (uint i = tid; i < pc.head_dim; i += WG) {
-    const float v = a.v[src + i];
-    head_sh[i] = v;
-    ss += v * v;
-  }
-  if (pc.data_w != 0ul) {  // uniform: every invocation takes the same branch
-    red_sh[tid] = ss;
-    barrier();
-    for (uint s = WG / 2u; s > 0u; s >>= 1) {
-      if (tid < s) red_sh[tid] += red_sh[tid + s];
-      barrier();
-    }
-    const float scale = inversesqrt(red_sh[0] / float(pc.head_dim) + pc.eps);
-    FloatRef w = FloatRef(pc.data_w);
-    for (uint i = tid; i < pc.head_dim; i += WG) head_sh[i] = head_sh[i] * scale * w.v[i];
-  }
+  const float ss = rope_stage_head(FloatRef(pc.data_a), t * pc.stride_a + h * pc.head_dim,
+                                   pc.head_dim, tid);
+  if (pc.data_w != 0ul)  // uniform: every invocation takes the same branch
+    rope_norm_head(ss, FloatRef(pc.data_w), pc.eps, pc.head_dim, tid);
   barrier();
   const int pos = IntRef(pc.data_pos).v[t];
-  const uint half_rot = pc.n_rot / 2u;
-  for (uint j = tid; j < half_rot; j += WG) {
-#if defined(ROPE_NEOX)
-    const uint ia = j, ib = j + half_rot;
-#else
-    const uint ia = 2u * j, ib = 2u * j + 1u;
-#endif
-    float theta_extrap = float(pos) * exp2(float(j) * pc.log2_theta_scale);
-    if (pc.has_ff != 0u) theta_extrap /= FloatRef(pc.data_ff).v[j];
-    float theta = pc.freq_scale * theta_extrap;
-    if (pc.ext_factor != 0.0) {
-      const float y = (float(j) - pc.corr_lo) / max(0.001, pc.corr_hi - pc.corr_lo);
-      const float ramp = (1.0 - clamp(y, 0.0, 1.0)) * pc.ext_factor;
-      theta = theta * (1.0 - ramp) + theta_extrap * ramp;
-    }
-    theta = reduce_angle(theta);
-    const float c = cos(theta) * pc.mscale, s = sin(theta) * pc.mscale;
-    const float x0 = head_sh[ia], x1 = head_sh[ib];
-    head_sh[ia] = x0 * c - x1 * s;
-    head_sh[ib] = x0 * s + x1 * c;
-  }
+  rope_rotate_head(pos, pc.n_rot, pc.log2_theta_scale, pc.has_ff != 0u ? pc.data_ff : 0ul,
+                   pc.freq_scale, pc.ext_factor, pc.corr_lo, pc.corr_hi, pc.mscale, tid);
   barrier();
   if (pc.to_cache == 0u) {
     FloatRef d = FloatRef(pc.data_d);
     const uint dst = t * pc.stride_d + h * pc.head_dim;
     for (uint i = tid; i < pc.head_dim; i += WG) d.v[dst + i] = head_sh[i];
   } else if (pos >= 0 && uint(pos) < pc.n_ctx) {
-    UintRef cache = UintRef(pc.data_d);
-    const uint dst = ((h * pc.n_ctx + uint(pos)) * pc.row_stride + pc.col0) / 2u;
-    for (uint w = tid; w < pc.head_dim / 2u; w += WG)
-      cache.v[dst + w] = packHalf2x16(vec2(head_sh[2u * w], head_sh[2u * w + 1u]));
+    rope_store_halves(UintRef(pc.data_d), ((h * pc.n_ctx + uint(pos)) * pc.row_stride + pc.col0) / 2u,
+                      pc.head_dim, tid);
   }
 }

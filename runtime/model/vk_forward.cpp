@@ -123,22 +123,27 @@ void VkEngine::record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint
   linear(rec, {w.wk->w, s.h, s.k, opt(w.bk), T});
   linear(rec, {w.wv->w, s.h, s.v, opt(w.bv), T});
   rec.barrier();
-  // q = rope(norm(q)); the cache's K rows = rope(norm(k)), written by the rope itself; V rows
-  ops::RopeExtras qx, kx;
+  // q = rope(norm(q)); the cache's K rows = rope(norm(k)) and V rows = v: one dispatch
+  ops::RopeQkv qkv{s.q, s.k, s.v, s.pos};
   if (d_.qk_norm == QkNorm::PerHead) {  // the norm fused into the rope
-    qx.norm = w.q_norm->view();
-    kx.norm = w.k_norm->view();
-    qx.eps = kx.eps = d_.rms_eps;
+    qkv.q_norm = w.q_norm->view();
+    qkv.k_norm = w.k_norm->view();
+    qkv.eps = d_.rms_eps;
   } else if (d_.qk_norm == QkNorm::Full) {  // over all heads of a token: a norm of its own
     ops::rms_norm(c, rec, s.q, w.q_norm->view(), s.q, H * dk, T, d_.rms_eps);
     ops::rms_norm(c, rec, s.k, w.k_norm->view(), s.k, Hkv * dk, T, d_.rms_eps);
     rec.barrier();
   }
-  kx.cache = w.k_cache;
-  kx.layout = w.k_layout;
-  ops::rope(c, rec, s.q, s.pos, s.q, {T, H, dk}, rope_, {}, qx);
-  ops::rope(c, rec, s.k, s.pos, {}, {T, Hkv, dk}, rope_, {}, kx);
-  ops::kv_store(c, rec, s.v, s.pos, w.v_cache, w.v_layout, T, dv);
+  qkv.k_cache = w.k_cache;
+  qkv.k_layout = w.k_layout;
+  qkv.v_cache = w.v_cache;
+  qkv.v_layout = w.v_layout;
+  qkv.n_tok = T;
+  qkv.n_head = H;
+  qkv.n_head_kv = Hkv;
+  qkv.head_dim = dk;
+  qkv.dv = dv;
+  ops::rope_qkv(c, rec, qkv, rope_);
   rec.barrier();
 
   // attn [T][H*dv] over the cache positions 0 .. pos0 + t

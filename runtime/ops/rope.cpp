@@ -91,4 +91,71 @@ void rope(vk::Context& ctx, vk::Recorder& rec, const vk::View& x, const vk::View
   rec.dispatch(ctx.pipeline(variant, sizeof pc), pc, uint32_t(gx), uint32_t(gy));
 }
 
+void rope_qkv(vk::Context& ctx, vk::Recorder& rec, const RopeQkv& a, const ref::RopeParams& p,
+              const vk::View& freq_factors) {
+  const RopePush r = rope_push({a.n_tok, a.n_head, a.head_dim}, p);
+  MOEVK_ASSERT(a.n_tok > 0 && a.n_head > 0 && a.n_head_kv > 0 && a.head_dim % 2 == 0 &&
+                   a.head_dim > 0 && a.dv > 0 && a.dv % 2 == 0,
+               "rope_qkv: bad shape");
+  MOEVK_ASSERT(a.n_head < 65536 && a.n_head_kv < 65536 && a.head_dim <= kRopeMaxHeadDim &&
+                   a.dv < 65536,
+               "rope_qkv: heads or dims over the packed fields");
+  MOEVK_ASSERT(p.n_rot > 0 && p.n_rot % 2 == 0 && p.n_rot <= a.head_dim, "rope_qkv: bad n_rot");
+  MOEVK_ASSERT(p.ext_factor == 0.0f || (p.n_ctx_orig > 0 && p.freq_scale > 0.0f),
+               "rope_qkv: YaRN needs n_ctx_orig and freq_scale");
+  const KvLayout &kl = a.k_layout, &vl = a.v_layout;
+  MOEVK_ASSERT(kl.n_head_kv == a.n_head_kv && vl.n_head_kv == a.n_head_kv && kl.n_ctx == vl.n_ctx,
+               "rope_qkv: the caches do not match the heads");
+  MOEVK_ASSERT(kl.stride % 2 == 0 && vl.stride % 2 == 0 && a.head_dim <= kl.stride &&
+                   a.dv <= vl.stride && kl.stride < 65536 && vl.stride < 65536,
+               "rope_qkv: cache rows");
+  MOEVK_ASSERT(kl.bytes() / 4 <= UINT32_MAX && vl.bytes() / 4 <= UINT32_MAX,
+               "rope_qkv: cache over 2^32 words");
+  const uint64_t nq = uint64_t(a.n_tok) * a.n_head * a.head_dim;
+  const uint64_t nk = uint64_t(a.n_tok) * a.n_head_kv * a.head_dim;
+  const uint64_t nv = uint64_t(a.n_tok) * a.n_head_kv * a.dv;
+  MOEVK_ASSERT(nq <= UINT32_MAX && nk <= UINT32_MAX && nv <= UINT32_MAX,
+               "rope_qkv: more than 2^32 elements");
+  MOEVK_ASSERT(a.q.size >= nq * 4 && a.k.size >= nk * 4 && a.v.size >= nv * 4 &&
+                   a.pos.size >= uint64_t(a.n_tok) * 4 && a.k_cache.size >= kl.bytes() &&
+                   a.v_cache.size >= vl.bytes(),
+               "rope_qkv: a view is too small");
+  MOEVK_ASSERT((!a.q_norm || a.q_norm.size >= uint64_t(a.head_dim) * 4) &&
+                   (!a.k_norm || a.k_norm.size >= uint64_t(a.head_dim) * 4),
+               "rope_qkv: norm weight view too small");
+  MOEVK_ASSERT(!freq_factors || freq_factors.size >= uint64_t(p.n_rot / 2) * 4,
+               "rope_qkv: freq_factors view too small");
+  RopeQkvPush pc{};
+  pc.data_q = a.q.address();
+  pc.data_pos = a.pos.address();
+  pc.data_ff = freq_factors ? freq_factors.address() : 0;
+  pc.data_qw = a.q_norm ? a.q_norm.address() : 0;
+  pc.data_k = a.k.address();
+  pc.data_kw = a.k_norm ? a.k_norm.address() : 0;
+  pc.data_kc = a.k_cache.address();
+  pc.data_v = a.v.address();
+  pc.data_vc = a.v_cache.address();
+  pc.n_tok = a.n_tok;
+  pc.heads = a.n_head | a.n_head_kv << 16;
+  pc.dims = a.head_dim | a.dv << 16;
+  pc.n_rot = r.n_rot;
+  pc.log2_theta_scale = r.log2_theta_scale;
+  pc.freq_scale = r.freq_scale;
+  pc.ext_factor = r.ext_factor;
+  pc.mscale = r.mscale;
+  pc.corr_lo = r.corr_lo;
+  pc.corr_hi = r.corr_hi;
+  pc.eps = a.eps;
+  pc.n_ctx = kl.n_ctx;
+  pc.strides = kl.stride | vl.stride << 16;
+  const char* variant = p.type == RopeType::Neox ? "rope_qkv_f32_neox" : "rope_qkv_f32";
+  // One workgroup per q, k and v head of every token, spread over x and y past x's limit.
+  const uint64_t groups = uint64_t(a.n_tok) * (a.n_head + 2ull * a.n_head_kv);
+  const uint64_t max_x = ctx.features().max_workgroup_count[0];
+  const uint64_t gy = (groups + max_x - 1) / max_x;
+  const uint64_t gx = (groups + gy - 1) / gy;
+  MOEVK_ASSERT(gy <= ctx.features().max_workgroup_count[1], "rope_qkv: too many heads");
+  rec.dispatch(ctx.pipeline(variant, sizeof pc), pc, uint32_t(gx), uint32_t(gy));
+}
+
 }  // namespace moevk::ops

@@ -52,6 +52,29 @@ void rope(vk::Context& ctx, vk::Recorder& rec, const vk::View& x, const vk::View
           const vk::View& d, RopeShape shape, const ref::RopeParams& p,
           const vk::View& freq_factors = {}, const RopeExtras& extras = {});
 
+// rope_qkv: the q rope (in place), the k rope into the K cache and the V rows into the V cache of one
+// attention layer in one dispatch (rope_qkv.comp); bit for bit what rope(q), rope(k, cache) and
+// kv_store(v) compute. q: [n_tok][n_head * head_dim], k: [n_tok][n_head_kv * head_dim], v:
+// [n_tok][n_head_kv * dv] f32, dense; the caches have n_head_kv heads and the same n_ctx.
+struct RopeQkvPush {
+  uint64_t data_q, data_pos, data_ff, data_qw, data_k, data_kw, data_kc, data_v, data_vc;
+  uint32_t n_tok, heads, dims, n_rot;
+  float log2_theta_scale, freq_scale, ext_factor, mscale, corr_lo, corr_hi, eps;
+  uint32_t n_ctx, strides, pad;
+};
+static_assert(sizeof(RopeQkvPush) == 128, "must match rope_qkv.comp's push block");
+
+struct RopeQkv {
+  vk::View q, k, v, pos;
+  vk::View q_norm, k_norm;  // [head_dim] f32 per-head norms, or empty
+  float eps = 0.0f;
+  vk::View k_cache, v_cache;
+  KvLayout k_layout, v_layout;
+  uint32_t n_tok = 1, n_head = 0, n_head_kv = 0, head_dim = 0, dv = 0;
+};
+void rope_qkv(vk::Context& ctx, vk::Recorder& rec, const RopeQkv& a, const ref::RopeParams& p,
+              const vk::View& freq_factors = {});
+
 // The push block of a rope: YaRN correction dims, mscale, log2 of the frequency ratio.
 RopePush rope_push(RopeShape shape, const ref::RopeParams& p);
 
