@@ -1,9 +1,11 @@
-// Development only (scripts/peer/README.md): llama.cpp CPU-backend timing through node-llama-cpp.
+// Development only (scripts/peer/README.md): llama.cpp timing through node-llama-cpp, on its CPU
+// backend or (BACKEND vulkan) its Vulkan backend with every layer offloaded.
 // pp: 64 tokens in one batch from an empty cache; tg: 16 greedy tokens after a 16-token prefix.
 import {getLlama} from "node-llama-cpp";
 const [modelPath, threads, reps] = [process.argv[2], +process.argv[3] || 2, +process.argv[4] || 2];
-const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
-const model = await llama.loadModel({modelPath});
+const vulkan = process.argv[5] === "vulkan";
+const llama = await getLlama({gpu: vulkan ? "vulkan" : false, build: "never", logLevel: process.env.PEER_LOG || "error"});
+const model = await llama.loadModel({modelPath, gpuLayers: vulkan ? "max" : 0});
 const ctx = await model.createContext({contextSize: 256, threads, batchSize: 64});
 const seq = ctx.getSequence();
 const prompt = Array.from({length: 64}, (_, i) => (i * 7919 + 13) % 50257);
