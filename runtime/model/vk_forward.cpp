@@ -54,6 +54,21 @@ void VkEngine::linear(vk::Recorder& rec, const ops::MatvecArgs& a) {
     ops::matvec(*ctx_, rec, a, mv_cfg_);
 }
 
+void VkEngine::linear_multi(vk::Recorder& rec, const ops::MatvecArgs* parts, uint32_t n_parts) {
+  for (uint32_t i = 0; i < n_parts;) {
+    const ops::MatvecArgs& a = parts[i];
+    uint32_t n = 1;
+    if (!(tiled(a.n_batch) && ops::matmul_supports(a.w.type, a.w.n_cols) &&
+          !ops::use_row_lanes(mv_cfg_, a.w.n_cols)))
+      while (i + n < n_parts && ops::matvec_multi_fusable(a, parts[i + n])) ++n;
+    if (n == 1)
+      linear(rec, a);
+    else
+      ops::matvec_multi(*ctx_, rec, parts + i, n, mv_cfg_);
+    i += n;
+  }
+}
+
 void VkEngine::linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View route) {
   if (route && ops::matmul_supports(a.experts.type, a.experts.n_cols))
     ops::matmul_id(*ctx_, rec, a, route, mv_cfg_);
@@ -119,9 +134,10 @@ void VkEngine::record_attention(vk::Recorder& rec, uint32_t il, uint32_t T, uint
   const uint32_t H = d_.n_head, Hkv = d_.n_head_kv, dk = d_.n_embd_head_k, dv = d_.n_embd_head_v;
 
   // q [T][H*dk], k [T][Hkv*dk], v [T][Hkv*dv]
-  linear(rec, {w.wq->w, s.h, s.q, opt(w.bq), T});
-  linear(rec, {w.wk->w, s.h, s.k, opt(w.bk), T});
-  linear(rec, {w.wv->w, s.h, s.v, opt(w.bv), T});
+  const ops::MatvecArgs qkv_proj[3] = {{w.wq->w, s.h, s.q, opt(w.bq), T},
+                                       {w.wk->w, s.h, s.k, opt(w.bk), T},
+                                       {w.wv->w, s.h, s.v, opt(w.bv), T}};
+  linear_multi(rec, qkv_proj, 3);
   rec.barrier();
   // q = rope(norm(q)); the cache's K rows = rope(norm(k)) and V rows = v: one dispatch
   ops::RopeQkv qkv{s.q, s.k, s.v, s.pos};

@@ -152,6 +152,9 @@ class VkEngine final : public Engine {
   // Whether a batch's expert products go grouped by expert (moe_route + matmul_id).
   bool grouped(uint32_t T, uint32_t n_expert) const;
   void linear(vk::Recorder& rec, const ops::MatvecArgs& a);
+  // Up to three products of one x (q, k, v): consecutive parts of one type and n_cols share a
+  // matvec_multi dispatch where linear() would take the matvec.
+  void linear_multi(vk::Recorder& rec, const ops::MatvecArgs* parts, uint32_t n_parts);
   // The expert product: grouped by expert (matmul_id over `route`, which moe_route filled from
   // a.ids) when route is given and the weights allow it, else matvec_id over the pairs.
   void linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View route);

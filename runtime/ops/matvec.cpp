@@ -88,4 +88,55 @@ void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConf
   rec.dispatch(p, pc, uint32_t(gx), uint32_t(gy));
 }
 
+bool matvec_multi_fusable(const MatvecArgs& a, const MatvecArgs& b) {
+  return a.w.type == b.w.type && a.w.n_cols == b.w.n_cols && a.n_batch == b.n_batch &&
+         a.x.buffer == b.x.buffer && a.x.offset == b.x.offset && !a.residual && !b.residual;
+}
+
+void matvec_multi(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs* parts, uint32_t n_parts,
+                  MatvecConfig cfg) {
+  MOEVK_ASSERT(n_parts >= 1 && n_parts <= 3, "matvec_multi: 1 to 3 parts");
+  const MatvecArgs& p0 = parts[0];
+  MOEVK_ASSERT(cfg.wg >= 4 * cfg.rows && (cfg.wg & (cfg.wg - 1)) == 0, "matvec_multi: bad config");
+  const uint32_t rb = matvec_row_bytes(p0.w.type, p0.w.n_cols);
+  MatvecMultiPush pc{};
+  pc.data_b = p0.x.address();
+  pc.n_cols = p0.w.n_cols;
+  pc.row_bytes = rb;
+  pc.n_batch = p0.n_batch;
+  const bool lanes = use_row_lanes(cfg, p0.w.n_cols);
+  const uint32_t rows = lanes ? cfg.lane_wg : cfg.rows;
+  uint64_t groups = 0, bytes = 0;
+  for (uint32_t m = 0; m < n_parts; ++m) {
+    const MatvecArgs& a = parts[m];
+    const WeightView& w = a.w;
+    MOEVK_ASSERT(matvec_multi_fusable(p0, a), "matvec_multi: parts differ in x, type or n_cols");
+    MOEVK_ASSERT(w.n_rows > 0 && w.n_cols > 0 && a.n_batch > 0, "matvec_multi: empty shape");
+    MOEVK_ASSERT(w.data.address() % 4 == 0, "matvec_multi: weights must be 4-byte aligned");
+    MOEVK_ASSERT(w.data.size >= uint64_t(w.n_rows) * rb, "matvec_multi: weight view too small");
+    MOEVK_ASSERT(a.x.size >= uint64_t(a.n_batch) * w.n_cols * 4, "matvec_multi: x view too small");
+    MOEVK_ASSERT(a.y.size >= uint64_t(a.n_batch) * w.n_rows * 4, "matvec_multi: y view too small");
+    MOEVK_ASSERT(uint64_t(a.n_batch) * std::max(w.n_rows, w.n_cols) <= UINT32_MAX,
+                 "matvec_multi: batch too large");
+    MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4,
+                 "matvec_multi: bias view too small");
+    pc.data_a[m] = w.data.address();
+    pc.data_d[m] = a.y.address();
+    pc.data_bias[m] = a.bias ? a.bias.address() : 0;
+    pc.n_rows[m] = w.n_rows;
+    groups += (uint64_t(w.n_rows) + rows - 1) / rows;
+    bytes += uint64_t(w.n_rows) * rb;
+  }
+  vk::Pipeline& p =
+      lanes ? ctx.pipeline(matvec_variant("matvec_rows_multi", p0.w.type, false), sizeof pc,
+                           {cfg.lane_wg, p0.n_batch > 1 ? cfg.lane_tokens : 1u, cfg.lane_sg})
+            : ctx.pipeline(matvec_variant("matvec_multi", p0.w.type, ctx.features().subgroup_arith),
+                           sizeof pc, {cfg.wg, cfg.rows});
+  const uint64_t max_x = ctx.features().max_workgroup_count[0];
+  const uint64_t gy = (groups + max_x - 1) / max_x;
+  const uint64_t gx = (groups + gy - 1) / gy;
+  rec.annotate_bytes(bytes);  // --profile: the matrices, once
+  rec.dispatch(p, pc, uint32_t(gx), uint32_t(gy));
+}
+
 }  // namespace moevk::ops

@@ -65,4 +65,17 @@ uint32_t matvec_row_bytes(GgmlType t, uint32_t n_cols);
 
 void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConfig cfg = {});
 
+// matvec_multi: two or three matvecs of one x in one dispatch (matvec_multi.comp, row lanes:
+// matvec_rows_multi.comp), each result bit for bit what matvec gives. The parts share x, n_batch,
+// the weight type and n_cols, and have no residual. Shapes as MatvecArgs.
+struct MatvecMultiPush {
+  uint64_t data_a[3], data_d[3], data_bias[3], data_b;
+  uint32_t n_rows[3], n_cols, row_bytes, n_batch;
+};
+static_assert(sizeof(MatvecMultiPush) == 104, "must match matvec_multi.comp's push block");
+// Whether a and b may share one matvec_multi dispatch.
+bool matvec_multi_fusable(const MatvecArgs& a, const MatvecArgs& b);
+void matvec_multi(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs* parts, uint32_t n_parts,
+                  MatvecConfig cfg = {});
+
 }  // namespace moevk::ops
