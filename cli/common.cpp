@@ -33,7 +33,8 @@ const char* const kSamplerHelp =
     "  --min-p P             drop tokens below P x the top probability (default 0.05; 0 = off)\n"
     "  --repeat-penalty R    penalise the last --repeat-last-n tokens (default 1.0 = off)\n"
     "  --repeat-last-n N     window of the repeat penalty (default 64)\n"
-    "  --seed S              random seed (default 12648430)\n";
+    "  --seed S              random seed (default 12648430)\n"
+    "  --ignore-eos          never sample an end-of-generation token: stop at -n or a full context\n";
 
 void engine_options(Args& args) {
   args.option({"-c", "--ctx-size"}).option({"--backend"}).option({"--gpu-mem"}).option({"--device"});
@@ -70,7 +71,7 @@ EngineOptions engine_options_from(const Args& args) {
 
 void sampler_options(Args& args) {
   args.option({"--temp"}).option({"--top-k"}).option({"--top-p"}).option({"--min-p"});
-  args.option({"--repeat-penalty"}).option({"--repeat-last-n"}).option({"--seed"});
+  args.option({"--repeat-penalty"}).option({"--repeat-last-n"}).option({"--seed"}).option({"--ignore-eos"}, false);
 }
 
 SamplerParams sampler_params_from(const Args& args) {
@@ -82,6 +83,7 @@ SamplerParams sampler_params_from(const Args& args) {
   p.repeat_penalty = static_cast<float>(args.get_float("--repeat-penalty", p.repeat_penalty, 1e-3, 1e3));
   p.repeat_last_n = static_cast<int32_t>(args.get_int("--repeat-last-n", p.repeat_last_n, 0, INT32_MAX));
   p.seed = static_cast<uint64_t>(args.get_int("--seed", static_cast<int64_t>(p.seed), 0, INT64_MAX));
+  p.ignore_eos = args.has("--ignore-eos");
   p.validate();
   return p;
 }

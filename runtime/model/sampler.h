@@ -19,6 +19,9 @@ struct SamplerParams {
   float repeat_penalty = 1.0f;  // 1: off; applied to the last repeat_last_n tokens
   int32_t repeat_last_n = 64;
   uint64_t seed = 0xC0FFEE;
+  // The vocabulary's end-of-generation tokens are never drawn (Session masks them), so generation
+  // ends only at -n or a full context (llama.cpp's --ignore-eos).
+  bool ignore_eos = false;
 
   // Throws moevk::Error naming the parameter when a value is out of range (NaN, negative...).
   void validate() const;

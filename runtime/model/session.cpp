@@ -97,6 +97,12 @@ bool Session::finish_step(std::span<const float> logits, const EvalStats& eval_s
       if (std::isnan(v))
         fail("the model produced NaN logits after {} tokens: its weights may hold NaN or infinity",
              history_.size());
+    if (sampler_.params().ignore_eos) {  // the end-of-generation tokens masked out of this row
+      masked_.assign(row.begin(), row.end());
+      for (int32_t id : tokenizer_.vocab().eog_ids())
+        if (id >= 0 && size_t(id) < masked_.size()) masked_[size_t(id)] = -INFINITY;
+      row = masked_;
+    }
     const int32_t next = sampler_.sample(row, history_);
     if (is_end_of_generation(next)) {
       finish(StopReason::EndOfGeneration, on_token);

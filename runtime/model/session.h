@@ -93,6 +93,7 @@ class Session {
   Engine& engine_;
   const Tokenizer& tokenizer_;
   Sampler sampler_;
+  std::vector<float> masked_;  // the logits row without end-of-generation tokens (--ignore-eos)
   std::vector<int32_t> history_;  // tokens whose K/V are in the cache
   // The running generation.
   std::vector<int32_t> pending_;  // tokens to evaluate at the next step (after history_)
