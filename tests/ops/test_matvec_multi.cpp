@@ -109,8 +109,8 @@ TEST_CASE("matvec_multi: exact inputs compared with ==") {
       dw.push_back(std::make_unique<DeviceArray>(ctx, ws[m].size() * 4));
       dy.push_back(std::make_unique<DeviceArray>(ctx, uint64_t(n_batch) * rows[m] * 4));
       dw[m]->upload(ws[m]);
-      parts[m] = {{dw[m]->view(), GgmlType::F32, rows[m], n_cols}, dx.view(), dy[m]->view(), {},
-                  n_batch};
+      parts[m] = {
+          {dw[m]->view(), GgmlType::F32, rows[m], n_cols}, dx.view(), dy[m]->view(), {}, n_batch};
     }
     vk::Recorder rec(ctx);
     ops::matvec_multi(ctx, rec, parts.data(), 3, cfg);
@@ -120,7 +120,8 @@ TEST_CASE("matvec_multi: exact inputs compared with ==") {
       for (uint32_t b = 0; b < n_batch; ++b)
         for (uint32_t r = 0; r < rows[m]; ++r) {
           float s = 0;
-          for (uint32_t c = 0; c < n_cols; ++c) s += ws[m][size_t(r) * n_cols + c] * x[size_t(b) * n_cols + c];
+          for (uint32_t c = 0; c < n_cols; ++c)
+            s += ws[m][size_t(r) * n_cols + c] * x[size_t(b) * n_cols + c];
           want[size_t(b) * rows[m] + r] = s;
         }
       CAPTURE(m);
