@@ -44,20 +44,30 @@ uint32_t matvec_row_bytes(GgmlType t, uint32_t n_cols) {
   return uint32_t(*rb);
 }
 
+namespace {
+
+// The views of a product of rows of rb bytes fit its shape (op names the caller in the message).
+void check_views(const MatvecArgs& a, uint32_t rb, const char* op) {
+  const WeightView& w = a.w;
+  MOEVK_ASSERT(w.data.address() % 4 == 0, fmt::format("{}: weights must be 4-byte aligned", op));
+  MOEVK_ASSERT(w.data.size >= uint64_t(w.n_rows) * rb, fmt::format("{}: weight view too small", op));
+  MOEVK_ASSERT(a.x.size >= uint64_t(a.n_batch) * w.n_cols * 4, fmt::format("{}: x view too small", op));
+  MOEVK_ASSERT(a.y.size >= uint64_t(a.n_batch) * w.n_rows * 4, fmt::format("{}: y view too small", op));
+  MOEVK_ASSERT(uint64_t(a.n_batch) * std::max(w.n_rows, w.n_cols) <= UINT32_MAX,
+               fmt::format("{}: batch too large", op));
+  MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4, fmt::format("{}: bias view too small", op));
+  MOEVK_ASSERT(!a.residual || a.residual.size >= uint64_t(a.n_batch) * w.n_rows * 4,
+               fmt::format("{}: residual view too small", op));
+}
+
+}  // namespace
+
 void matvec(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, MatvecConfig cfg) {
   const WeightView& w = a.w;
   MOEVK_ASSERT(w.n_rows > 0 && w.n_cols > 0 && a.n_batch > 0, "matvec: empty shape");
   MOEVK_ASSERT(cfg.wg >= 4 * cfg.rows && (cfg.wg & (cfg.wg - 1)) == 0, "matvec: bad config");
   const uint32_t rb = matvec_row_bytes(w.type, w.n_cols);
-  MOEVK_ASSERT(w.data.address() % 4 == 0, "matvec: weights must be 4-byte aligned");
-  MOEVK_ASSERT(w.data.size >= uint64_t(w.n_rows) * rb, "matvec: weight view too small");
-  MOEVK_ASSERT(a.x.size >= uint64_t(a.n_batch) * w.n_cols * 4, "matvec: x view too small");
-  MOEVK_ASSERT(a.y.size >= uint64_t(a.n_batch) * w.n_rows * 4, "matvec: y view too small");
-  MOEVK_ASSERT(uint64_t(a.n_batch) * std::max(w.n_rows, w.n_cols) <= UINT32_MAX,
-               "matvec: batch too large");
-  MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4, "matvec: bias view too small");
-  MOEVK_ASSERT(!a.residual || a.residual.size >= uint64_t(a.n_batch) * w.n_rows * 4,
-               "matvec: residual view too small");
+  check_views(a, rb, "matvec");
 
   MatvecPush pc{w.data.address(),
                 a.x.address(),
@@ -112,14 +122,7 @@ void matvec_multi(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs* parts, 
     const WeightView& w = a.w;
     MOEVK_ASSERT(matvec_multi_fusable(p0, a), "matvec_multi: parts differ in x, type or n_cols");
     MOEVK_ASSERT(w.n_rows > 0 && w.n_cols > 0 && a.n_batch > 0, "matvec_multi: empty shape");
-    MOEVK_ASSERT(w.data.address() % 4 == 0, "matvec_multi: weights must be 4-byte aligned");
-    MOEVK_ASSERT(w.data.size >= uint64_t(w.n_rows) * rb, "matvec_multi: weight view too small");
-    MOEVK_ASSERT(a.x.size >= uint64_t(a.n_batch) * w.n_cols * 4, "matvec_multi: x view too small");
-    MOEVK_ASSERT(a.y.size >= uint64_t(a.n_batch) * w.n_rows * 4, "matvec_multi: y view too small");
-    MOEVK_ASSERT(uint64_t(a.n_batch) * std::max(w.n_rows, w.n_cols) <= UINT32_MAX,
-                 "matvec_multi: batch too large");
-    MOEVK_ASSERT(!a.bias || a.bias.size >= uint64_t(w.n_rows) * 4,
-                 "matvec_multi: bias view too small");
+    check_views(a, rb, "matvec_multi");
     pc.data_a[m] = w.data.address();
     pc.data_d[m] = a.y.address();
     pc.data_bias[m] = a.bias ? a.bias.address() : 0;
