@@ -28,14 +28,16 @@ for step in "$@"; do
         moevk run -m "$m" -p "Once upon a time" -n 32 --temp 0 --stats 2>&1 | tail -8
       done 2>&1 | tee "$OUT/run.txt" ;;
     bench*)  # bench:LAYERS synthesises the Qwen3-30B-A3B shape (all Q4_K, as before the presets)
-      # with LAYERS layers; moevk bench, tiled and not
+      # with LAYERS layers; moevk bench with what the device picks, then without the integer-dot and
+      # 16-bit paths (the float path on 32-bit words), then without the tiled prefill; a profile
       L=${step#bench:}; [ "$L" = bench ] && L=48
       /usr/bin/time -f "synth %e s" moevk synth --preset qwen3-30b-a3b --layers "$L" --type Q4_K \
         --ctx 4096 -o /tmp/q30.gguf --force 2>&1 | tail -2
-      for dis in "" tiled; do
+      for dis in "" int_dot int_dot,storage16 tiled; do
         echo "--- MOEVK_DISABLE=$dis"
         MOEVK_DISABLE=$dis moevk bench -m /tmp/q30.gguf -p 512 -n 128 -r 3
-      done 2>&1 | tee "$OUT/bench-$L.txt" ;;
+      done 2>&1 | tee "$OUT/bench-$L.txt"
+      moevk bench -m /tmp/q30.gguf -p 512 -n 32 -r 1 --profile 2>&1 | tee "$OUT/profile-$L.txt" ;;
     stream*)  # stream:LAYERS: expert streaming on a real GPU (transfer queue, memory budget, PCIe):
       # the streaming tests with the validation layer, then the budget sweep on the Qwen3 shape
       L=${step#stream:}; [ "$L" = stream ] && L=8

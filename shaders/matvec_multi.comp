@@ -29,7 +29,12 @@ void main() {
     group -= gm;
   }
   if (m == 3u) return;  // the whole workgroup leaves together
+#if defined(USE_INT_DOT)
+  const uint x_stride = 9u * (pc.n_cols / 32u);  // data_b: x quantised by quantize_q8
+#else
+  const uint x_stride = pc.n_cols;
+#endif
   matvec_rows(pc.data_a[m], group * NUM_ROWS, pc.n_rows[m], pc.row_bytes, pc.n_cols, pc.data_b,
-              pc.n_cols, pc.n_batch, pc.data_d[m], pc.n_rows[m], pc.data_bias[m], 0ul, RES_ADD,
+              x_stride, pc.n_batch, pc.data_d[m], pc.n_rows[m], pc.data_bias[m], 0ul, RES_ADD,
               vec2(0.0));
 }

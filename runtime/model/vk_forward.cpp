@@ -49,9 +49,9 @@ void VkEngine::linear(vk::Recorder& rec, const ops::MatvecArgs& a) {
   // On row lanes the matvec serves batches too (one pass over a row per lane_tokens vectors).
   if (tiled(a.n_batch) && ops::matmul_supports(a.w.type, a.w.n_cols) &&
       !ops::use_row_lanes(mv_cfg_, a.w.n_cols))
-    ops::matmul(*ctx_, rec, a);
+    ops::matmul(*ctx_, rec, a, mv_cfg_);
   else
-    ops::matvec(*ctx_, rec, a, mv_cfg_);
+    ops::matvec(*ctx_, rec, with_xq(rec, a), mv_cfg_);
 }
 
 void VkEngine::linear_multi(vk::Recorder& rec, const ops::MatvecArgs* parts, uint32_t n_parts) {
@@ -61,10 +61,12 @@ void VkEngine::linear_multi(vk::Recorder& rec, const ops::MatvecArgs* parts, uin
     if (!(tiled(a.n_batch) && ops::matmul_supports(a.w.type, a.w.n_cols) &&
           !ops::use_row_lanes(mv_cfg_, a.w.n_cols)))
       while (i + n < n_parts && ops::matvec_multi_fusable(a, parts[i + n])) ++n;
-    if (n == 1)
+    if (n == 1) {
       linear(rec, a);
-    else
-      ops::matvec_multi(*ctx_, rec, parts + i, n, mv_cfg_);
+    } else {
+      ops::MatvecArgs fused[3] = {with_xq(rec, parts[i]), parts[i + 1], n > 2 ? parts[i + 2] : parts[i]};
+      ops::matvec_multi(*ctx_, rec, fused, n, mv_cfg_);
+    }
     i += n;
   }
 }
@@ -73,7 +75,7 @@ void VkEngine::linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View
   if (route && ops::matmul_supports(a.experts.type, a.experts.n_cols))
     ops::matmul_id(*ctx_, rec, a, route, mv_cfg_);
   else
-    ops::matvec_id(*ctx_, rec, a, mv_cfg_);
+    ops::matvec_id(*ctx_, rec, with_xq(rec, a), mv_cfg_);
 }
 
 void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint32_t head0) {
@@ -291,7 +293,7 @@ bool VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T, vk::View n
   if (fused) {
     ops::GluArgs g{w.up_exps, opt(w.up_exps_b), clamped ? ops::Glu::SwigluClamped : ops::Glu::Swiglu,
                    d_.swiglu_alpha, d_.swiglu_limit};
-    ops::matvec_id_glu(c, rec, a, g, mv_cfg_);
+    ops::matvec_id_glu(c, rec, with_xq(rec, a), g, mv_cfg_);
   } else {
     linear_id(rec, a, route);
     a.experts = w.up_exps;

@@ -18,6 +18,7 @@
 #include "runtime/ops/kv_store.h"
 #include "runtime/ops/matvec.h"
 #include "runtime/ops/matvec_id.h"
+#include "runtime/ops/quantize.h"
 #include "runtime/ref/forward.h"
 #include "runtime/ref/gate_topk.h"
 #include "runtime/ref/ops.h"
@@ -158,6 +159,17 @@ class VkEngine final : public Engine {
   // The expert product: grouped by expert (matmul_id over `route`, which moe_route filled from
   // a.ids) when route is given and the weights allow it, else matvec_id over the pairs.
   void linear_id(vk::Recorder& rec, const ops::MatvecIdArgs& a, vk::View route);
+  // The integer-dot path (ops::uses_int_dot, vk_int_dot.cpp): the product's arguments with x
+  // quantised into scratch xq, or unchanged where it takes the float path. Products of one x in a
+  // row share one quantisation.
+  ops::MatvecArgs with_xq(vk::Recorder& rec, const ops::MatvecArgs& a);
+  ops::MatvecIdArgs with_xq(vk::Recorder& rec, const ops::MatvecIdArgs& a);
+  vk::View quantized_x(vk::Recorder& rec, GgmlType t, const ops::QuantizeArgs& q);
+  struct XqState {
+    const vk::Recorder* rec = nullptr;
+    uint64_t barriers = 0, submits = 0;  // rec's counters after the quantisation's barrier
+    ops::QuantizeArgs args;
+  } xq_;
   void dump(vk::Recorder& rec, const std::string& name, const vk::View& v, uint32_t row_len, uint32_t T);
   struct PendingDump {
     std::string name;

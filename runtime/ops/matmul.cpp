@@ -21,6 +21,11 @@ void dispatch_tiles(vk::Context& ctx, vk::Recorder& rec, vk::Pipeline& p, const 
   rec.dispatch(p, pc, uint32_t(gx), uint32_t(gy), n_groups);
 }
 
+// "_s16" where cfg and the device allow 16-bit weight loads (MatvecConfig::storage16).
+const char* s16_path(const vk::Context& ctx, const MatvecConfig& cfg) {
+  return cfg.storage16 && ctx.features().storage16 ? "_s16" : "";
+}
+
 }  // namespace
 
 bool matmul_supports(GgmlType t, uint32_t n_cols) {
@@ -41,7 +46,7 @@ void moe_route(vk::Context& ctx, vk::Recorder& rec, vk::View ids, uint32_t n_sel
   rec.dispatch(ctx.pipeline("moe_route", sizeof pc, {}), pc, 1);
 }
 
-void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a) {
+void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, const MatvecConfig& cfg) {
   const WeightView& w = a.w;
   MOEVK_ASSERT(w.n_rows > 0 && w.n_cols > 0 && a.n_batch > 0, "matmul: empty shape");
   MOEVK_ASSERT(matmul_supports(w.type, w.n_cols), "matmul: n_cols is not a multiple of 8");
@@ -55,7 +60,7 @@ void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a) {
                "matmul: residual view too small");
   MatmulPush pc{w.data.address(), a.x.address(), a.y.address(), a.bias ? a.bias.address() : 0,
                 a.residual ? a.residual.address() : 0, 0, 0, w.n_rows, w.n_cols, rb, a.n_batch, 1, 1, w.n_cols, 0, w.n_rows, 0};
-  vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul", w.type, false), sizeof pc, {});
+  vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul", w.type, false, s16_path(ctx, cfg)), sizeof pc, {});
   rec.annotate_bytes(uint64_t(w.n_rows) * rb);  // --profile: the matrix, once
   dispatch_tiles(ctx, rec, p, pc, 1);
 }
@@ -81,7 +86,8 @@ void matmul_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, vk::V
     rec.dispatch(p, pc, uint32_t(gx), uint32_t(gy), e.n_expert + 1);
     return;
   }
-  vk::Pipeline& p = ctx.pipeline(matvec_variant("matmul_id", e.type, false), sizeof pc, {});
+  vk::Pipeline& p =
+      ctx.pipeline(matvec_variant("matmul_id", e.type, false, s16_path(ctx, cfg)), sizeof pc, {});
   dispatch_tiles(ctx, rec, p, pc, e.n_expert + 1);
 }
 

@@ -45,7 +45,8 @@ uint64_t moe_route_bytes(uint32_t n_expert, uint64_t n_sel);
 void moe_route(vk::Context& ctx, vk::Recorder& rec, vk::View ids, uint32_t n_sel, uint32_t n_expert,
                vk::View route);
 
-void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a);
+// cfg: only storage16 applies (the 16-bit-load variant where the device has the feature).
+void matmul(vk::Context& ctx, vk::Recorder& rec, const MatvecArgs& a, const MatvecConfig& cfg = {});
 
 // route: what moe_route wrote for a.ids (n_sel = a.n_tok * a.n_used, n_expert = the pool's).
 // On a config with row lanes (use_row_lanes) the pairs run through matmul_id_rows.comp instead.

@@ -31,6 +31,12 @@ struct MatvecConfig {
   uint32_t lane_wg = 32;
   uint32_t lane_tokens = 8;
   uint32_t lane_sg = 8;
+  // The block-per-lane kernels' paths where the device has the feature (and subgroup arithmetic):
+  // storage16 reads the weights with 16-bit loads (storageBuffer16BitAccess); int_dot multiplies
+  // the quantised types with packed int8 dot products (shaderIntegerDotProduct) on activations
+  // quantised by quantize_q8 (MatvecArgs::xq). Off, or without the feature: 32-bit words and floats.
+  bool storage16 = false;
+  bool int_dot = false;
 };
 // The config the engine uses on a device: the default on GPUs; the row lanes on CPU devices
 // (Features::row_lanes), whose block-per-lane fallback uses 32 invocations over 8 rows.
@@ -54,12 +60,26 @@ struct MatvecArgs {
   vk::View bias;  // [n_rows] f32, or empty
   uint32_t n_batch = 1;
   vk::View residual;  // [n_batch][n_rows] f32 added to y (may be y itself: "y += W x"), or empty
+  // x quantised by quantize_q8 ([n_batch][q8_words(n_cols)]), or empty (the float path): given
+  // and where uses_int_dot, the product reads it instead of x.
+  vk::View xq;
 };
 
 // Types the GPU matvec reads (every type loader/quants/quants.h can dequantise).
 bool matvec_supports(GgmlType t);
-// "matvec_q4_k_f32" / "matvec_id_q4_k_f32_subgroup": the variant an op picks for type t.
-std::string matvec_variant(const char* op, GgmlType t, bool subgroup);
+// "matvec_q4_k_f32" / "matvec_id_q4_k_f32_subgroup" / "matvec_q4_k_f32_subgroup_idot_s16": the
+// variant an op picks for type t (path: "", "_s16", "_idot" or "_idot_s16"; subgroup variants only).
+std::string matvec_variant(const char* op, GgmlType t, bool subgroup, const char* path = "");
+// Whether the integer-dot kernels take a product of type t over n_cols columns (the quantised
+// types, n_cols % 32 == 0).
+bool int_dot_supports(GgmlType t, uint32_t n_cols);
+// Whether a product of type t over n_cols on this device under cfg takes the integer-dot path
+// when given x quantised (MatvecArgs::xq, MatvecIdArgs::xq): the block-per-lane kernels only.
+bool uses_int_dot(const vk::Context& ctx, const MatvecConfig& cfg, GgmlType t, uint32_t n_cols);
+// The block-per-lane variant of op for type t on this device under cfg: subgroup where the device
+// has it, then the 16-bit-storage and integer-dot paths where cfg and the device allow them.
+std::string gpu_variant(const vk::Context& ctx, const char* op, GgmlType t, const MatvecConfig& cfg,
+                        bool int_dot);
 // Bytes of one row, asserting n_cols fits the block size and the row fits 32 bits.
 uint32_t matvec_row_bytes(GgmlType t, uint32_t n_cols);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "loader/error.h"
+#include "runtime/ops/quantize.h"
 #include "runtime/vk/pipeline.h"
 
 namespace moevk::ops {
@@ -53,12 +54,21 @@ void record(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, const Gl
     pc.limit = g->limit;
   }
   const bool lanes = use_row_lanes(cfg, e.n_cols);
+  const bool idot = a.xq && uses_int_dot(ctx, cfg, e.type, e.n_cols);
+  if (idot) {  // x quantised, packed: strides in words
+    const uint64_t words = q8_words(e.n_cols), n_per = a.x_vectors_per_tok();
+    MOEVK_ASSERT(a.xq.size >= uint64_t(a.n_tok) * n_per * words * 4,
+                 "matvec_id: xq view too small");
+    pc.data_b = a.xq.address();
+    pc.x_tok_stride = uint32_t(n_per * words);
+    pc.x_expert_stride = n_per > 1 ? uint32_t(words) : 0;
+  }
   const uint32_t rows = lanes ? cfg.lane_wg : cfg.rows;
   vk::Pipeline& p =
       lanes ? ctx.pipeline(matvec_variant("matvec_id_rows", e.type, false), sizeof pc,
                            {cfg.lane_wg, 1, cfg.lane_sg})
-            : ctx.pipeline(matvec_variant("matvec_id", e.type, ctx.features().subgroup_arith),
-                           sizeof pc, {cfg.wg, cfg.rows});
+            : ctx.pipeline(gpu_variant(ctx, "matvec_id", e.type, cfg, idot), sizeof pc,
+                           {cfg.wg, cfg.rows});
   const uint32_t gx = (e.n_rows + rows - 1) / rows;
   // --profile: each (token, selected expert) pair reads its matrix (gate and up with glu).
   rec.annotate_bytes(uint64_t(a.n_tok) * a.n_used * e.n_rows * rb * (g ? 2 : 1));

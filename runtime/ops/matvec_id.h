@@ -55,6 +55,13 @@ struct MatvecIdArgs {
   // Optional strides of x in floats (0: the packed layouts above), e.g. to read each head's part of
   // a wider per-token row (MLA's q_nope inside q).
   uint32_t x_tok_stride = 0, x_expert_stride = 0;
+  // x quantised by quantize_q8, packed: [n_tok][x_vectors_per_tok()][q8_words(n_cols)] whatever
+  // x's strides, or empty (the float path): given and where uses_int_dot, the product reads it
+  // instead of x.
+  vk::View xq;
+  // Vectors of x per token: one per selected expert (x_per_expert, or a head's slice through
+  // x_expert_stride), else one shared.
+  uint32_t x_vectors_per_tok() const { return x_per_expert || x_expert_stride != 0 ? n_used : 1; }
 };
 
 void matvec_id(vk::Context& ctx, vk::Recorder& rec, const MatvecIdArgs& a, MatvecConfig cfg = {});

@@ -35,6 +35,8 @@ struct ScratchViews {
   V oc;             // [B][n_head][kv_lora_rank]: attention output in the latent space
   V head_ids;       // [B][n_head] i32: 0..n_head-1 per token (heads addressed as "experts")
   V head_route;     // moe_route's grouping of head_ids
+  V xq;             // the integer-dot path's quantised x: the widest product input of the batch
+                    // at 9 words per 32 elements (ops/quantize.h)
 };
 
 // alloc(bytes) -> V, called in the order of the fields above (MLA's only for MLA models).
@@ -77,6 +79,9 @@ ScratchViews<V> lay_out_scratch(const ModelDesc& d, uint32_t B, uint32_t L, Allo
     s.head_ids = alloc(B * H * 4);
     s.head_route = alloc(route_bytes(H, B * H));
   }
+  const uint64_t widest = std::max({E, uint64_t(d.attn_out_dim()), K * d.n_ff_exp, ff,
+                                    uint64_t(d.q_lora_rank), uint64_t(d.kv_lora_rank)});
+  s.xq = alloc(B * (widest + 31) / 32 * 36);
   return s;
 }
 

@@ -232,6 +232,16 @@ Context::Context(const DeviceOptions& options, const QueueOptions& queue_options
       if (features_.api_version < VK_API_VERSION_1_3)
         exts.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     }
+    // Integer dot products (the int-dot matvecs): core in 1.3, VK_KHR_shader_integer_dot_product before.
+    VkPhysicalDeviceShaderIntegerDotProductFeatures fdot{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    if (features_.int_dot) {
+      fdot.shaderIntegerDotProduct = VK_TRUE;
+      fdot.pNext = f12.pNext;
+      f12.pNext = &fdot;
+      if (features_.api_version < VK_API_VERSION_1_3)
+        exts.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    }
     if (features_.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     if (features_.external_memory_host) exts.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
     VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};

@@ -18,7 +18,7 @@ std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features
   // What the device was created with: pEnabledFeatures, then every feature struct of the chain
   // (the core 1.1/1.2/1.3 structs or the per-feature structs they replace).
   bool bda = false, timeline = false, int64 = false, fp16 = false, int8 = false, s16 = false,
-       s8 = false, sgc = false;
+       s8 = false, sgc = false, idot = false;
   if (a.create_info->pEnabledFeatures) int64 = a.create_info->pEnabledFeatures->shaderInt64;
   for (auto* p = static_cast<const VkBaseInStructure*>(a.create_info->pNext); p; p = p->pNext) {
     switch (p->sType) {
@@ -40,10 +40,15 @@ std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features
         s8 = s8 || v->storageBuffer8BitAccess;
         break;
       }
-      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES:
-        sgc = sgc ||
-              (reinterpret_cast<const VkPhysicalDeviceVulkan13Features*>(p)->subgroupSizeControl &&
-               reinterpret_cast<const VkPhysicalDeviceVulkan13Features*>(p)->computeFullSubgroups);
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES: {
+        auto* v = reinterpret_cast<const VkPhysicalDeviceVulkan13Features*>(p);
+        sgc = sgc || (v->subgroupSizeControl && v->computeFullSubgroups);
+        idot = idot || v->shaderIntegerDotProduct;
+        break;
+      }
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES:
+        idot = idot || reinterpret_cast<const VkPhysicalDeviceShaderIntegerDotProductFeatures*>(p)
+                           ->shaderIntegerDotProduct;
         break;
       case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES:
         bda = bda || reinterpret_cast<const VkPhysicalDeviceBufferDeviceAddressFeatures*>(p)
@@ -99,8 +104,9 @@ std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features
   f.memory_budget = f.memory_budget && ext(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
   f.external_memory_host =
       f.external_memory_host && ext(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
-  f.int_dot = false;  // moevk's own device does not enable them either
-  f.coopmat_khr = f.coopmat_nv = false;
+  f.int_dot = f.int_dot && idot &&
+              (api >= VK_API_VERSION_1_3 || ext(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME));
+  f.coopmat_khr = f.coopmat_nv = false;  // moevk's own device does not enable them either
   return missing;
 }
 

@@ -183,7 +183,13 @@ std::string Features::report() const {
   s << fmt::format("  external_memory_host {}  memory_budget {}  unified memory {}  transfer queue {}\n",
                    yes(external_memory_host), yes(memory_budget), yes(unified_memory),
                    yes(transfer_queue));
-  s << fmt::format("  weight kernels: {}\n", row_lanes ? "row lanes (CPU device)" : "block per lane (GPU)");
+  // The block-per-lane kernels' paths (ops::matvec_config_for): row lanes still fall back to them
+  // for rows that are no multiple of 32.
+  std::string paths;
+  if (subgroup_arith && storage16) paths += ", 16-bit loads";
+  if (subgroup_arith && int_dot) paths += ", integer dot";
+  s << fmt::format("  weight kernels: {}{}\n", row_lanes ? "row lanes (CPU device); else block per lane" : "block per lane (GPU)",
+                   paths);
   s << fmt::format("  device-local memory {}  max allocation {}  max storage range {}\n",
                    mib(device_local_bytes), mib(max_allocation), mib(max_storage_range));
   s << fmt::format("  shared memory {} KiB  push constants {} B  workgroup invocations {}  timestamps {}\n",

@@ -9,6 +9,24 @@ layout(buffer_reference, std430, buffer_reference_align = 4) buffer UintRef { ui
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer IntRef { int v[]; };
 
 // Byte-granular reads from a word-addressed buffer (quant blocks are not 4-byte aligned).
+// USE_STORAGE16 (devices with storageBuffer16BitAccess) reads the same bytes with 16-bit loads: every
+// ggml block but MXFP4's (17 bytes) starts on an even byte, so a 2-aligned field is one load and an
+// unaligned word two, where the 32-bit path loads the two words around it and shifts.
+#if defined(USE_STORAGE16)
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int16 : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer U16Ref { uint16_t v[]; };
+// 16-bit half i of the buffer (byte 2i)
+#define half_at(p, i) uint(U16Ref(uint64_t(p)).v[i])
+uint read_u8(UintRef p, uint byte_off) { return (half_at(p, byte_off >> 1) >> ((byte_off & 1u) * 8u)) & 0xFFu; }
+uint read_u16(UintRef p, uint byte_off) { return half_at(p, byte_off >> 1); }  // byte_off is even
+uint read_u32_unaligned(UintRef p, uint byte_off) {
+  const uint i = byte_off >> 1;
+  if ((byte_off & 1u) == 0u) return half_at(p, i) | (half_at(p, i + 1u) << 16);
+  return (half_at(p, i) >> 8) | (half_at(p, i + 1u) << 8) | (half_at(p, i + 2u) << 24);
+}
+#else
 uint read_u8(UintRef p, uint byte_off) { return (p.v[byte_off >> 2] >> ((byte_off & 3u) * 8u)) & 0xFFu; }
 uint read_u16(UintRef p, uint byte_off) {
   // byte_off is 2-aligned in every ggml block layout
@@ -20,6 +38,7 @@ uint read_u32_unaligned(UintRef p, uint byte_off) {
   if (s == 0u) return lo;
   return (lo >> s) | (p.v[(byte_off >> 2) + 1u] << (32u - s));
 }
+#endif
 float read_f16(UintRef p, uint byte_off) { return unpackHalf2x16(read_u16(p, byte_off)).x; }
 
 // Expert slot tables (matvec_id, matmul_id): entry e is the 64-bit address of expert e's slot (a

@@ -15,6 +15,18 @@
 
 // Little-endian byte-granular reads that touch only the words holding the requested bytes (rows may
 // end at the end of an allocation).
+#if defined(USE_STORAGE16)
+uvec2 read_u32x2(UintRef p, uint off) {
+  if ((off & 1u) == 0u) {
+    const uint i = off >> 1;
+    return uvec2(half_at(p, i) | (half_at(p, i + 1u) << 16), half_at(p, i + 2u) | (half_at(p, i + 3u) << 16));
+  }
+  return uvec2(read_u32_unaligned(p, off), read_u32_unaligned(p, off + 4u));
+}
+uvec4 read_u32x4(UintRef p, uint off) {
+  return uvec4(read_u32x2(p, off), read_u32x2(p, off + 8u));
+}
+#else
 uvec2 read_u32x2(UintRef p, uint off) {
   uint w = off >> 2, s = (off & 3u) * 8u;
   uint a = p.v[w], b = p.v[w + 1u];
@@ -30,6 +42,7 @@ uvec4 read_u32x4(UintRef p, uint off) {
   return uvec4((v.x >> s) | (v.y << (32u - s)), (v.y >> s) | (v.z << (32u - s)),
                (v.z >> s) | (v.w << (32u - s)), (v.w >> s) | (e << (32u - s)));
 }
+#endif
 // The four bytes of a word as floats / the low or high nibbles of four bytes.
 vec4 bytes4(uint w) { return vec4(w & 0xFFu, (w >> 8) & 0xFFu, (w >> 16) & 0xFFu, w >> 24); }
 vec4 sbytes4(uint w) {  // int8
@@ -58,6 +71,9 @@ uvec4 bits4(uint w, uint bit) {
 #include "dequant_iq.glsl"
 #else
 #error "dequant.glsl: define one TYPE_<ggml type>"
+#endif
+#if defined(USE_INT_DOT)
+#include "dequant_int8.glsl"
 #endif
 
 // Element i of block `block_index` of the blocks starting at byte `off` (scalar path: tests, tails).

@@ -4,6 +4,9 @@
 //   Spec constants: 0 = workgroup size (local_size_x), 1 = NUM_ROWS (rows per workgroup).
 // Each invocation takes units of 8 consecutive weights (unit u = elements 8u .. 8u+7 of a row), so
 // neighbouring invocations read neighbouring bytes; batch vectors are taken BATCH_TILE at a time.
+// USE_INT_DOT (quantised types): x arrives quantised to int8 (quantize_q8.comp) and each unit is two
+// packed integer dot products through the type's qunit8 (common/dequant_int8.glsl).
+// USE_STORAGE16: the weight bytes are read with 16-bit loads (common/buffers.glsl).
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 #if defined(USE_SUBGROUP)
 #extension GL_KHR_shader_subgroup_basic : require
@@ -67,6 +70,38 @@ void matvec_rows(uint64_t a_addr, uint row0, uint n_rows, uint row_bytes, uint n
   const uint off0 = uint(first & uint64_t(3));
   FloatRef x = FloatRef(x_addr);
   const uint n_units = n_cols / 8u;  // QK == 1 types do the tail (n_cols % 8) element by element
+#if defined(USE_INT_DOT)
+  // x holds the vectors quantised by quantize_q8.comp: per 32 elements, 8 words of int8 then the
+  // f32 scale (9 words); x_stride counts words. The activation sum (for the weights' offset dm.y)
+  // is taken once per unit and shared by the rows.
+  UintRef xq = UintRef(x_addr);
+  for (uint b0 = 0; b0 < n_batch; b0 += BATCH_TILE) {
+    const uint nb = min(BATCH_TILE, n_batch - b0);
+    for (uint k = 0; k < NUM_ROWS * BATCH_TILE; k++) acc[k] = 0.0;
+    for (uint u = tid; u < n_units; u += wg) {
+      const uint e = u * 8u, blk = e / QK, ie = e % QK;
+      const uint xw = 9u * (u >> 2);
+      uvec2 xv[BATCH_TILE];
+      float xd[BATCH_TILE], xs[BATCH_TILE];
+      for (uint b = 0; b < BATCH_TILE; b++) {
+        if (b < nb) {
+          const uint xi = (b0 + b) * x_stride + xw;
+          xv[b] = uvec2(xq.v[xi + 2u * (u & 3u)], xq.v[xi + 2u * (u & 3u) + 1u]);
+          xd[b] = uintBitsToFloat(xq.v[xi + 8u]);
+          xs[b] = xd[b] * float(sdot8(xv[b], uvec2(0x01010101u)));
+        }
+      }
+      for (uint r = 0; r < NUM_ROWS; r++) {
+        if (r < nr) {
+          uvec2 q;
+          vec2 dm;
+          qunit8(a, off0 + r * row_bytes + blk * TYPE_SIZE, ie, q, dm);
+          for (uint b = 0; b < BATCH_TILE; b++)
+            if (b < nb) acc[r * BATCH_TILE + b] += dm.x * xd[b] * float(sdot8(q, xv[b])) + dm.y * xs[b];
+        }
+      }
+    }
+#else
   for (uint b0 = 0; b0 < n_batch; b0 += BATCH_TILE) {
     const uint nb = min(BATCH_TILE, n_batch - b0);
     for (uint k = 0; k < NUM_ROWS * BATCH_TILE; k++) acc[k] = 0.0;
@@ -89,6 +124,7 @@ void matvec_rows(uint64_t a_addr, uint row0, uint n_rows, uint row_bytes, uint n
         }
       }
     }
+#endif
 #if QK == 1
     for (uint c = n_units * 8u + tid; c < n_cols; c += wg)
       for (uint r = 0; r < nr; r++) {

@@ -32,9 +32,16 @@ TEST_CASE("vulkan forward matches the llama.cpp oracle on every manifest file") 
   check_engine_on_oracle("vk", vulkan);  // lavapipe: the row-lane kernels, its default
 }
 
-TEST_CASE("vulkan forward on the GPU kernels (block per lane, MOEVK_DISABLE=row_lanes) matches the oracle") {
+// What a GPU takes: the block-per-lane kernels with the device's paths (lavapipe has both: 16-bit
+// weight loads, integer dot products on activations quantised to int8).
+TEST_CASE("vulkan forward on the GPU kernels (MOEVK_DISABLE=row_lanes: 16-bit storage, integer dot) matches the oracle") {
   DisableFeatures gpu_kernels("row_lanes");
   check_engine_on_oracle("vk-gpu-kernels", vulkan);
+}
+
+TEST_CASE("vulkan forward on the GPU kernels' float path (MOEVK_DISABLE=row_lanes,int_dot,storage16) matches the oracle") {
+  DisableFeatures gpu_kernels("row_lanes,int_dot,storage16");
+  check_engine_on_oracle("vk-gpu-float", vulkan);
 }
 
 TEST_CASE("vulkan forward: prefill in one batch equals token-by-token decode") {

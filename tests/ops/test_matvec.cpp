@@ -5,6 +5,8 @@
 
 #include <cstring>
 #include <fstream>
+#include <random>
+#include <tuple>
 
 #include "loader/gguf/gguf.h"
 #include "runtime/ops/matmul.h"
@@ -49,21 +51,37 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   a.y = dy.view();
   if (c.bias) a.bias = db.view();
   a.n_batch = c.n_batch;
+  // The integer-dot path reads x quantised on the device; x itself is then an unwritten (NaN)
+  // buffer, so a product that read it would fail.
+  const bool idot = ops::uses_int_dot(ctx, c.cfg, c.type, c.n_cols);
+  CAPTURE(idot);
+  test::QuantizedX qx;
+  DeviceArray dnan(ctx, dx.bytes());
+  if (idot) {
+    qx = test::quantize_on_device(ctx, x, dx.view(), c.n_cols, c.n_batch);
+    a.xq = qx.q->view();
+    a.x = dnan.view();
+  }
   vk::Recorder rec(ctx);
   ops::matvec(ctx, rec, a, c.cfg);
   rec.submit_and_wait();
-  std::vector<float> want(size_t(c.n_batch) * c.n_rows);
-  ref::matmul(w.matrix(), x, c.n_batch, want);
-  if (c.bias) ref::add_bias(want, bias);
+  auto reference = [&](const std::vector<float>& xs) {
+    std::vector<float> want(size_t(c.n_batch) * c.n_rows);
+    ref::matmul(w.matrix(), xs, c.n_batch, want);
+    if (c.bias) ref::add_bias(want, bias);
+    return want;
+  };
+  const auto want = reference(x);
   const auto tol = test::matvec_tolerance(c.n_cols, test::weight_rms(w));
-  test::check_close(dy.read_f32(), want, tol);
+  test::check_close(dy.read_f32(), idot ? reference(qx.x) : want, tol);
   const bool default_cfg = c.cfg.wg == ops::MatvecConfig{}.wg && c.cfg.rows == ops::MatvecConfig{}.rows;
   if (default_cfg && ops::matmul_supports(c.type, c.n_cols)) {  // the tiled prefill kernel
     INFO("matmul");
     DeviceArray dy2(ctx, dy.bytes());
+    a.x = dx.view();
     a.y = dy2.view();
     vk::Recorder rec2(ctx);
-    ops::matmul(ctx, rec2, a);
+    ops::matmul(ctx, rec2, a, c.cfg);
     rec2.submit_and_wait();
     test::check_close(dy2.read_f32(), want, tol);
   }
@@ -77,13 +95,13 @@ std::vector<uint32_t> small_cols(GgmlType t) {
   return {qk, 3 * qk};
 }
 
-void small_shapes(vk::Context& ctx) {
+void small_shapes(vk::Context& ctx, const ops::MatvecConfig& cfg = {}) {
   uint64_t seed = 100;
   for (GgmlType t : test::kMatvecTypes)
     for (uint32_t n_rows : {1u, 7u, 67u, 257u})
       for (uint32_t n_cols : small_cols(t))
         for (uint32_t n_batch : {1u, 3u})
-          run_case(ctx, {t, n_rows, n_cols, n_batch, n_batch == 3, {}}, seed++);
+          run_case(ctx, {t, n_rows, n_cols, n_batch, n_batch == 3, cfg}, seed++);
 }
 
 }  // namespace
@@ -91,6 +109,28 @@ void small_shapes(vk::Context& ctx) {
 TEST_CASE(
     "matvec: every type, rows 1/7/67/257, 1 and 3 blocks, batch 1 and 3 (subgroup reduction)") {
   small_shapes(test::gpu());
+}
+
+// The GPU paths the engine picks where the device has the features (MatvecConfig::storage16 and
+// int_dot): 16-bit weight loads for every type (and the tiled matmul), integer dot products for the
+// quantised types (the float types keep the float path), both together. The float path with 32-bit
+// words is the case above.
+TEST_CASE("matvec: every type, small shapes, 16-bit storage (and matmul)") {
+  small_shapes(test::gpu(), test::gpu_path(true, false));
+}
+
+TEST_CASE("matvec: every type, small shapes, integer dot (activations quantised on the device)") {
+  small_shapes(test::gpu(), test::gpu_path(false, true));
+}
+
+TEST_CASE("matvec: every type, small shapes, integer dot with 16-bit storage; model shapes") {
+  small_shapes(test::gpu(), test::gpu_path(true, true));
+  uint64_t seed = 7000;
+  for (GgmlType t : test::kMatvecTypes)  // a qwen3moe attention-sized product, batch 1 and 3
+    for (uint32_t n_batch : {1u, 3u})
+      run_case(test::gpu(), {t, 512, 2048, n_batch, n_batch == 3, test::gpu_path(true, true)}, seed++);
+  // lavapipe's block-per-lane shape with the paths on ({32, 8}: matvec_config_for on CPU devices)
+  run_case(test::gpu(), {GgmlType::Q4_K, 259, 768, 5, true, test::gpu_path(true, true, {32, 8})}, seed++);
 }
 
 TEST_CASE("matvec: every type, small shapes, shared-memory reduction (no subgroup ops)") {
@@ -316,8 +356,10 @@ TEST_CASE("matvec: GLSL dequantisers equal the oracle (one-hot x, every type in 
     for (uint32_t b = 0; b < n_cols; ++b) eye[size_t(b) * n_cols + b] = 1.0f;
     for (auto [ctx, cfg] : {std::pair{&test::gpu(), ops::MatvecConfig{}},
                             std::pair{&test::gpu_without("subgroup"), ops::MatvecConfig{}},
-                            std::pair{&test::gpu(), row_lanes()}}) {
+                            std::pair{&test::gpu(), row_lanes()},
+                            std::pair{&test::gpu(), test::gpu_path(true, false)}}) {
       CAPTURE(cfg.row_lanes);
+      CAPTURE(cfg.storage16);
       DeviceArray dw(*ctx, n_bytes), dx(*ctx, eye.size() * 4),
           dy(*ctx, uint64_t(n_cols) * n_rows * 4);
       dw.upload(data.data(), n_bytes);
@@ -332,5 +374,129 @@ TEST_CASE("matvec: GLSL dequantisers equal the oracle (one-hot x, every type in 
           got[size_t(r) * n_cols + b] = y[size_t(b) * n_rows + r];
       test::check_equal(got, want);
     }
+  }
+}
+
+namespace {
+
+// Sets every f16 scale field of the blocks (d, and dmin or m where the type has one) to 2^-6 and
+// MXFP4's exponent to 2^-6 too: every weight is then an integer multiple of 2^-6 small enough that
+// the integer-dot sums stay exact in fp32.
+void power_of_two_scales(test::HostWeights& w) {
+  std::vector<uint32_t> fields;
+  switch (w.type) {
+    case GgmlType::Q4_1: case GgmlType::Q5_1: case GgmlType::Q4_K: case GgmlType::Q5_K:
+      fields = {0, 2};
+      break;
+    case GgmlType::Q2_K: fields = {80, 82}; break;
+    case GgmlType::Q3_K: fields = {108}; break;
+    case GgmlType::Q6_K: fields = {208}; break;
+    case GgmlType::MXFP4: fields = {}; break;
+    default: fields = {0}; break;
+  }
+  const uint64_t bs = traits(w.type).type_size, n_blocks = w.bytes.size() / bs;
+  for (uint64_t b = 0; b < n_blocks; ++b) {
+    uint8_t* blk = w.bytes.data() + b * bs;
+    for (uint32_t f : fields) {
+      blk[f] = 0x00;  // 2^-6 as f16: 0x2400
+      blk[f + 1] = 0x24;
+    }
+    if (w.type == GgmlType::MXFP4) blk[0] = 127 - 6;  // E8M0: 2^(e - 127)
+  }
+}
+
+}  // namespace
+
+TEST_CASE("matvec: integer dot, exact inputs with == (every quantised type)") {
+  // x in {-127, 0, 127} with a 127 in every block quantises to d = 1 and p = x exactly (quantised
+  // here on the host, so only the product is under test); with power-of-two scales every weight is
+  // k * 2^-6 with |k| < 2^12, so every product term, unit sum and partial sum of 256 columns is an
+  // integer multiple of 127 * 2^-6 below 2^24 of them: exact in fp32 in any order, as in the
+  // double reference.
+  uint64_t seed = 7300;
+  for (GgmlType t : test::kMatvecTypes) {
+    if (!ops::int_dot_supports(t, 256)) continue;
+    for (bool s16 : {false, true}) {
+      CAPTURE(traits(t).name);
+      CAPTURE(s16);
+      const uint32_t n_rows = 67, n_cols = 256, n_batch = 3;
+      auto w = test::random_weights(t, n_rows, n_cols, seed++);
+      power_of_two_scales(w);
+      std::vector<float> x(size_t(n_batch) * n_cols);
+      std::mt19937_64 rng(seed++);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = i % 32 == 0 ? 127.0f : float(int(rng() % 3) - 1) * 127.0f;
+      std::vector<uint32_t> xq(uint64_t(n_batch) * ops::q8_words(n_cols));
+      ref::quantize_q8(x, n_cols, xq);
+      DeviceArray dw(test::gpu(), w.bytes.size()), dx(test::gpu(), x.size() * 4),
+          dq(test::gpu(), xq.size() * 4), dy(test::gpu(), uint64_t(n_batch) * n_rows * 4);
+      dw.upload(w.bytes);
+      dq.upload(xq);  // dx stays unwritten (NaN): the integer-dot path must not read it
+      ops::MatvecArgs a{{dw.view(), t, n_rows, n_cols}, dx.view(), dy.view(), {}, n_batch};
+      a.xq = dq.view();
+      vk::Recorder rec(test::gpu());
+      ops::matvec(test::gpu(), rec, a, test::gpu_path(s16, true));
+      rec.submit_and_wait();
+      std::vector<float> want(size_t(n_batch) * n_rows);
+      ref::matmul(w.matrix(), x, n_batch, want);
+      test::check_equal(dy.read_f32(), want);
+    }
+  }
+}
+
+TEST_CASE("quantize_q8: random vectors, strided vectors, exact blocks, zero blocks") {
+  vk::Context& ctx = test::gpu();
+  uint64_t seed = 7400;
+  for (auto [n_cols, n_tok, n_per] : {std::tuple{32u, 1u, 1u}, {2048u, 3u, 1u}, {768u, 2u, 8u}}) {
+    CAPTURE(n_cols);
+    CAPTURE(n_tok);
+    CAPTURE(n_per);
+    auto x = test::random_floats(seed++, size_t(n_tok) * n_per * n_cols, -3.0f, 3.0f);
+    DeviceArray dx(ctx, x.size() * 4);
+    dx.upload(x);
+    test::quantize_on_device(ctx, x, dx.view(), n_cols, n_tok, n_per);  // checks against the reference
+  }
+  // Strided input: vector (t, i) at t * 5000 + i * 1000 floats; the output is packed.
+  {
+    const uint32_t n_cols = 96, n_tok = 2, n_per = 3;
+    auto big = test::random_floats(seed++, 10000);
+    std::vector<float> packed;
+    for (uint32_t t = 0; t < n_tok; ++t)
+      for (uint32_t i = 0; i < n_per; ++i)
+        packed.insert(packed.end(), big.begin() + t * 5000 + i * 1000, big.begin() + t * 5000 + i * 1000 + n_cols);
+    std::vector<uint32_t> want(uint64_t(n_tok) * n_per * ops::q8_words(n_cols));
+    ref::quantize_q8(packed, n_cols, want);
+    DeviceArray dx(ctx, big.size() * 4), dq(ctx, want.size() * 4);
+    dx.upload(big);
+    ops::QuantizeArgs a{dx.view(), dq.view(), n_cols, n_tok, n_per, 5000, 1000};
+    vk::Recorder rec(ctx);
+    ops::quantize_q8(ctx, rec, a);
+    rec.submit_and_wait();
+    const auto got = dq.read_i32();
+    for (size_t b = 0; b < want.size() / 9; ++b) {  // scales to 1e-6, codes within one
+      CAPTURE(b);
+      float dg, dw;
+      std::memcpy(&dg, &got[9 * b + 8], 4);
+      std::memcpy(&dw, &want[9 * b + 8], 4);
+      CHECK(std::fabs(dg - dw) <= 1e-6f * dw);
+      for (int k = 0; k < 32; ++k)
+        CHECK(std::abs(int(int8_t(uint8_t(uint32_t(got[9 * b + k / 4]) >> (8 * (k % 4))))) -
+                       int(int8_t(uint8_t(want[9 * b + k / 4] >> (8 * (k % 4)))))) <= 1);
+    }
+  }
+  // Exact: integers with a 127 in each block give d = 1 and p = x; a zero block gives d = 0, p = 0.
+  {
+    const uint32_t n_cols = 128;
+    std::vector<float> x(n_cols);
+    for (uint32_t i = 0; i < 96; ++i) x[i] = i % 32 == 5 ? -127.0f : float(int(i * 37 % 255) - 127);
+    DeviceArray dx(ctx, x.size() * 4), dq(ctx, ops::q8_words(n_cols) * 4);
+    dx.upload(x);
+    vk::Recorder rec(ctx);
+    ops::quantize_q8(ctx, rec, {dx.view(), dq.view(), n_cols});
+    rec.submit_and_wait();
+    const auto got = dq.read_i32();
+    std::vector<uint32_t> q(got.begin(), got.end());
+    CHECK(ref::dequantize_q8(q, n_cols) == x);
+    for (uint32_t b = 0; b < 3; ++b) CHECK(got[9 * b + 8] == 0x3F800000);  // d = 1.0f
+    for (uint32_t w = 27; w < 36; ++w) CHECK(got[w] == 0);                  // the zero block
   }
 }

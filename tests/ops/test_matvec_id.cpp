@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <random>
 
@@ -158,16 +159,31 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   if (c.bias) a.bias = db.view();
   a.n_used = c.n_used;
   a.n_tok = c.n_tok;
+  // The integer-dot path reads x quantised on the device (x itself unwritten: NaN).
+  const bool idot = ops::uses_int_dot(ctx, c.cfg, c.type, c.n_cols);
+  CAPTURE(idot);
+  test::QuantizedX qx;
+  DeviceArray dnan(ctx, dx.bytes());
+  if (idot) {
+    qx = test::quantize_on_device(ctx, x, dx.view(), c.n_cols, c.n_tok, c.x_per_expert ? c.n_used : 1);
+    a.xq = qx.q->view();
+    a.x = dnan.view();
+  }
   vk::Recorder rec(ctx);
   ops::matvec_id(ctx, rec, a, c.cfg);
   rec.submit_and_wait();
-  std::vector<float> want(n_sel * c.n_rows);
-  ref::matvec_id(w.matrix(), c.n_rows, ids, c.n_used, c.n_tok, x, c.x_per_expert,
-                 c.bias ? std::span<const float>(bias) : std::span<const float>(), want);
+  auto reference = [&](const std::vector<float>& xs) {
+    std::vector<float> want(n_sel * c.n_rows);
+    ref::matvec_id(w.matrix(), c.n_rows, ids, c.n_used, c.n_tok, xs, c.x_per_expert,
+                   c.bias ? std::span<const float>(bias) : std::span<const float>(), want);
+    return want;
+  };
+  const auto want = reference(x);
   const auto tol = test::matvec_tolerance(c.n_cols, test::weight_rms(w));
-  test::check_close(dy.read_f32(), want, tol);
+  test::check_close(dy.read_f32(), idot ? reference(qx.x) : want, tol);
   if (ops::matmul_supports(c.type, c.n_cols)) {
     INFO("grouped: moe_route + matmul_id");
+    a.x = dx.view();
     test::check_close(run_grouped(ctx, a, ids, c.cfg), want, tol);
   }
 }
@@ -227,6 +243,21 @@ TEST_CASE("matvec_id rows: every type, the same cases on the row lanes (and grou
   run_case(test::gpu(), {GgmlType::Q6_K, 16, 4, 2048, 768, 1, true, false, Table::Streaming, row_lanes()}, 3101);
 }
 
+// The GPU paths (MatvecConfig::storage16, int_dot): 16-bit weight loads for every type (grouped
+// matmul_id too), integer dot products for the quantised types, and both.
+TEST_CASE("matvec_id: every type, 16-bit storage (and grouped)") {
+  every_type(test::gpu(), test::gpu_path(true, false));
+}
+
+TEST_CASE("matvec_id: every type, integer dot, with and without 16-bit storage") {
+  every_type(test::gpu(), test::gpu_path(false, true));
+  every_type(test::gpu(), test::gpu_path(true, true));
+  run_case(test::gpu(), {GgmlType::Q4_K, 128, 8, 768, 2048, 1, false, false, Table::Permutation,
+                         test::gpu_path(true, true)}, 3200);
+  run_case(test::gpu(), {GgmlType::MXFP4, 32, 4, 2880, 2880, 1, true, true, Table::Streaming,
+                         test::gpu_path(true, true)}, 3201);
+}
+
 TEST_CASE("matvec_id: every type, shared-memory reduction (no subgroup ops)") {
   every_type(test::gpu_without("subgroup"));
 }
@@ -283,7 +314,8 @@ TEST_CASE("matvec_id_glu: gate, up and the activation in one dispatch (silu and 
   uint64_t seed = 5000;
   for (auto [ctx, cfg] : {std::pair{&test::gpu(), ops::MatvecConfig{}},
                           std::pair{&test::gpu_without("subgroup"), ops::MatvecConfig{}},
-                          std::pair{&test::gpu(), row_lanes()}})
+                          std::pair{&test::gpu(), row_lanes()},
+                          std::pair{&test::gpu(), test::gpu_path(true, true)}})
     for (GgmlType t : test::kMatvecTypes)
       for (ops::Glu act : {ops::Glu::Swiglu, ops::Glu::SwigluClamped}) {
         const uint32_t n_expert = 8, n_used = 2, n_rows = 67, n_tok = act == ops::Glu::Swiglu ? 1 : 3;
@@ -331,6 +363,16 @@ TEST_CASE("matvec_id_glu: gate, up and the activation in one dispatch (silu and 
         a.n_tok = n_tok;
         ops::GluArgs g{{dslots.view(), up_off, stride, n_expert, t, n_rows, n_cols},
                        dbu.view(), act, alpha, limit};
+        const bool idot = ops::uses_int_dot(*ctx, cfg, t, n_cols);
+        CAPTURE(idot);
+        test::QuantizedX qx;
+        DeviceArray dnan(*ctx, dx.bytes());
+        if (idot) {  // x quantised on the device; x itself unwritten (NaN)
+          qx = test::quantize_on_device(*ctx, x, dx.view(), n_cols, n_tok);
+          a.xq = qx.q->view();
+          a.x = dnan.view();
+          x = qx.x;
+        }
         vk::Recorder rec(*ctx);
         ops::matvec_id_glu(*ctx, rec, a, g, cfg);
         rec.submit_and_wait();
@@ -434,4 +476,63 @@ TEST_CASE("matvec_id, matvec_id_glu, matmul_id: a kCpuSlot expert's rows stay un
       check(run_grouped(ctx, a, ids, cfg, false), false);
     }
   }
+}
+
+// MLA's per-head products: x is each head's first n_cols floats of a wider per-token row (q_nope
+// inside q: x_tok_stride, x_expert_stride, x_per_expert off), the "experts" are the heads. On the
+// float path and the integer-dot path (which quantises each head's slice into a packed vector).
+TEST_CASE("matvec_id: per-head slices of a wider row (MLA's x strides), float and integer dot") {
+  vk::Context& ctx = test::gpu();
+  const uint32_t H = 6, dk = 80, n_cols = 64, n_rows = 37, n_tok = 3;
+  uint64_t seed = 4200;
+  for (const ops::MatvecConfig& cfg : {ops::MatvecConfig{}, test::gpu_path(false, true)})
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F16}) {
+      CAPTURE(traits(t).name);
+      CAPTURE(cfg.int_dot);
+      auto w = test::random_weights(t, uint64_t(H) * n_rows, n_cols, seed);
+      const uint64_t eb = w.row_bytes * n_rows;
+      auto x = test::random_floats(seed + 1, size_t(n_tok) * H * dk);
+      seed += 2;
+      std::vector<int32_t> ids(n_tok * H);
+      for (uint32_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i % H);
+      std::vector<float> slices;  // [n_tok][H][n_cols]: what each pair multiplies
+      for (uint32_t s = 0; s < n_tok * H; ++s)
+        slices.insert(slices.end(), x.begin() + s * dk, x.begin() + s * dk + n_cols);
+      DeviceArray dpool(ctx, w.bytes.size()), dslots(ctx, H * 8), dids(ctx, ids.size() * 4),
+          dx(ctx, x.size() * 4), dy(ctx, uint64_t(n_tok) * H * n_rows * 4);
+      dpool.upload(w.bytes);
+      std::vector<uint64_t> table(H);
+      for (uint32_t e = 0; e < H; ++e) table[e] = dpool.view().address() + e * eb;
+      dslots.upload(table);
+      dids.upload(ids);
+      dx.upload(x);
+      ops::MatvecIdArgs a;
+      a.experts = {dslots.view(), 0, eb, H, t, n_rows, n_cols};
+      a.ids = dids.view();
+      a.x = dx.view();
+      a.x_tok_stride = H * dk;
+      a.x_expert_stride = dk;
+      a.y = dy.view();
+      a.n_used = H;
+      a.n_tok = n_tok;
+      CHECK(a.x_vectors_per_tok() == H);
+      const bool idot = ops::uses_int_dot(ctx, cfg, t, n_cols);
+      CHECK(idot == (cfg.int_dot && t != GgmlType::F16));
+      std::unique_ptr<DeviceArray> dq;
+      if (idot) {  // the engine's quantisation of the strided slices (VkEngine::with_xq)
+        dq = std::make_unique<DeviceArray>(ctx, uint64_t(n_tok) * H * ops::q8_words(n_cols) * 4);
+        vk::Recorder rq(ctx);
+        ops::quantize_q8(ctx, rq, {a.x, dq->view(), n_cols, n_tok, H, H * dk, dk});
+        rq.submit_and_wait();
+        a.xq = dq->view();
+        const auto got = dq->read_i32();
+        slices = ref::dequantize_q8(std::vector<uint32_t>(got.begin(), got.end()), n_cols);
+      }
+      vk::Recorder rec(ctx);
+      ops::matvec_id(ctx, rec, a, cfg);
+      rec.submit_and_wait();
+      std::vector<float> want(uint64_t(n_tok) * H * n_rows);
+      ref::matvec_id(w.matrix(), n_rows, ids, H, n_tok, slices, true, {}, want);
+      test::check_close(dy.read_f32(), want, test::matvec_tolerance(n_cols, test::weight_rms(w)));
+    }
 }

@@ -15,8 +15,12 @@ namespace {
 
 ops::MatvecConfig block_cfg() {  // the block-per-lane kernels (GPUs; MOEVK_DISABLE=row_lanes)
   ops::MatvecConfig c = ops::matvec_config_for(test::gpu().features());
-  c.row_lanes = false;
+  c.row_lanes = c.storage16 = c.int_dot = false;
   return c;
+}
+
+ops::MatvecConfig paths_cfg() {  // the same with 16-bit loads and integer dot products
+  return test::gpu_path(true, true, block_cfg());
 }
 
 ops::MatvecConfig lanes_cfg() {
@@ -56,6 +60,11 @@ void run_case(GgmlType type, std::vector<uint32_t> rows, uint32_t n_cols, uint32
     parts[m].n_batch = n_batch;
     if (bias && m != 1) parts[m].bias = db[m]->view();  // q and v biased, k not (qwen2)
   }
+  test::QuantizedX qx;  // the integer-dot path: x quantised on the device, for both ops
+  if (ops::uses_int_dot(ctx, cfg, type, n_cols)) {
+    qx = test::quantize_on_device(ctx, x, dx.view(), n_cols, n_batch);
+    for (auto& p : parts) p.xq = qx.q->view();
+  }
   vk::Recorder rec(ctx);
   for (size_t m = 0; m < n; ++m) {
     ops::MatvecArgs a = parts[m];
@@ -75,7 +84,7 @@ void run_case(GgmlType type, std::vector<uint32_t> rows, uint32_t n_cols, uint32
 
 TEST_CASE("matvec_multi: each part bit for bit as matvec, both kernel families") {
   uint64_t seed = 7100;
-  for (const ops::MatvecConfig& cfg : {block_cfg(), lanes_cfg()})
+  for (const ops::MatvecConfig& cfg : {block_cfg(), lanes_cfg(), paths_cfg()})
     for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K,
                        GgmlType::MXFP4}) {
       const uint32_t cols = traits(t).block_size * 2 >= 64 ? traits(t).block_size * 2 : 64;
@@ -87,6 +96,9 @@ TEST_CASE("matvec_multi: each part bit for bit as matvec, both kernel families")
   // qwen3moe's q, k, v: 4096, 512, 512 rows of 2048
   run_case(GgmlType::Q4_K, {4096, 512, 512}, 2048, 1, false, lanes_cfg(), seed++);
   run_case(GgmlType::Q4_K, {4096, 512, 512}, 2048, 1, false, block_cfg(), seed++);
+  run_case(GgmlType::Q4_K, {4096, 512, 512}, 2048, 1, false, paths_cfg(), seed++);
+  for (GgmlType t : test::kMatvecTypes)  // every type's 16-bit and integer-dot multi kernels
+    run_case(t, {33, 5, 40}, std::max(traits(t).block_size, 32u) * 2, 3, true, paths_cfg(), seed++);
   // n_cols not a multiple of 32: the block-per-lane kernel even under row lanes
   run_case(GgmlType::F32, {13, 3, 5}, 37, 2, true, lanes_cfg(), seed++);
 }
