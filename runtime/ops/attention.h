@@ -29,12 +29,21 @@ struct AttentionShape {
   uint32_t q_stride = 0;    // floats per token of q (0: n_head * head_dim_k)
 };
 
+// Which kernel runs: attention.comp (one workgroup per (head, token), its invocations over the keys)
+// or attention_tiled.comp (one workgroup per (head, tile of tokens), each K/V word read once per
+// tile). Auto takes the tiled kernel from kTiledAttentionMinTokens tokens on (CPU devices with the
+// subgroup-shuffle variant: from one token, measured faster on lavapipe even for decode) unless
+// MOEVK_DISABLE=tiled_attention; the tests force each.
+enum class AttentionKernel { Auto, PerToken, Tiled };
+constexpr uint32_t kTiledAttentionMinTokens = 16;  // GPUs: not measured yet (no GPU session)
+
 // q: [n_tokens][q_stride] f32; k, v: caches with layouts kl, vl (same n_head_kv and n_ctx; v may be
 // a view of k with vl.stride = kl.stride); sinks: [n_head] f32 or an empty View;
 // out: [n_tokens][n_head][head_dim_v] f32. Query t is at position p0 + t < n_ctx and sees the cache
 // positions 0 .. p0 + t, which must have been written.
 void attention(vk::Context& ctx, vk::Recorder& rec, const AttentionShape& s, const vk::View& q,
                const vk::View& k, const KvLayout& kl, const vk::View& v, const KvLayout& vl,
-               const vk::View& sinks, const vk::View& out, uint32_t n_tokens, uint32_t p0);
+               const vk::View& sinks, const vk::View& out, uint32_t n_tokens, uint32_t p0,
+               AttentionKernel kernel = AttentionKernel::Auto);
 
 }  // namespace moevk::ops

@@ -99,6 +99,7 @@ Features query_features(VkPhysicalDevice pd) {
   const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
   f.subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                      (sg.supportedOperations & need) == need;
+  f.subgroup_shuffle = f.subgroup_arith && (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
   // Row lanes share activations by subgroupBroadcast (ballot) across a fixed subgroup size.
   f.row_lanes = f.type == "cpu" && f.subgroup_arith &&
                 (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
@@ -215,10 +216,12 @@ void DeviceOptions::disable(const std::string& list) {
     else if (item == "tiled") no_tiled = true;
     else if (item == "unified") no_unified = true;
     else if (item == "row_lanes") no_row_lanes = true;
+    else if (item == "tiled_attention") no_tiled_attention = true;
     else if (item == "memory_budget") no_memory_budget = true;
     else
       fail("unknown feature '{}' in MOEVK_DISABLE (known: fp16, int8, storage16, storage8, subgroup, "
-           "int_dot, coopmat, transfer_queue, external_memory_host, memory_budget, unified, tiled, row_lanes)",
+           "int_dot, coopmat, transfer_queue, external_memory_host, memory_budget, unified, tiled, row_lanes, "
+           "tiled_attention)",
            item);
   }
 }
@@ -247,7 +250,7 @@ void apply_options(Features& f, const DeviceOptions& o) {
   if (o.no_int8) f.int8 = false;
   if (o.no_storage16) f.storage16 = false;
   if (o.no_storage8) f.storage8 = false;
-  if (o.no_subgroup) f.subgroup_arith = f.subgroup_size_control = f.row_lanes = false;
+  if (o.no_subgroup) f.subgroup_arith = f.subgroup_shuffle = f.subgroup_size_control = f.row_lanes = false;
   if (o.no_int_dot) f.int_dot = false;
   if (o.no_coopmat) f.coopmat_khr = f.coopmat_nv = false;
   if (o.no_transfer_queue) f.transfer_queue = false;

@@ -23,6 +23,7 @@ struct Features {
   bool storage16 = false;        // storageBuffer16BitAccess
   bool storage8 = false;         // storageBuffer8BitAccess
   bool subgroup_arith = false;   // subgroup basic+arithmetic ops in compute shaders
+  bool subgroup_shuffle = false;  // subgroup_arith and subgroupShuffle (tiled attention on CPUs)
   bool subgroup_size_control = false;
   uint32_t subgroup_size = 1, subgroup_min = 1, subgroup_max = 1;
   bool int_dot = false;          // shaderIntegerDotProduct
@@ -81,6 +82,7 @@ struct DeviceOptions {
   bool no_unified = false;
   bool no_tiled = false;  // not a device feature: prefill uses the matvecs instead of matmul.comp
   bool no_row_lanes = false;  // CPU devices run the GPU kernels (block per lane), not the row lanes
+  bool no_tiled_attention = false;  // not a device feature: prefill attention per token, not tiled
   // Tests of the out-of-memory paths: the n-th device allocation fails (MOEVK_FAIL_ALLOCATION=n).
   uint64_t fail_allocation = 0;
 

@@ -1,5 +1,8 @@
-// attention.comp against ref::attention (runtime/ref/ops.h, double accumulation) over the same
-// f16-rounded K/V values; decode and prefill, GQA, sinks, sliding window, MLA-like K/V dims.
+// attention.comp and attention_tiled.comp against ref::attention (runtime/ref/ops.h, double
+// accumulation) over the same f16-rounded K/V values; decode and prefill, GQA, sinks, sliding
+// window, MLA-like K/V dims, long prompts. Each case runs both kernels (ops::AttentionKernel), on
+// the default device (tiled: the subgroup-broadcast variant on lavapipe) and without subgroup ops
+// (tiled: the shared-memory variant, with 32, 16 or 8 queries per workgroup as the dims fit).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -68,7 +71,7 @@ std::vector<float> reference(const Case& c, const std::vector<float>& q, const C
 
 std::vector<float> run_gpu(vk::Context& ctx, const Case& c, const std::vector<float>& q,
                            const Cache& k, const Cache* v, const std::vector<float>& sinks,
-                           float scale) {
+                           float scale, ops::AttentionKernel kernel) {
   DeviceArray dq(ctx, q.size() * 4), dk(ctx, k.layout.bytes()), dv(ctx, v ? v->layout.bytes() : 4),
       ds(ctx, std::max<size_t>(1, sinks.size()) * 4),
       dout(ctx, uint64_t(c.n_tokens) * c.n_head * c.dv * 4);
@@ -80,7 +83,7 @@ std::vector<float> run_gpu(vk::Context& ctx, const Case& c, const std::vector<fl
   vk::Recorder rec(ctx);
   ops::KvLayout vl = v ? v->layout : k.layout;
   ops::attention(ctx, rec, s, dq.view(), dk.view(), k.layout, v ? dv.view() : dk.view(), vl,
-                 sinks.empty() ? vk::View{} : ds.view(), dout.view(), c.n_tokens, c.p0);
+                 sinks.empty() ? vk::View{} : ds.view(), dout.view(), c.n_tokens, c.p0, kernel);
   rec.submit_and_wait();
   return dout.read_f32();
 }
@@ -120,10 +123,14 @@ void run_case(vk::Context& ctx, const Case& c, uint64_t seed) {
   std::vector<float> sinks;
   if (c.sinks) sinks = test::random_floats(seed + 3, c.n_head, -2.0f, 3.0f);
   const auto want = reference(c, q, k, v, sinks, scale);
-  const auto got = run_gpu(ctx, c, q, k, c.v_in_k ? nullptr : &v, sinks, scale);
-  // Same f16 K/V values on both sides; f32 dot products over dk terms, f32 exp and an online
-  // rescale against double: a few 1e-6 relative to the output's scale (|out| <= 1).
-  test::check_close(got, want, {2e-6, 1e-4, 1e-5});
+  for (auto kernel : {ops::AttentionKernel::PerToken, ops::AttentionKernel::Tiled}) {
+    const bool tiled = kernel == ops::AttentionKernel::Tiled;
+    CAPTURE(tiled);
+    const auto got = run_gpu(ctx, c, q, k, c.v_in_k ? nullptr : &v, sinks, scale, kernel);
+    // Same f16 K/V values on both sides; f32 dot products over dk terms, f32 exp and an online
+    // rescale against double: a few 1e-6 relative to the output's scale (|out| <= 1).
+    test::check_close(got, want, {2e-6, 1e-4, 1e-5});
+  }
 }
 
 std::vector<Case> cases() {
@@ -145,6 +152,17 @@ std::vector<Case> cases() {
        false, true, 1.0f / std::sqrt(96.0f)},
       {"MLA DeepSeek-V3 decode: 16 heads, dk 576, dv 512", 16, 1, 576, 512, 1, 150, 0, false, true,
        0.1352f},
+      // Long prompts and tile edges (the tiled kernel's 8/16/32-token tiles, 16-key tiles).
+      {"long prefill from 0: 8/2/64, 613 tokens", 8, 2, 64, 64, 613, 0},
+      {"long prefill at p0 401: window 128 and sinks, 247 tokens", 8, 2, 64, 64, 247, 401, 128,
+       true},
+      {"prefill 32/4/128, 41 tokens at p0 600", 32, 4, 128, 128, 41, 600},
+      {"MLA absorbed dims 288/256, 150 tokens at p0 500", 4, 1, 288, 256, 150, 500, 0, false, true,
+       1.0f / std::sqrt(96.0f)},
+      // 1/sqrt(dk): with DeepSeek's larger scale the f32 dot products over 576 terms drift past
+      // the tolerance below in both kernels alike (sharper weights on 336 queries).
+      {"MLA DeepSeek-V3 prefill dims: dk 576, dv 512, 21 tokens at p0 40", 16, 1, 576, 512, 21, 40},
+      {"MHA 3/3, odd dims 22/18, 70 tokens, window 5", 3, 3, 22, 18, 70, 9, 5},
   };
 }
 
@@ -168,11 +186,32 @@ TEST_CASE("attention: exact inputs compared with == (equal scores over 256 keys,
   const Cache k = make_cache(test::random_floats(1, 2 * n_ctx * 64), 2, n_ctx, 64, 64);
   const Cache v = make_cache(test::exact_floats(2, 2 * n_ctx * 64), 2, n_ctx, 64, 64);
   const auto want = reference(c, q, k, v, {}, 0.125f);
-  for (bool no_subgroup : {false, true}) {
-    CAPTURE(no_subgroup);
-    vk::Context& ctx = no_subgroup ? test::gpu_without("subgroup") : test::gpu();
-    test::check_equal(run_gpu(ctx, c, q, k, &v, {}, 0.125f), want);
-  }
+  for (bool no_subgroup : {false, true})
+    for (auto kernel : {ops::AttentionKernel::PerToken, ops::AttentionKernel::Tiled}) {
+      CAPTURE(no_subgroup);
+      CAPTURE(int(kernel));
+      vk::Context& ctx = no_subgroup ? test::gpu_without("subgroup") : test::gpu();
+      test::check_equal(run_gpu(ctx, c, q, k, &v, {}, 0.125f, kernel), want);
+    }
+}
+
+TEST_CASE("attention: exact prefill inputs compared with == (window 64: 64 equal scores a query)") {
+  // q = 0 and every query at qpos >= 63 sees exactly 64 keys (window 64): out = sum(v) / 64 of its
+  // window, exact in f32 in any summation order for v from {-0.5, 0, 0.5, 1, 1.5}. 37 tokens: the
+  // last tile is partial for 8, 16 and 32 tokens a tile.
+  Case c{"exact prefill", 8, 2, 64, 64, 37, 100, 64};
+  const uint32_t n_ctx = c.p0 + c.n_tokens;
+  std::vector<float> q(uint64_t(c.n_tokens) * c.n_head * c.dk, 0.0f);
+  const Cache k = make_cache(test::random_floats(3, 2 * n_ctx * 64), 2, n_ctx, 64, 64);
+  const Cache v = make_cache(test::exact_floats(4, 2 * n_ctx * 64), 2, n_ctx, 64, 64);
+  const auto want = reference(c, q, k, v, {}, 0.125f);
+  for (bool no_subgroup : {false, true})
+    for (auto kernel : {ops::AttentionKernel::PerToken, ops::AttentionKernel::Tiled}) {
+      CAPTURE(no_subgroup);
+      CAPTURE(int(kernel));
+      vk::Context& ctx = no_subgroup ? test::gpu_without("subgroup") : test::gpu();
+      test::check_equal(run_gpu(ctx, c, q, k, &v, {}, 0.125f, kernel), want);
+    }
 }
 
 TEST_CASE("attention: kv_store then attention in one submission (f32 K/V written at positions)") {
@@ -219,4 +258,27 @@ TEST_CASE("attention: kv_store then attention in one submission (f32 K/V written
   rec.submit_and_wait();
   Case c{"kv_store+attention", n_head, n_kv, d, d, T, p0};
   test::check_close(dout.read_f32(), reference(c, q, k, v, {}, scale), {2e-6, 1e-4, 1e-5});
+}
+
+TEST_CASE("attention: a tiled row does not depend on the batch around it (window, sinks; ==)") {
+  // Key tiles start at multiples of 16 whatever the workgroup's first token, so re-evaluating
+  // tokens 13.. of a batch (as the engine does after truncating the cache) gives the same bits.
+  Case c{"batch", 8, 2, 64, 64, 45, 0, 20, true};
+  const uint32_t n_ctx = c.n_tokens, part0 = 13;
+  auto q = test::random_floats(30, uint64_t(c.n_tokens) * c.n_head * c.dk, -3.0f, 3.0f);
+  const Cache k = make_cache(test::random_floats(31, 2 * n_ctx * 64), 2, n_ctx, 64, 64);
+  const Cache v = make_cache(test::random_floats(32, 2 * n_ctx * 64), 2, n_ctx, 64, 64);
+  const auto sinks = test::random_floats(33, c.n_head, -2.0f, 3.0f);
+  Case part = c;
+  part.n_tokens = c.n_tokens - part0;
+  part.p0 = part0;
+  const uint64_t qs = uint64_t(c.n_head) * c.dk, os = uint64_t(c.n_head) * c.dv;
+  const std::vector<float> q_part(q.begin() + part0 * qs, q.end());
+  for (bool no_subgroup : {false, true}) {
+    CAPTURE(no_subgroup);
+    vk::Context& ctx = no_subgroup ? test::gpu_without("subgroup") : test::gpu();
+    const auto all = run_gpu(ctx, c, q, k, &v, sinks, 0.125f, ops::AttentionKernel::Tiled);
+    const auto tail = run_gpu(ctx, part, q_part, k, &v, sinks, 0.125f, ops::AttentionKernel::Tiled);
+    test::check_equal(tail, std::vector<float>(all.begin() + part0 * os, all.end()));
+  }
 }
