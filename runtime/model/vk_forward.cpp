@@ -14,6 +14,7 @@
 #include "runtime/ops/get_rows.h"
 #include "runtime/ops/matmul.h"
 #include "runtime/ops/moe_combine.h"
+#include "runtime/ops/moe_router.h"
 #include "runtime/ops/rms_norm.h"
 #include "runtime/ops/rope.h"
 #include "runtime/ops/unary.h"
@@ -31,6 +32,14 @@ ops::WeightView rows(const DeviceTensor& t, uint32_t r0, uint32_t n) {
   w.data = t.w.data.sub(r0 * rb, n * rb);
   w.n_rows = n;
   return w;
+}
+
+// Whether layer il's MoE block starts with moe_router (rms_norm, router and gate_topk in one
+// dispatch): decode (one token), a float router moe_router serves, not switched off.
+bool router_fused(const vk::Context& c, const ModelDesc& d, const LayerTensors& w, uint32_t il,
+                  uint32_t T) {
+  return T == 1 && d.is_moe_layer(il) && !c.options().no_moe_router &&
+         ops::moe_router_supports(w.router->w, d.n_expert_used);
 }
 
 // From this many tokens on, a batch uses the tiled kernels: the matvec reads every weight once per 4
@@ -88,6 +97,8 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint
   ops::get_rows(c, rec, embd.w.type, embd.view(), E, embd.w.n_rows, s.tokens, T, s.x);
   if (d_.is_mla() && grouped(T, d_.n_head))  // MLA's per-head products grouped by head (every layer alike)
     ops::moe_route(c, rec, s.head_ids, T * d_.n_head, d_.n_head, s.head_route);
+  if (T == 1 && d_.n_expert > 0 && !c.options().no_moe_router)
+    rec.fill(s.router_count(), 0);  // moe_router's counter (see Scratch::router_count)
   rec.barrier();
 
   const DeviceTensor& output_norm = *tensor("output_norm.weight");
@@ -105,9 +116,12 @@ void VkEngine::record_forward(vk::Recorder& rec, uint32_t T, uint32_t pos0, uint
       record_attention(rec, il, T, pos0);
     dump(rec, fmt::format("ffn_inp-{}", il), s.x, E, T);
 
-    // FFN block: x += ffn(rms_norm(x)) (the down projection or moe_combine adds the residual)
-    ops::rms_norm(c, rec, s.x, w.ffn_norm->view(), s.h, E, T, d_.rms_eps);
-    rec.barrier();
+    // FFN block: x += ffn(rms_norm(x)) (the down projection or moe_combine adds the residual;
+    // in decode moe_router does the norm)
+    if (!router_fused(c, d_, w, il, T)) {
+      ops::rms_norm(c, rec, s.x, w.ffn_norm->view(), s.h, E, T, d_.rms_eps);
+      rec.barrier();
+    }
     const DeviceTensor& next_norm = il + 1 < d_.n_layer ? *layers_[il + 1].attn_norm : output_norm;
     h_ready = record_ffn(rec, il, T, next_norm.view());
     dump(rec, fmt::format("l_out-{}", il), s.x, E, T);
@@ -265,12 +279,31 @@ bool VkEngine::record_ffn(vk::Recorder& rec, uint32_t il, uint32_t T, vk::View n
 
   const uint32_t X = d_.n_expert, K = d_.n_expert_used, F = d_.n_ff_exp;
   // router [T][X] -> ids [T][K], wts [T][K]
-  linear(rec, {w.router->w, s.h, s.router, opt(w.router_b), T});
-  rec.barrier();
-  if (!w.router_b) dump(rec, fmt::format("ffn_moe_logits-{}", il), s.router, X, T);  // llama.cpp dumps before the bias
   const vk::View ids = s.layer_ids(il, K);
-  ops::gate_topk(c, rec, gate_, s.router, opt(w.sel_bias), ids, s.wts, {}, T, X, K);
-  rec.barrier();
+  if (router_fused(c, d_, w, il, T)) {  // decode: h = rms_norm(x), router and gate_topk at once
+    ops::MoeRouterArgs r;
+    r.x = s.x;
+    r.norm = w.ffn_norm->view();
+    r.eps = d_.rms_eps;
+    r.router = w.router->w;
+    r.router_bias = opt(w.router_b);
+    r.sel_bias = opt(w.sel_bias);
+    r.h = s.h;
+    r.logits = s.router;
+    r.ids = ids;
+    r.weights = s.wts;
+    r.counter = s.router_count();
+    r.k = K;
+    ops::moe_router(c, rec, gate_, r, mv_cfg_);
+    rec.barrier();
+    if (!w.router_b) dump(rec, fmt::format("ffn_moe_logits-{}", il), s.router, X, T);
+  } else {
+    linear(rec, {w.router->w, s.h, s.router, opt(w.router_b), T});
+    rec.barrier();
+    if (!w.router_b) dump(rec, fmt::format("ffn_moe_logits-{}", il), s.router, X, T);  // llama.cpp dumps before the bias
+    ops::gate_topk(c, rec, gate_, s.router, opt(w.sel_bias), ids, s.wts, {}, T, X, K);
+    rec.barrier();
+  }
   const vk::View route = grouped(T, X) ? s.route : vk::View{};
   if (route) {  // prefill: group the (token, expert) pairs by expert
     ops::moe_route(c, rec, ids, T * K, X, route);

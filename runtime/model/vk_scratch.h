@@ -7,6 +7,7 @@
 #include "loader/model/model.h"
 #include "runtime/model/vk_model.h"
 #include "runtime/ops/matmul.h"
+#include "runtime/ops/moe_router.h"
 #include "runtime/sched/scratch_layout.h"
 
 namespace moevk {
@@ -39,6 +40,10 @@ struct VkEngine::Scratch : sched::ScratchViews<vk::View> {
       vk::upload(ctx, head_ids, hid.data(), hid.size() * 4);
     }
   }
+  // moe_router's workgroup counter: the first word of route, which only grouped (prefill) passes
+  // use; a decode pass zeroes it first and every moe_router dispatch leaves it 0 (no allocation of
+  // its own: the memory plan walks lay_out_scratch's views).
+  vk::View router_count() const { return route.sub(0, ops::kMoeRouterCounterBytes); }
   // Layer il's routing: ids [T][n_expert_used] of the batch.
   vk::View layer_ids(uint32_t il, uint32_t K) const {
     return ids.sub(uint64_t(il) * B * K * 4, uint64_t(B) * K * 4);

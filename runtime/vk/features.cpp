@@ -217,11 +217,12 @@ void DeviceOptions::disable(const std::string& list) {
     else if (item == "unified") no_unified = true;
     else if (item == "row_lanes") no_row_lanes = true;
     else if (item == "tiled_attention") no_tiled_attention = true;
+    else if (item == "moe_router") no_moe_router = true;
     else if (item == "memory_budget") no_memory_budget = true;
     else
       fail("unknown feature '{}' in MOEVK_DISABLE (known: fp16, int8, storage16, storage8, subgroup, "
            "int_dot, coopmat, transfer_queue, external_memory_host, memory_budget, unified, tiled, row_lanes, "
-           "tiled_attention)",
+           "moe_router, tiled_attention)",
            item);
   }
 }

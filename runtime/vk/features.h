@@ -83,6 +83,7 @@ struct DeviceOptions {
   bool no_tiled = false;  // not a device feature: prefill uses the matvecs instead of matmul.comp
   bool no_row_lanes = false;  // CPU devices run the GPU kernels (block per lane), not the row lanes
   bool no_tiled_attention = false;  // not a device feature: prefill attention per token, not tiled
+  bool no_moe_router = false;  // not a device feature: decode keeps rms_norm, router, gate_topk apart
   // Tests of the out-of-memory paths: the n-th device allocation fails (MOEVK_FAIL_ALLOCATION=n).
   uint64_t fail_allocation = 0;
 
