@@ -9,9 +9,10 @@ layout(buffer_reference, std430, buffer_reference_align = 4) buffer UintRef { ui
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer IntRef { int v[]; };
 
 // Byte-granular reads from a word-addressed buffer (quant blocks are not 4-byte aligned).
-// USE_STORAGE16 (devices with storageBuffer16BitAccess) reads the same bytes with 16-bit loads: every
-// ggml block but MXFP4's (17 bytes) starts on an even byte, so a 2-aligned field is one load and an
-// unaligned word two, where the 32-bit path loads the two words around it and shifts.
+// USE_STORAGE16 (devices with storageBuffer16BitAccess) reads the same bytes with 16-bit loads where
+// that saves work: every ggml block but MXFP4's (17 bytes) starts on an even byte, so a 16-bit field
+// is one load and a 2-mod-4 word two, where the 32-bit path loads the two words around it and
+// shifts; aligned words stay word loads.
 #if defined(USE_STORAGE16)
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int16 : require
@@ -23,6 +24,7 @@ uint read_u8(UintRef p, uint byte_off) { return (half_at(p, byte_off >> 1) >> ((
 uint read_u16(UintRef p, uint byte_off) { return half_at(p, byte_off >> 1); }  // byte_off is even
 uint read_u32_unaligned(UintRef p, uint byte_off) {
   const uint i = byte_off >> 1;
+  if ((byte_off & 3u) == 0u) return p.v[byte_off >> 2];
   if ((byte_off & 1u) == 0u) return half_at(p, i) | (half_at(p, i + 1u) << 16);
   return (half_at(p, i) >> 8) | (half_at(p, i + 1u) << 8) | (half_at(p, i + 2u) << 24);
 }

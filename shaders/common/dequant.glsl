@@ -16,7 +16,10 @@
 // Little-endian byte-granular reads that touch only the words holding the requested bytes (rows may
 // end at the end of an allocation).
 #if defined(USE_STORAGE16)
+// 4-aligned: two word loads; 2 mod 4 (every other block of the 18-, 22-, 34- and 210-byte types):
+// four 16-bit loads where the word path loads three words and shifts; odd (MXFP4): halves and shifts.
 uvec2 read_u32x2(UintRef p, uint off) {
+  if ((off & 3u) == 0u) return uvec2(p.v[off >> 2], p.v[(off >> 2) + 1u]);
   if ((off & 1u) == 0u) {
     const uint i = off >> 1;
     return uvec2(half_at(p, i) | (half_at(p, i + 1u) << 16), half_at(p, i + 2u) | (half_at(p, i + 3u) << 16));
