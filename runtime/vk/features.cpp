@@ -100,8 +100,10 @@ Features query_features(VkPhysicalDevice pd) {
   f.subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                      (sg.supportedOperations & need) == need;
   f.subgroup_shuffle = f.subgroup_arith && (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
-  // Row lanes share activations by subgroupBroadcast (ballot) across a fixed subgroup size.
-  f.row_lanes = f.type == "cpu" && f.subgroup_arith &&
+  // Row lanes share activations by subgroupShuffle with constant lanes (a register move on
+  // lavapipe, where subgroupBroadcast loops over the lanes) across a fixed subgroup size; the
+  // ballot extension is still declared by their shaders.
+  f.row_lanes = f.type == "cpu" && f.subgroup_shuffle &&
                 (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
                 (f.subgroup_size == 4 || f.subgroup_size == 8 || f.subgroup_size == 16 || f.subgroup_size == 32);
 

@@ -1,12 +1,13 @@
 // Row-lane matrix products: each invocation owns one weight row and walks it 32 weights at a time,
 // while the subgroup shares the activations: lane l loads x[e + SG*j + l] and every lane takes
-// element i from lane i % SG by subgroupBroadcast. That is the layout for devices that run shaders as
-// SIMD code on a CPU (lavapipe): there every memory load costs one scalar load per lane, even when all
-// lanes ask for the same address, while a broadcast is a register shuffle. A row per lane spends ~12
-// lane-loads per 32 weights (Q4_K) and 32/SG per 32 activations, where the block-per-lane matvec
-// (dequant_matvec.glsl) spends about two per weight. GPUs want the opposite (neighbouring lanes on
-// neighbouring bytes), so the host picks this layout only for CPU devices (ops::MatvecConfig::row_lanes,
-// DECISIONS 22).
+// element i from lane i % SG by subgroupShuffle with a constant lane. That is the layout for devices
+// that run shaders as SIMD code on a CPU (lavapipe): there every memory load costs one scalar load
+// per lane, even when all lanes ask for the same address, while a shuffle by a constant lane is a
+// register move (subgroupBroadcast is not: lavapipe looks for the first active lane in a loop, which
+// made these kernels 2-3x slower). A row per lane spends ~12 lane-loads per 32 weights (Q4_K) and
+// 32/SG per 32 activations, where the block-per-lane matvec (dequant_matvec.glsl) spends about two
+// per weight. GPUs want the opposite (neighbouring lanes on neighbouring bytes), so the host picks
+// this layout only for CPU devices (ops::MatvecConfig::row_lanes, DECISIONS 22).
 //
 // The interface over the weight types (dequant.glsl's, one define selects the type):
 //   void unpack32(UintRef a, uint off, uint e, out vec4 w[NW])
@@ -17,6 +18,8 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
 #include "dequant.glsl"
 #include "combine.glsl"
 
@@ -154,9 +157,9 @@ void load_x(uint64_t x_addr, out float xv[XV_MAX]) {
 // dot(w, x[0 .. STEP)) with x as load_x spread it.
 float dot_step(vec4 w[NW], float xv[XV_MAX]) {
   float s = 0.0;
-  for (uint k = 0; k < NW; k++) {
+  [[unroll]] for (uint k = 0; k < NW; k++) {
     vec4 xk;
-    for (uint q = 0; q < 4u; q++) xk[q] = subgroupBroadcast(xv[(4u * k + q) / SG], (4u * k + q) % SG);
+    [[unroll]] for (uint q = 0; q < 4u; q++) xk[q] = subgroupShuffle(xv[(4u * k + q) / SG], (4u * k + q) % SG);
     s += dot(w[k], xk);
   }
   return s;
