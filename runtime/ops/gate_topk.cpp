@@ -7,6 +7,18 @@
 
 namespace moevk::ops {
 
+uint32_t gating_code(GatingFunc g) {
+  switch (g) {
+    case GatingFunc::Sigmoid:
+      return 1;
+    case GatingFunc::SoftmaxSelected:
+      return 2;
+    case GatingFunc::Softmax:
+      break;
+  }
+  return 0;
+}
+
 void gate_topk(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p,
                const vk::View& logits, const vk::View& sel_bias, const vk::View& ids,
                const vk::View& weights, const vk::View& probs, uint32_t n_tokens, uint32_t n_expert,
@@ -24,18 +36,7 @@ void gate_topk(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p,
   MOEVK_ASSERT(!sel_bias || sel_bias.size >= uint64_t(n_expert) * 4,
                "gate_topk: bias view too small");
   MOEVK_ASSERT(!probs || probs.size >= nl, "gate_topk: probs view too small");
-  uint32_t gating = 0;
-  switch (p.gating) {
-    case GatingFunc::Softmax:
-      gating = 0;
-      break;
-    case GatingFunc::Sigmoid:
-      gating = 1;
-      break;
-    case GatingFunc::SoftmaxSelected:
-      gating = 2;
-      break;
-  }
+  const uint32_t gating = gating_code(p.gating);
   const uint32_t flags = (sel_bias ? 1u : 0u) | (p.norm ? 2u : 0u) | (probs ? 4u : 0u);
   GateTopkPush pc{logits.address(),
                   sel_bias ? sel_bias.address() : logits.address(),

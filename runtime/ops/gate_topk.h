@@ -20,6 +20,10 @@ static_assert(sizeof(GateTopkPush) == 80, "must match gate_topk.comp's push bloc
 
 constexpr uint32_t kGateMaxExpert = 256, kGateMaxK = 16, kGateMaxGroup = 64;
 
+// The gating function as shaders/common/gate.glsl numbers it (0 softmax, 1 sigmoid, 2 softmax over
+// the selected); gate_topk and moe_router push it.
+uint32_t gating_code(GatingFunc g);
+
 // logits: [n_tokens][n_expert] f32; sel_bias: [n_expert] f32 or an empty View (no selection bias);
 // ids: [n_tokens][k] i32 (selection order); weights: [n_tokens][k] f32;
 // probs: [n_tokens][n_expert] f32 gating probabilities, or an empty View (not written).

@@ -33,18 +33,7 @@ void moe_router(vk::Context& ctx, vk::Recorder& rec, const ref::GateParams& p,
                "moe_router: ids or weights view too small");
   MOEVK_ASSERT(a.counter.size >= kMoeRouterCounterBytes && a.counter.address() % 4 == 0,
                "moe_router: counter view too small");
-  uint32_t gating = 0;
-  switch (p.gating) {
-    case GatingFunc::Softmax:
-      gating = 0;
-      break;
-    case GatingFunc::Sigmoid:
-      gating = 1;
-      break;
-    case GatingFunc::SoftmaxSelected:
-      gating = 2;
-      break;
-  }
+  const uint32_t gating = gating_code(p.gating);
   // gate.glsl's GATE_FLAG_BIAS (1) and GATE_FLAG_NORM (2); moe_router.comp's FLAG_ROUTER_BIAS (8).
   const uint32_t flags = (a.sel_bias ? 1u : 0u) | (p.norm ? 2u : 0u) | (a.router_bias ? 8u : 0u);
   const uint64_t unused = a.logits.address();  // a valid address where a flag is off
