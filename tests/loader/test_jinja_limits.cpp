@@ -206,7 +206,9 @@ TEST_CASE("jinja: the work inside filters, methods and operators counts against 
     const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
     MESSAGE(seconds << " s: ..." << tmpl.substr(tmpl.size() > 60 ? tmpl.size() - 60 : 0) << ": " << err.substr(0, 90));
     CHECK(err.find("takes too long (more than 4000000 steps of work") != std::string::npos);
-    CHECK(seconds < 3 * kSlowdown);  // about a second here; a few on a loaded 2-core machine
+    // About a second on a quiet 2-core machine, 2.6-4.5 s while two builds ran beside it; an
+    // uncharged step would take hours, so the bar only has to tell those apart.
+    CHECK(seconds < 15 * kSlowdown);
   }
   // A list that keeps copies of a large string stops at the list size limit, not at memory's end.
   CHECK(error_of("{% set s = 'a' * 16000000 %}{% set l = [] %}{% for i in range(1000) %}{{ l.append(s) }}{% endfor %}")
