@@ -16,6 +16,7 @@ MatvecConfig matvec_config_for(const vk::Features& f) {
   c.lane_sg = f.subgroup_size;
   c.storage16 = f.storage16;
   c.int_dot = f.int_dot;
+  c.coopmat = f.coopmat_nv;
   return c;
 }
 

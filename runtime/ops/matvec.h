@@ -37,6 +37,9 @@ struct MatvecConfig {
   // quantised by quantize_q8 (MatvecArgs::xq). Off, or without the feature: 32-bit words and floats.
   bool storage16 = false;
   bool int_dot = false;
+  // The prefill matmuls on cooperative matrices (ops/matmul_coopmat.h) where the device has them
+  // (Features::coopmat_nv) and the load-time self-check passed. Off: the float tiled matmul.
+  bool coopmat = false;
 };
 // The config the engine uses on a device: the default on GPUs; the row lanes on CPU devices
 // (Features::row_lanes), whose block-per-lane fallback uses 32 invocations over 8 rows.

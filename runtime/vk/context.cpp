@@ -131,7 +131,7 @@ std::vector<Features> list_devices() {
   VkDebugUtilsMessengerEXT m = VK_NULL_HANDLE;
   VkInstance inst = create_instance(false, &m);
   std::vector<Features> out;
-  for (VkPhysicalDevice pd : physical_devices(inst)) out.push_back(query_features(pd));
+  for (VkPhysicalDevice pd : physical_devices(inst)) out.push_back(query_features(pd, inst));
   vkDestroyInstance(inst, nullptr);
   return out;
 }
@@ -143,7 +143,7 @@ Context::Context(const DeviceOptions& options, const QueueOptions& queue_options
     if (pds.empty())
       fail("no Vulkan device found (install a driver; for the CPU: apt-get install mesa-vulkan-drivers)");
     std::vector<Features> feats;
-    for (VkPhysicalDevice pd : pds) feats.push_back(query_features(pd));
+    for (VkPhysicalDevice pd : pds) feats.push_back(query_features(pd, instance_));
     if (options.device_index >= 0) {
       if (options.device_index >= static_cast<int>(pds.size()))
         fail("device {} requested but only {} Vulkan device(s) exist (see `moevk devices`)",
@@ -241,6 +241,18 @@ Context::Context(const DeviceOptions& options, const QueueOptions& queue_options
       f12.pNext = &fdot;
       if (features_.api_version < VK_API_VERSION_1_3)
         exts.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    }
+    // Cooperative matrices (the prefill matmul, ops/matmul_coopmat.h): the NV extension, its
+    // feature and the Vulkan memory model its SPIR-V declares; only where query_features found
+    // them usable.
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    if (features_.coopmat_nv) {
+      fcm.cooperativeMatrix = VK_TRUE;
+      fcm.pNext = f12.pNext;
+      f12.pNext = &fcm;
+      f12.vulkanMemoryModel = VK_TRUE;
+      exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
     }
     if (features_.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     if (features_.external_memory_host) exts.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -148,6 +149,13 @@ class Context {
   // device: the app's own work is not moevk's to wait for).
   void wait_idle();
 
+  // Load-time self-checks of paths the test machines cannot run (ops/matmul_coopmat.cpp): whether
+  // the check named `name` ran on this context, and a failed check switching its feature off, so
+  // every op sees the fallback from then on.
+  bool self_checked(const std::string& name) const { return self_checked_.count(name) != 0; }
+  void mark_self_checked(const std::string& name) { self_checked_.insert(name); }
+  void switch_off_coopmat() { features_.coopmat_nv = features_.coopmat_khr = false; }
+
   // Cached compute pipelines keyed by variant name + specialization constants.
   Pipeline& pipeline(const std::string& variant, uint32_t push_size,
                      const std::vector<uint32_t>& spec = {});
@@ -171,6 +179,7 @@ class Context {
   MemoryCounter memory_counter_;
   std::vector<std::pair<TimelinePoint, std::function<void()>>> deferred_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+  std::set<std::string> self_checked_;
 };
 
 }  // namespace moevk::vk

@@ -18,7 +18,7 @@ std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features
   // What the device was created with: pEnabledFeatures, then every feature struct of the chain
   // (the core 1.1/1.2/1.3 structs or the per-feature structs they replace).
   bool bda = false, timeline = false, int64 = false, fp16 = false, int8 = false, s16 = false,
-       s8 = false, sgc = false, idot = false;
+       s8 = false, sgc = false, idot = false, coopmat = false, memory_model = false;
   if (a.create_info->pEnabledFeatures) int64 = a.create_info->pEnabledFeatures->shaderInt64;
   for (auto* p = static_cast<const VkBaseInStructure*>(a.create_info->pNext); p; p = p->pNext) {
     switch (p->sType) {
@@ -38,6 +38,7 @@ std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features
         fp16 = fp16 || v->shaderFloat16;
         int8 = int8 || v->shaderInt8;
         s8 = s8 || v->storageBuffer8BitAccess;
+        memory_model = memory_model || v->vulkanMemoryModel;
         break;
       }
       case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES: {
@@ -71,6 +72,15 @@ std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features
       case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES:
         s8 = s8 || reinterpret_cast<const VkPhysicalDevice8BitStorageFeatures*>(p)
                        ->storageBuffer8BitAccess;
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES:
+        memory_model =
+            memory_model ||
+            reinterpret_cast<const VkPhysicalDeviceVulkanMemoryModelFeatures*>(p)->vulkanMemoryModel;
+        break;
+      case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV:
+        coopmat = coopmat || reinterpret_cast<const VkPhysicalDeviceCooperativeMatrixFeaturesNV*>(p)
+                                 ->cooperativeMatrix;
         break;
       case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES: {
         auto* v = reinterpret_cast<const VkPhysicalDeviceSubgroupSizeControlFeatures*>(p);
@@ -106,7 +116,11 @@ std::vector<std::string> check_adopted_features(const AdoptedDevice& a, Features
       f.external_memory_host && ext(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
   f.int_dot = f.int_dot && idot &&
               (api >= VK_API_VERSION_1_3 || ext(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME));
-  f.coopmat_khr = f.coopmat_nv = false;  // moevk's own device does not enable them either
+  f.coopmat_khr = false;  // moevk's own device does not enable it either
+  // The prefill matmul on NV cooperative matrices: only where the app enabled the extension, its
+  // feature, the Vulkan memory model and float16 (f.fp16, above).
+  f.coopmat_nv = f.coopmat_nv && coopmat && memory_model && f.fp16 &&
+                 ext(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   return missing;
 }
 
@@ -122,7 +136,7 @@ Context::Context(const AdoptedDevice& a, const DeviceOptions& options) : options
         VK_API_VERSION_MAJOR(a.api_version), VK_API_VERSION_MINOR(a.api_version));
   instance_ = a.instance;
   physical_ = a.physical;
-  features_ = query_features(physical_);
+  features_ = query_features(physical_, instance_);
   const std::vector<std::string> missing = check_adopted_features(a, features_);
   if (!missing.empty()) {
     std::string list;

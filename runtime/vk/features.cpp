@@ -44,7 +44,43 @@ static bool has_extension(const std::vector<VkExtensionProperties>& exts, const 
   return false;
 }
 
-Features query_features(VkPhysicalDevice pd) {
+bool has_coopmat_nv_f16_16x16x16(const std::vector<VkCooperativeMatrixPropertiesNV>& entries) {
+  for (const auto& e : entries)
+    if (e.MSize == 16 && e.NSize == 16 && e.KSize == 16 &&
+        e.AType == VK_COMPONENT_TYPE_FLOAT16_NV && e.BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        e.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        e.DType == VK_COMPONENT_TYPE_FLOAT32_NV && e.scope == VK_SCOPE_SUBGROUP_NV)
+      return true;
+  return false;
+}
+
+// What keeps VK_NV_cooperative_matrix from matmul_coopmat.comp on a device that lists it ("" when
+// nothing does): the entry it multiplies with, the features its SPIR-V declares, its subgroup size
+// and shared memory.
+static std::string coopmat_nv_gap(VkPhysicalDevice pd, VkInstance instance, const Features& f,
+                                  bool feature, bool memory_model, VkShaderStageFlags stages) {
+  if (!feature) return "cooperativeMatrix feature off";
+  if (!(stages & VK_SHADER_STAGE_COMPUTE_BIT)) return "not in compute shaders";
+  if (!f.fp16) return "no shaderFloat16";
+  if (!memory_model) return "no vulkanMemoryModel";
+  if (f.subgroup_size != 32) return fmt::format("subgroup size {} (needs 32)", f.subgroup_size);
+  if (f.max_shared_memory < 32768) return "under 32 KiB of shared memory";
+  const char* fn = "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV";
+  auto get = instance ? reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
+                            vkGetInstanceProcAddr(instance, fn))
+                      : nullptr;
+  if (!get) return "no vkGetPhysicalDeviceCooperativeMatrixPropertiesNV";
+  uint32_t n = 0;
+  if (get(pd, &n, nullptr) != VK_SUCCESS) return "its property query failed";
+  std::vector<VkCooperativeMatrixPropertiesNV> entries(
+      n, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+  if (get(pd, &n, entries.data()) != VK_SUCCESS) return "its property query failed";
+  entries.resize(n);
+  if (!has_coopmat_nv_f16_16x16x16(entries)) return "no subgroup 16x16x16 f16 x f16 -> f32 entry";
+  return "";
+}
+
+Features query_features(VkPhysicalDevice pd, VkInstance instance) {
   Features f;
   VkPhysicalDeviceProperties props{};
   vkGetPhysicalDeviceProperties(pd, &props);
@@ -74,7 +110,7 @@ Features query_features(VkPhysicalDevice pd) {
   std::vector<VkExtensionProperties> exts(n_ext);
   vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, exts.data());
   f.coopmat_khr = has_extension(exts, "VK_KHR_cooperative_matrix");
-  f.coopmat_nv = has_extension(exts, "VK_NV_cooperative_matrix");
+  f.coopmat_nv_present = has_extension(exts, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   f.external_memory_host = has_extension(exts, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
   f.memory_budget = has_extension(exts, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
   bool int_dot_ext = has_extension(exts, "VK_KHR_shader_integer_dot_product");
@@ -91,6 +127,12 @@ Features query_features(VkPhysicalDevice pd) {
   bool has_sgc = props.apiVersion >= VK_API_VERSION_1_3 ||
                  has_extension(exts, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
   if (has_sgc) sg.pNext = &sgc;
+  VkPhysicalDeviceCooperativeMatrixPropertiesNV cmp{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+  if (f.coopmat_nv_present) {
+    cmp.pNext = p2.pNext;
+    p2.pNext = &cmp;
+  }
   vkGetPhysicalDeviceProperties2(pd, &p2);
   f.driver = std::string(driver.driverName) + " " + driver.driverInfo;
   f.max_allocation = m3.maxMemoryAllocationSize;
@@ -125,6 +167,12 @@ Features query_features(VkPhysicalDevice pd) {
     *tail = &fdot;
     tail = &fdot.pNext;
   }
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  if (f.coopmat_nv_present) {
+    *tail = &fcm;
+    tail = &fcm.pNext;
+  }
   vkGetPhysicalDeviceFeatures2(pd, &f2);
   f.shader_int64 = f2.features.shaderInt64;
   f.storage16 = f11.storageBuffer16BitAccess;
@@ -138,6 +186,11 @@ Features query_features(VkPhysicalDevice pd) {
     f.subgroup_size_control = true;
     f.subgroup_min = sgc.minSubgroupSize;
     f.subgroup_max = sgc.maxSubgroupSize;
+  }
+  if (f.coopmat_nv_present) {
+    f.coopmat_nv_gap = coopmat_nv_gap(pd, instance, f, fcm.cooperativeMatrix, f12.vulkanMemoryModel,
+                                      cmp.cooperativeMatrixSupportedStages);
+    f.coopmat_nv = f.coopmat_nv_gap.empty();
   }
 
   VkPhysicalDeviceMemoryProperties mem{};
@@ -180,7 +233,12 @@ std::string Features::report() const {
   s << fmt::format("  subgroup size {} (min {}, max {})  subgroup arithmetic {}  size control {}\n",
                    subgroup_size, subgroup_min, subgroup_max, yes(subgroup_arith),
                    yes(subgroup_size_control));
-  s << fmt::format("  cooperative matrix: KHR {}  NV {}\n", yes(coopmat_khr), yes(coopmat_nv));
+  std::string nv = yes(coopmat_nv);
+  if (coopmat_nv) nv += " (prefill matmul, 16x16x16 f16 -> f32)";
+  else if (coopmat_nv_present)
+    nv += fmt::format(" (the extension is there: {})",
+                      coopmat_nv_gap.empty() ? "switched off" : coopmat_nv_gap);
+  s << fmt::format("  cooperative matrix: KHR {}  NV {}\n", yes(coopmat_khr), nv);
   s << fmt::format("  buffer device address {}  timeline semaphores {}  int64 {}\n",
                    yes(buffer_device_address), yes(timeline_semaphore), yes(shader_int64));
   s << fmt::format("  external_memory_host {}  memory_budget {}  unified memory {}  transfer queue {}\n",
@@ -261,6 +319,7 @@ void apply_options(Features& f, const DeviceOptions& o) {
   if (o.no_memory_budget) f.memory_budget = false;
   if (o.no_unified) f.unified_memory = false;
   if (o.no_row_lanes) f.row_lanes = false;
+  if (!f.fp16) f.coopmat_nv = false;  // matmul_coopmat.comp multiplies float16
 }
 
 }  // namespace moevk::vk

@@ -28,7 +28,13 @@ struct Features {
   uint32_t subgroup_size = 1, subgroup_min = 1, subgroup_max = 1;
   bool int_dot = false;          // shaderIntegerDotProduct
   bool coopmat_khr = false;      // VK_KHR_cooperative_matrix
-  bool coopmat_nv = false;       // VK_NV_cooperative_matrix
+  // VK_NV_cooperative_matrix usable by the prefill matmul (ops/matmul_coopmat.cpp): the extension,
+  // a subgroup-scope 16x16x16 fp16 x fp16 -> fp32 entry for compute, shaderFloat16,
+  // vulkanMemoryModel, subgroup size 32 and 32 KiB of shared memory. coopmat_nv_present: the
+  // extension alone (the report says why it is not usable).
+  bool coopmat_nv = false;
+  bool coopmat_nv_present = false;
+  std::string coopmat_nv_gap;  // present but not usable: what is missing
   bool external_memory_host = false;
   bool memory_budget = false;
   bool unified_memory = false;   // device-local memory is host-visible (iGPU, CPU device)
@@ -59,8 +65,13 @@ struct Features {
   std::string report() const;
 };
 
-// Reads the features of a physical device (the instance must be 1.2+).
-Features query_features(VkPhysicalDevice pd);
+// Reads the features of a physical device (the instance must be 1.2+; without it the extension
+// queries that need an instance function, cooperative matrices, read as absent).
+Features query_features(VkPhysicalDevice pd, VkInstance instance = VK_NULL_HANDLE);
+
+// Whether vkGetPhysicalDeviceCooperativeMatrixPropertiesNV's list has the entry matmul_coopmat.comp
+// multiplies with: M = N = K = 16, A and B float16, C and D float32, subgroup scope.
+bool has_coopmat_nv_f16_16x16x16(const std::vector<VkCooperativeMatrixPropertiesNV>& entries);
 
 // Switches that force fallbacks (tests) or pick a device. MOEVK_DISABLE="subgroup,fp16,..." and
 // MOEVK_DEVICE=N fill them from the environment.
