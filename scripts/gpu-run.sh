@@ -21,6 +21,11 @@ for step in "$@"; do
       for t in test_vk test_ops test_model; do
         (cd /tmp && MOEVK_VALIDATE=1 timeout 300 "$B/$t" "${TEST_ARGS[@]}" >"$OUT/$t.txt" 2>&1)
         echo "$t: rc $?"; grep -B2 -A12 "ERROR\|Validation\|VUID" "$OUT/$t.txt" | head -60
+        # the cooperative-matrix matmul's tests on their own, whatever TEST_ARGS filters (its kernels
+        # run only on such a GPU; the self-check's warning line, if any, is in the log)
+        [ "$t" = test_ops ] && (cd /tmp && MOEVK_VALIDATE=1 timeout 300 "$B/test_ops" -tc='matmul_coopmat*' -s \
+          >"$OUT/test_coopmat.txt" 2>&1; echo "test_ops matmul_coopmat: rc $?") &&
+          grep -B2 -A12 "ERROR\|Validation\|VUID\|self-check\|MESSAGE" "$OUT/test_coopmat.txt" | head -60
       done ;;
     run)  # every oracle model in the kit: greedy text, speed and --stats
       for m in .gpu/shared/oracle/models/*.gguf; do
@@ -37,6 +42,8 @@ for step in "$@"; do
         echo "--- MOEVK_DISABLE=$dis"
         MOEVK_DISABLE=$dis moevk bench -m /tmp/q30.gguf -p 512 -n 128 -r 3
       done 2>&1 | tee "$OUT/bench-$L.txt"
+      # and without the cooperative-matrix prefill matmul (the lines above use it where the device has it)
+      { echo "--- MOEVK_DISABLE=coopmat"; MOEVK_DISABLE=coopmat moevk bench -m /tmp/q30.gguf -p 512 -n 128 -r 3; } 2>&1 | tee -a "$OUT/bench-$L.txt"
       moevk bench -m /tmp/q30.gguf -p 512 -n 32 -r 1 --profile 2>&1 | tee "$OUT/profile-$L.txt" ;;
     stream*)  # stream:LAYERS: expert streaming on a real GPU (transfer queue, memory budget, PCIe):
       # the streaming tests with the validation layer, then the budget sweep on the Qwen3 shape
